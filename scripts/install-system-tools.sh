@@ -1,0 +1,19 @@
+#!/bin/sh
+# Installs the Debian packages that tests use as real peers. Idempotent: does
+# nothing when every tool is already on PATH.
+set -eu
+
+missing=""
+command -v sipp >/dev/null 2>&1 || missing="$missing sip-tester"
+
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -eq 0 ] && [ -f /etc/debian_version ]; then
+    echo "installing Debian packages:$missing"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086
+    apt-get install -y -qq --no-install-recommends $missing
+else
+    echo "warning: missing test tools:$missing (install them, or run make as root on Debian)" >&2
+fi

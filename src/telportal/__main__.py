@@ -1,0 +1,3 @@
+from telportal.cli import main
+
+main()
