@@ -1,0 +1,1 @@
+"""HTTP API: thin handlers over the domain, OpenAPI as the contract."""

@@ -1,0 +1,34 @@
+"""The FastAPI application, built around a Platform from the composition root."""
+
+from fastapi import FastAPI
+
+from telportal import __version__
+from telportal.api import errors
+from telportal.api.resource_routes import resource_router
+from telportal.api.routes import health, router
+from telportal.app import Platform
+
+API_PREFIX = "/api/v1"
+
+
+def create_api(platform: Platform) -> FastAPI:
+    app = FastAPI(
+        title="Telportal API",
+        version=__version__,
+        description=(
+            "Configuration, call control and data of the Telportal contact center. "
+            "Authenticate with a bearer token from `POST /api/v1/auth/token` or an API key. "
+            "Errors are JSON objects with `code` and `message`. Writes accept an "
+            "`Idempotency-Key` header: a retry with the same key returns the first answer."
+        ),
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+    )
+    app.state.platform = platform
+    errors.install(app)
+    app.include_router(health)
+    app.include_router(router, prefix=API_PREFIX)
+    for res in platform.resources.values():
+        app.include_router(resource_router(res), prefix=API_PREFIX)
+    return app

@@ -1,0 +1,29 @@
+"""Request dependencies: the platform, and who is asking."""
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from telportal.app import Platform
+from telportal.tenancy.roles import Scope
+
+_bearer = HTTPBearer(auto_error=False, description="A token from /auth/token or an API key")
+
+
+def get_platform(request: Request) -> Platform:
+    platform: Platform = request.app.state.platform
+    return platform
+
+
+PlatformDep = Annotated[Platform, Depends(get_platform)]
+
+
+async def get_scope(
+    platform: PlatformDep,
+    creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Scope:
+    return await platform.auth.authenticate(creds.credentials if creds else None)
+
+
+ScopeDep = Annotated[Scope, Depends(get_scope)]

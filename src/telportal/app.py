@@ -1,0 +1,63 @@
+"""Composition root: builds every part of the platform from the configuration.
+
+Nothing in Telportal is a module-level singleton; whatever a part needs is
+handed to it here, so tests build the same graph with a fake clock, cheap
+password hashing or another database.
+"""
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from telportal.auth.credentials import Passwords
+from telportal.auth.lockout import Lockout
+from telportal.auth.service import Authenticator
+from telportal.clock import Clock, SystemClock
+from telportal.config import Config
+from telportal.events import EventBus, InProcessBus
+from telportal.store import migrate
+from telportal.store.database import Database
+from telportal.tenancy.crud import Resource
+from telportal.tenancy.resources import all_resources
+
+
+@dataclass
+class Platform:
+    config: Config
+    clock: Clock
+    bus: EventBus
+    db: Database
+    passwords: Passwords
+    auth: Authenticator
+    resources: dict[str, Resource[Any]] = field(default_factory=dict)
+
+    def resource(self, path: str) -> Resource[Any]:
+        return self.resources[path]
+
+    async def start(self) -> None:
+        if self.config.auto_migrate:
+            await migrate.upgrade(self.db.engine)
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+
+def build_platform(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    bus: EventBus | None = None,
+    passwords: Passwords | None = None,
+) -> Platform:
+    clock = clock or SystemClock()
+    bus = bus or InProcessBus()
+    passwords = passwords or Passwords()
+    db = Database(config.db_url, clock, bus)
+    lockout = Lockout(
+        clock,
+        max_failures=config.auth.login_max_failures,
+        window_seconds=config.auth.login_window_seconds,
+        ban_seconds=config.auth.login_ban_seconds,
+    )
+    auth = Authenticator(db, passwords, clock, lockout, config.auth.token_ttl_seconds)
+    resources = {r.path: r for r in all_resources(passwords)}
+    return Platform(config, clock, bus, db, passwords, auth, resources)

@@ -1,0 +1,1 @@
+"""Credentials: password hashing, bearer tokens, API keys, SIP digest secrets, lockouts."""

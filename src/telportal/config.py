@@ -1,0 +1,198 @@
+"""Configuration: defaults < one YAML file < TELPORTAL_* environment < command-line flags.
+
+Everything is validated once at start. A bad value stops the process with a
+message naming the key and where it came from, never with a traceback.
+"""
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+ENV_PREFIX = "TELPORTAL_"
+# Environment variables that configure the loader itself rather than a setting.
+ENV_RESERVED = frozenset({"TELPORTAL_CONFIG"})
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person who must fix it."""
+
+
+class SiteRole(StrEnum):
+    ACCESS = "access"
+    CENTER = "center"
+    CONTROL = "control"
+
+
+@dataclass(frozen=True)
+class ListenAddress:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+_LISTEN_RE = re.compile(r"^(?:\[(?P<v6>[0-9A-Fa-f:.]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})$")
+
+
+def parse_listen(value: object) -> object:
+    """Accept 'HOST:PORT' or '[IPv6]:PORT'."""
+    if not isinstance(value, str):
+        return value
+    m = _LISTEN_RE.match(value.strip())
+    if m is None:
+        raise ValueError(f"expected HOST:PORT or [IPV6]:PORT, got {value!r}")
+    port = int(m["port"])
+    if not 1 <= port <= 65535:
+        raise ValueError(f"port must be between 1 and 65535, got {port}")
+    return ListenAddress(host=m["v6"] or m["host"], port=port)
+
+
+Listen = Annotated[ListenAddress, BeforeValidator(parse_listen)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(_Section):
+    name: str = Field("local", min_length=1, max_length=63)
+    region: str = Field("default", min_length=1, max_length=63)
+    # The all-in-one server plays every role.
+    roles: tuple[SiteRole, ...] = (SiteRole.ACCESS, SiteRole.CENTER, SiteRole.CONTROL)
+
+
+class AuthConfig(_Section):
+    token_ttl_seconds: int = Field(12 * 3600, ge=60, le=30 * 24 * 3600)
+    login_max_failures: int = Field(10, ge=1, le=1000)
+    login_window_seconds: int = Field(300, ge=1)
+    login_ban_seconds: int = Field(900, ge=1)
+
+
+class Config(_Section):
+    data_dir: Path = Path("data")
+    database_url: str | None = None
+    http_listen: Listen = ListenAddress("127.0.0.1", 8080)
+    sip_listen: Listen = ListenAddress("0.0.0.0", 5060)  # noqa: S104 - phones reach us from the LAN
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    auto_migrate: bool = True
+    site: SiteConfig = SiteConfig()
+    auth: AuthConfig = AuthConfig()
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'telportal.db').resolve()}"
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(p) for p in loc)
+
+
+def _env_value(raw: str) -> object:
+    # Lists and mappings may be given as JSON; everything else stays a string and
+    # is coerced by the model, so "0.0.0.0:5060" is never read as a YAML number.
+    if raw.startswith(("[", "{")):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw
+    return raw
+
+
+def _set_path(target: dict[str, Any], path: list[str], value: object) -> None:
+    node = target
+    for part in path[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = {}
+            node[part] = child
+        node = child
+    node[path[-1]] = value
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path}: not found") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot read ({exc.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"config file {path}{where}: {exc.problem}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {path}: {exc}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path}: the top level must be a mapping of settings")
+    return data
+
+
+def load_config(
+    path: Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, object] | None = None,
+) -> Config:
+    """Merge the sources and validate. `overrides` holds command-line flags (dotted keys)."""
+    env = env or {}
+    merged: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+
+    config_path = path or (Path(env["TELPORTAL_CONFIG"]) if env.get("TELPORTAL_CONFIG") else None)
+    if config_path is not None:
+        merged = _read_yaml(config_path)
+        origin.update({k: f"config file {config_path}" for k in merged})
+
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or name in ENV_RESERVED:
+            continue
+        parts = name[len(ENV_PREFIX) :].lower().split("__")
+        if not all(parts):
+            raise ConfigError(f"environment variable {name}: malformed setting name")
+        _set_path(merged, parts, _env_value(raw))
+        origin[".".join(parts)] = f"environment variable {name}"
+
+    for dotted, value in (overrides or {}).items():
+        if value is None:
+            continue
+        _set_path(merged, dotted.split("."), value)
+        origin[dotted] = f"option --{dotted.replace('_', '-').replace('.', '-')}"
+
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, origin)) from None
+
+
+def _describe(exc: ValidationError, origin: Mapping[str, str]) -> str:
+    lines = []
+    for err in exc.errors():
+        key = _dotted(err["loc"])
+        source = next(
+            (origin[k] for k in (key, *_parents(key)) if k in origin),
+            "defaults",
+        )
+        if err["type"] == "extra_forbidden":
+            problem = "unknown setting"
+        else:
+            problem = str(err["msg"]).removeprefix("Value error, ")
+        lines.append(f"setting '{key}' (from {source}): {problem}")
+    return "invalid configuration:\n  " + "\n  ".join(lines)
+
+
+def _parents(key: str) -> list[str]:
+    parts = key.split(".")
+    return [".".join(parts[:i]) for i in range(len(parts) - 1, 0, -1)]

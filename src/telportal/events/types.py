@@ -1,0 +1,45 @@
+"""Event types. Every event names its tenant first (None for platform-wide events).
+
+Events are immutable facts about something that already happened and was
+committed; they are published only after the transaction that made them.
+The `subject` is the routing key a NATS bus will use between sites:
+`<family>.<tenant or "platform">.<detail>`.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import ClassVar, Literal
+
+ChangeAction = Literal["created", "updated", "deleted"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    family: ClassVar[str] = "event"
+
+    tenant_id: str | None
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def subject(self) -> str:
+        return f"{self.family}.{self.tenant_id or 'platform'}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConfigChanged(Event):
+    """A configuration object changed; the scope's revision moved to `revision`.
+
+    Sites compare revisions to know they apply the same configuration (MISSION M14);
+    a site that sees a gap reloads the scope from the store.
+    """
+
+    family: ClassVar[str] = "config"
+
+    revision: int
+    entity: str
+    entity_id: str
+    action: ChangeAction
+
+    @property
+    def subject(self) -> str:
+        return f"{super().subject}.{self.entity}"

@@ -1,0 +1,1 @@
+"""Persistence: SQLAlchemy models, the database seam, the unit of work, migrations."""

@@ -1,0 +1,349 @@
+"""Tables of the operator's model (MISSION M13) and of access control.
+
+Every tenant-owned row carries `tenant_id`, and deleting a tenant removes
+everything it owns in one action (ON DELETE CASCADE; MISSION M18). Platform
+objects (sites, service numbers, shared business centers) have no tenant.
+Ids are random UUIDs so that they cannot be guessed or counted.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC on the way out on every backend (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetimes are not stored; use UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[str]: JSON,
+    }
+
+
+def _tenant_fk(nullable: bool = False) -> Mapped[Any]:
+    return mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=nullable, index=True
+    )
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    slug: Mapped[str] = mapped_column(String(63), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Site(Base):
+    """A physical site. Roles: access (SIP edge, IVR), center (agents), control."""
+
+    __tablename__ = "sites"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(63), unique=True)
+    roles: Mapped[list[str]]
+    region: Mapped[str] = mapped_column(String(63))
+    sip_uri: Mapped[str | None] = mapped_column(String(255))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class BusinessCenter(Base):
+    """Runs services and owns their configuration. Shared when `tenant_id` is None."""
+
+    __tablename__ = "business_centers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str | None] = _tenant_fk(nullable=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    site_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("sites.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Service(Base):
+    """A tenant's line of business (业务); run by exactly one business center."""
+
+    __tablename__ = "services"
+    __table_args__ = (UniqueConstraint("tenant_id", "code"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    code: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(Text, default="")
+    business_center_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("business_centers.id", ondelete="RESTRICT"), index=True
+    )
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class ServiceNumber(Base):
+    """A dialled number (DID, 400/800). Platform-owned; linked to tenants by NumberLink."""
+
+    __tablename__ = "service_numbers"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    number: Mapped[str] = mapped_column(String(32), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class NumberLink(Base):
+    """One number serving one tenant (and one of its services).
+
+    Several links on one number share it between tenants or services; a call is
+    told apart by the calling number's prefix or by the caller's IVR choice.
+    """
+
+    __tablename__ = "number_links"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    number_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("service_numbers.id", ondelete="CASCADE"), index=True
+    )
+    tenant_id: Mapped[str] = _tenant_fk()
+    service_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("services.id", ondelete="SET NULL"), index=True
+    )
+    caller_prefix: Mapped[str | None] = mapped_column(String(32))
+    ivr_digit: Mapped[str | None] = mapped_column(String(4))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Department(Base):
+    __tablename__ = "departments"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    parent_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("departments.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Skill(Base):
+    __tablename__ = "skills"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class User(Base):
+    """A person who signs in. Platform operators have no tenant.
+
+    Secrets are never stored in the clear: `password_hash` is argon2, and the SIP
+    secret is kept only as digest HA1 values (RFC 2617 MD5, RFC 8760 SHA-256)
+    over the tenant's realm.
+    """
+
+    __tablename__ = "users"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "username"),
+        UniqueConstraint("tenant_id", "extension"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str | None] = _tenant_fk(nullable=True)
+    username: Mapped[str] = mapped_column(String(100))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    email: Mapped[str | None] = mapped_column(String(254))
+    role: Mapped[str] = mapped_column(String(32))
+    agent_kinds: Mapped[list[str]]
+    extension: Mapped[str | None] = mapped_column(String(32))
+    mobile_number: Mapped[str | None] = mapped_column(String(32))
+    department_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("departments.id", ondelete="SET NULL")
+    )
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    sip_ha1_md5: Mapped[str | None] = mapped_column(String(32))
+    sip_ha1_sha256: Mapped[str | None] = mapped_column(String(64))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class UserSkill(Base):
+    __tablename__ = "user_skills"
+
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    skill_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    level: Mapped[int] = mapped_column(Integer)
+
+
+class Queue(Base):
+    """Where calls wait for agents. The ACD (another layer) gives it behaviour."""
+
+    __tablename__ = "queues"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    service_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    strategy: Mapped[str] = mapped_column(String(32))
+    priority: Mapped[int] = mapped_column(Integer, default=0)
+    max_wait_seconds: Mapped[int | None] = mapped_column(Integer)
+    max_size: Mapped[int | None] = mapped_column(Integer)
+    wrap_up_seconds: Mapped[int] = mapped_column(Integer, default=10)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class QueueMember(Base):
+    __tablename__ = "queue_members"
+
+    queue_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class AccessToken(Base):
+    """A bearer token from `POST /auth/token`; only its SHA-256 is kept."""
+
+    __tablename__ = "access_tokens"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class ApiKey(Base):
+    """A machine credential with a fixed role; only its SHA-256 is kept."""
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str | None] = _tenant_fk(nullable=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(32))
+    prefix: Mapped[str] = mapped_column(String(16))
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_by: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """Who changed what. No foreign keys: the record outlives what it describes."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    at: Mapped[datetime]
+    actor_kind: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str | None] = mapped_column(String(36))
+    actor_name: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(16))
+    entity: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[str] = mapped_column(String(36), index=True)
+    changes: Mapped[dict[str, Any]]
+
+
+class IdempotencyRecord(Base):
+    """The stored answer to a write sent with an Idempotency-Key, for replay."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("principal", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    principal: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(8))
+    path: Mapped[str] = mapped_column(String(1000))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int] = mapped_column(Integer)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class ConfigRevision(Base):
+    """A counter per scope ('platform' or a tenant id) that every config change bumps."""
+
+    __tablename__ = "config_revisions"
+
+    scope: Mapped[str] = mapped_column(String(36), primary_key=True)
+    revision: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,89 @@
+"""The one write path: changes, their audit entries, revisions and events together."""
+
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from telportal.clock import Clock
+from telportal.events import ConfigChanged, Event
+from telportal.events.types import ChangeAction
+from telportal.store.schema import AuditEntry, ConfigRevision
+from telportal.tenancy.roles import Scope
+
+PLATFORM_SCOPE = "platform"
+
+
+class UnitOfWork:
+    def __init__(self, session: AsyncSession, scope: Scope, clock: Clock) -> None:
+        self.session = session
+        self.scope = scope
+        self.clock = clock
+        self.events: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+    async def config_changed(
+        self,
+        tenant_id: str | None,
+        entity: str,
+        entity_id: str,
+        action: ChangeAction,
+        changes: dict[str, Any],
+    ) -> int:
+        """Record a configuration change: audit it, bump the revision, announce it."""
+        self.audit(tenant_id, entity, entity_id, action, changes)
+        revision = await self.bump_revision(tenant_id)
+        self.emit(
+            ConfigChanged(
+                tenant_id=tenant_id,
+                at=self.clock.now(),
+                revision=revision,
+                entity=entity,
+                entity_id=entity_id,
+                action=action,
+            )
+        )
+        return revision
+
+    def audit(
+        self,
+        tenant_id: str | None,
+        entity: str,
+        entity_id: str,
+        action: str,
+        changes: dict[str, Any],
+    ) -> None:
+        self.session.add(
+            AuditEntry(
+                tenant_id=tenant_id,
+                at=self.clock.now(),
+                actor_kind=self.scope.actor_kind,
+                actor_id=self.scope.actor_id,
+                actor_name=self.scope.actor_name,
+                action=action,
+                entity=entity,
+                entity_id=entity_id,
+                changes=changes,
+            )
+        )
+
+    async def bump_revision(self, tenant_id: str | None) -> int:
+        # One statement, so concurrent writers on PostgreSQL serialise on the row
+        # and every change gets its own revision number.
+        dialect = self.session.get_bind().dialect.name
+        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        stmt = insert(ConfigRevision).values(
+            scope=tenant_id or PLATFORM_SCOPE, revision=1, updated_at=self.clock.now()
+        )
+        upsert = stmt.on_conflict_do_update(
+            index_elements=[ConfigRevision.scope],
+            set_={
+                "revision": ConfigRevision.revision + 1,
+                "updated_at": stmt.excluded.updated_at,
+            },
+        ).returning(ConfigRevision.revision)
+        result = await self.session.execute(upsert)
+        return int(result.scalar_one())

@@ -1,0 +1,379 @@
+"""Request and response shapes of the operator's model, shared by the API and the CLI.
+
+Requests forbid unknown fields, so a misspelt field is an error that names it
+rather than a silently ignored value.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from telportal.config import SiteRole
+from telportal.tenancy.roles import AgentKind, Role
+
+Slug = Annotated[
+    str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,62}$", strip_whitespace=True)
+]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+Number = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{3,20}$")]
+NumberPrefix = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{1,20}$")]
+Extension = Annotated[str, StringConstraints(pattern=r"^[0-9]{2,16}$")]
+Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")]
+Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
+Id = Annotated[str, StringConstraints(min_length=1, max_length=36)]
+Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Output(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+# --- tenants -------------------------------------------------------------------
+
+
+class TenantCreate(Input):
+    slug: Slug
+    name: Name
+    enabled: bool = True
+
+
+class TenantUpdate(Input):
+    name: Name | None = None
+    enabled: bool | None = None
+
+
+class TenantOut(Output):
+    id: str
+    slug: str
+    name: str
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- sites ---------------------------------------------------------------------
+
+
+class SiteCreate(Input):
+    name: Slug
+    roles: list[SiteRole] = Field(min_length=1)
+    region: Name
+    sip_uri: str | None = Field(None, max_length=255)
+    enabled: bool = True
+
+
+class SiteUpdate(Input):
+    roles: list[SiteRole] | None = Field(None, min_length=1)
+    region: Name | None = None
+    sip_uri: str | None = Field(None, max_length=255)
+    enabled: bool | None = None
+
+
+class SiteOut(Output):
+    id: str
+    name: str
+    roles: list[SiteRole]
+    region: str
+    sip_uri: str | None
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- business centers ------------------------------------------------------------
+
+
+class BusinessCenterCreate(Input):
+    tenant_id: Id | None = Field(
+        None, description="Owner; omitted by a platform operator for a shared center"
+    )
+    name: Name
+    description: str = Field("", max_length=2000)
+    site_id: Id | None = None
+
+
+class BusinessCenterUpdate(Input):
+    name: Name | None = None
+    description: str | None = Field(None, max_length=2000)
+    site_id: Id | None = None
+
+
+class BusinessCenterOut(Output):
+    id: str
+    tenant_id: str | None
+    name: str
+    description: str
+    site_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- services ------------------------------------------------------------------
+
+
+class ServiceCreate(Input):
+    tenant_id: Id | None = None
+    code: Slug
+    name: Name
+    description: str = Field("", max_length=2000)
+    business_center_id: Id
+    enabled: bool = True
+
+
+class ServiceUpdate(Input):
+    name: Name | None = None
+    description: str | None = Field(None, max_length=2000)
+    business_center_id: Id | None = None
+    enabled: bool | None = None
+
+
+class ServiceOut(Output):
+    id: str
+    tenant_id: str
+    code: str
+    name: str
+    description: str
+    business_center_id: str
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- service numbers and their links ------------------------------------------------
+
+
+class NumberCreate(Input):
+    number: Number
+    description: str = Field("", max_length=2000)
+
+
+class NumberUpdate(Input):
+    description: str | None = Field(None, max_length=2000)
+
+
+class NumberLinkOut(Output):
+    id: str
+    number_id: str
+    tenant_id: str
+    service_id: str | None
+    caller_prefix: str | None
+    ivr_digit: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class NumberOut(Output):
+    id: str
+    number: str
+    description: str
+    links: list[NumberLinkOut] = Field(
+        default_factory=list, description="Only the links of the caller's own tenant"
+    )
+    created_at: datetime
+    updated_at: datetime
+
+
+IvrDigit = Annotated[str, StringConstraints(pattern=r"^[0-9*#]{1,4}$")]
+
+
+class NumberLinkCreate(Input):
+    number_id: Id
+    tenant_id: Id | None = None
+    service_id: Id | None = None
+    caller_prefix: NumberPrefix | None = Field(
+        None, description="Calls from numbers starting with this go to this link"
+    )
+    ivr_digit: IvrDigit | None = Field(
+        None, description="On a shared number, the IVR choice that selects this link"
+    )
+
+
+class NumberLinkUpdate(Input):
+    service_id: Id | None = None
+    caller_prefix: NumberPrefix | None = None
+    ivr_digit: IvrDigit | None = None
+
+
+# --- departments and skills -----------------------------------------------------------
+
+
+class DepartmentCreate(Input):
+    tenant_id: Id | None = None
+    name: Name
+    parent_id: Id | None = None
+
+
+class DepartmentUpdate(Input):
+    name: Name | None = None
+    parent_id: Id | None = None
+
+
+class DepartmentOut(Output):
+    id: str
+    tenant_id: str
+    name: str
+    parent_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SkillCreate(Input):
+    tenant_id: Id | None = None
+    name: Name
+    description: str = Field("", max_length=2000)
+
+
+class SkillUpdate(Input):
+    name: Name | None = None
+    description: str | None = Field(None, max_length=2000)
+
+
+class SkillOut(Output):
+    id: str
+    tenant_id: str
+    name: str
+    description: str
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- users ---------------------------------------------------------------------
+
+
+class SkillLevel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    skill_id: Id
+    level: int = Field(5, ge=1, le=10, description="Proficiency, 1 (novice) to 10 (expert)")
+
+
+class UserCreate(Input):
+    tenant_id: Id | None = Field(
+        None, description="Omitted by a platform operator only for another platform operator"
+    )
+    username: Username
+    display_name: str = Field("", max_length=200)
+    email: Email | None = None
+    role: Role
+    agent_kinds: list[AgentKind] = Field(default_factory=list)
+    extension: Extension | None = None
+    mobile_number: Number | None = None
+    department_id: Id | None = None
+    password: Password | None = None
+    sip_password: Password | None = None
+    skills: list[SkillLevel] = Field(default_factory=list)
+    enabled: bool = True
+
+
+class UserUpdate(Input):
+    display_name: str | None = Field(None, max_length=200)
+    email: Email | None = None
+    role: Role | None = None
+    agent_kinds: list[AgentKind] | None = None
+    extension: Extension | None = None
+    mobile_number: Number | None = None
+    department_id: Id | None = None
+    password: Password | None = None
+    sip_password: Password | None = None
+    skills: list[SkillLevel] | None = None
+    enabled: bool | None = None
+
+
+class UserOut(Output):
+    id: str
+    tenant_id: str | None
+    username: str
+    display_name: str
+    email: str | None
+    role: Role
+    agent_kinds: list[AgentKind]
+    extension: str | None
+    mobile_number: str | None
+    department_id: str | None
+    skills: list[SkillLevel] = Field(default_factory=list)
+    has_password: bool = False
+    has_sip_password: bool = False
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- queues --------------------------------------------------------------------
+
+
+class QueueStrategy(StrEnum):
+    LONGEST_IDLE = "longest_idle"
+    LEAST_CALLS = "least_calls"
+    SKILLS_WEIGHTED = "skills_weighted"
+    ROUND_ROBIN = "round_robin"
+    RING_ALL = "ring_all"
+
+
+class QueueCreate(Input):
+    tenant_id: Id | None = None
+    service_id: Id
+    name: Slug
+    strategy: QueueStrategy = QueueStrategy.LONGEST_IDLE
+    priority: int = Field(0, ge=0, le=100)
+    max_wait_seconds: int | None = Field(None, ge=1, le=86400)
+    max_size: int | None = Field(None, ge=1, le=100_000)
+    wrap_up_seconds: int = Field(10, ge=0, le=3600)
+    member_ids: list[Id] = Field(default_factory=list, description="Users who answer this queue")
+
+
+class QueueUpdate(Input):
+    service_id: Id | None = None
+    strategy: QueueStrategy | None = None
+    priority: int | None = Field(None, ge=0, le=100)
+    max_wait_seconds: int | None = Field(None, ge=1, le=86400)
+    max_size: int | None = Field(None, ge=1, le=100_000)
+    wrap_up_seconds: int | None = Field(None, ge=0, le=3600)
+    member_ids: list[Id] | None = None
+
+
+class QueueOut(Output):
+    id: str
+    tenant_id: str
+    service_id: str
+    name: str
+    strategy: QueueStrategy
+    priority: int
+    max_wait_seconds: int | None
+    max_size: int | None
+    wrap_up_seconds: int
+    member_ids: list[str] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- API keys ------------------------------------------------------------------
+
+
+class ApiKeyCreate(Input):
+    tenant_id: Id | None = None
+    name: Name
+    role: Role
+    expires_at: datetime | None = None
+
+
+class ApiKeyOut(Output):
+    id: str
+    tenant_id: str | None
+    name: str
+    role: Role
+    prefix: str
+    created_by: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyOut):
+    key: str = Field(description="The secret; shown once, never stored in the clear")
