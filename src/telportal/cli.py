@@ -36,7 +36,6 @@ app.add_typer(number_app, name="number")
 app.add_typer(user_app, name="user")
 
 out = Console()
-err = Console(stderr=True)
 T = TypeVar("T")
 
 ConfigOpt = Annotated[
@@ -52,11 +51,16 @@ SipOpt = Annotated[str | None, typer.Option(help="SIP listen address HOST:PORT."
 HttpOpt = Annotated[str | None, typer.Option(help="HTTP listen address HOST:PORT.")]
 
 
+def _complain(message: str) -> None:
+    # Plain text, never wrapped: people paste these lines into searches and tickets.
+    typer.echo(f"telportal: {message}", err=True)
+
+
 def _config(config: Path | None, **flags: Any) -> Config:
     try:
         return load_config(config, env=os.environ, overrides=flags)
     except ConfigError as exc:
-        err.print(f"[red]telportal: {exc}[/red]", highlight=False)
+        _complain(f"{exc}")
         raise typer.Exit(2) from None
 
 
@@ -73,10 +77,10 @@ def _run(cfg: Config, job: Callable[[Platform], Awaitable[T]], *, migrate_first:
     try:
         return asyncio.run(main())
     except DomainError as exc:
-        err.print(f"[red]telportal: {exc.message}[/red]", highlight=False)
+        _complain(f"{exc.message}")
         raise typer.Exit(1) from None
     except OSError as exc:
-        err.print(f"[red]telportal: {exc}[/red]", highlight=False)
+        _complain(f"{exc}")
         raise typer.Exit(1) from None
 
 
@@ -138,7 +142,7 @@ def demo(
 ) -> None:
     """Seed the demo tenant `acme` and start the server."""
     if password is not None and len(password) < 8:
-        err.print("[red]telportal: --password must have at least 8 characters[/red]")
+        _complain("--password must have at least 8 characters")
         raise typer.Exit(2)
     cfg = _config(
         config,
@@ -315,7 +319,7 @@ def user_create(
     cfg = _config(config, data_dir=data_dir, database_url=database_url)
     if password is None:
         if not sys.stdin.isatty():
-            err.print("[red]telportal: --password is required when not at a terminal[/red]")
+            _complain("--password is required when not at a terminal")
             raise typer.Exit(2)
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
 
@@ -347,7 +351,7 @@ def _validated(model: type[M], **values: Any) -> M:
     except ValidationError as exc:
         for e in exc.errors():
             field = ".".join(str(x) for x in e["loc"])
-            err.print(f"[red]telportal: {field}: {e['msg']}[/red]", highlight=False)
+            _complain(f"{field}: {e['msg']}")
         raise typer.Exit(2) from None
 
 

@@ -1,6 +1,10 @@
 """The all-in-one server: every role of a site in one asyncio process."""
 
+import asyncio
+import contextlib
 import logging
+import signal
+from collections.abc import Generator
 
 import uvicorn
 
@@ -10,24 +14,49 @@ from telportal.app import Platform
 log = logging.getLogger(__name__)
 
 
+class _HttpServer(uvicorn.Server):
+    """uvicorn, minus its signal handling: the platform owns shutdown.
+
+    uvicorn re-raises SIGTERM after its own shutdown, which would kill the
+    process before the rest of the platform (calls, media, the store) closes.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
 async def serve(platform: Platform) -> None:
     await platform.start()
     cfg = platform.config
-    api = create_api(platform)
-    server = uvicorn.Server(
+    http = _HttpServer(
         uvicorn.Config(
-            api,
+            create_api(platform),
             host=cfg.http_listen.host,
             port=cfg.http_listen.port,
             log_level=cfg.log_level,
             lifespan="off",
-            # Every read is bounded: slow or idle clients cannot hold a worker.
+            # Every read is bounded: slow or idle clients cannot hold a connection.
             timeout_keep_alive=30,
             h11_max_incomplete_event_size=64 * 1024,
         )
     )
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        if http.should_exit:
+            http.force_exit = True
+        http.should_exit = True
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
     log.info("HTTP API on http://%s/api/v1 (site %s)", cfg.http_listen, cfg.site.name)
     try:
-        await server.serve()
+        await http.serve()
+        if not http.started:
+            raise OSError(f"could not listen on {cfg.http_listen} for HTTP")
     finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
         await platform.close()
+        log.info("stopped")

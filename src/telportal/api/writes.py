@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from telportal.api.errors import ApiError
 from telportal.app import Platform
+from telportal.errors import Conflict
 from telportal.store.schema import IdempotencyRecord
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
@@ -89,9 +90,9 @@ async def run_write(
                 )
             )
             await uow.session.flush()
-    except IntegrityError:
-        # A concurrent request with the same key committed first (PostgreSQL);
-        # ours rolled back, so answer with theirs.
+    except (IntegrityError, Conflict) as exc:
+        # A concurrent request with the same key may have committed first (on
+        # PostgreSQL ours then fails on a unique index): answer with theirs.
         async with platform.db.read() as session:
             stored = (
                 await session.execute(
@@ -100,11 +101,13 @@ async def run_write(
                     )
                 )
             ).scalar_one_or_none()
-        if stored is None:
-            raise ApiError(
-                409, "idempotency_in_progress", "a request with this Idempotency-Key is in progress"
-            ) from None
-        return _checked_replay(stored, digest)
+        if stored is not None:
+            return _checked_replay(stored, digest)
+        if isinstance(exc, Conflict):
+            raise
+        raise ApiError(
+            409, "idempotency_in_progress", "a request with this Idempotency-Key is in progress"
+        ) from None
     return _respond(payload, status)
 
 

@@ -163,7 +163,10 @@ class Resource(Generic[M]):
         tenant_id = await self.owner(uow, values.pop("tenant_id", None))
         values = await self.check(uow, tenant_id, values, None)
         now = uow.clock.now()
-        obj = self.model(**self._columns(values), created_at=now, updated_at=now)
+        stamps = {"created_at": now}
+        if hasattr(self.model, "updated_at"):
+            stamps["updated_at"] = now
+        obj = self.model(**self._columns(values), **stamps)
         if self.tenancy != "platform":
             setattr(obj, "tenant_id", tenant_id)  # noqa: B010 - not every model has the column
         uow.session.add(obj)

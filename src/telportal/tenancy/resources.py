@@ -252,7 +252,9 @@ class Users(Resource[User]):
         "update": Role.TENANT_ADMIN,
         "delete": Role.TENANT_ADMIN,
     }
-    secret_fields = frozenset({"password", "sip_password"})
+    secret_fields = frozenset(
+        {"password", "sip_password", "password_hash", "sip_ha1_md5", "sip_ha1_sha256"}
+    )
     extra_fields = frozenset({"password", "sip_password", "skills"})
 
     def __init__(self, passwords: Passwords) -> None:
