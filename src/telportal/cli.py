@@ -75,13 +75,24 @@ def _run(cfg: Config, job: Callable[[Platform], Awaitable[T]], *, migrate_first:
             await platform.close()
 
     try:
-        return asyncio.run(main())
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(main())
     except DomainError as exc:
         _complain(f"{exc.message}")
         raise typer.Exit(1) from None
     except OSError as exc:
         _complain(f"{exc}")
         raise typer.Exit(1) from None
+
+
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop where installed: several times the packet rate of the default loop."""
+    try:
+        import uvloop  # noqa: PLC0415 - optional at run time
+    except ImportError:
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 def _logging(cfg: Config) -> None:

@@ -1,5 +1,6 @@
 """The real command line and server, as a newcomer runs them."""
 
+import asyncio
 import contextlib
 import os
 import signal
@@ -217,3 +218,56 @@ def test_port_in_use_is_a_clear_error(tmp_path: Path) -> None:
     assert r.returncode != 0
     assert "address already in use" in (r.stdout + r.stderr).lower()
     assert "Traceback" not in r.stdout + r.stderr
+
+
+async def test_events_websocket_delivers_own_tenant_changes(
+    demo_server: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    import json
+
+    import websockets
+
+    base, _ = demo_server
+    ws_base = base.replace("http://", "ws://")
+    async with httpx.AsyncClient(base_url=base) as client:
+        op = (
+            await client.post("/api/v1/auth/token", json={"username": "admin", "password": PW})
+        ).json()
+        oph = {"Authorization": f"Bearer {op['access_token']}"}
+        agent = (
+            await client.post("/api/v1/auth/token", json={"username": "1001@acme", "password": PW})
+        ).json()
+        other = (
+            await client.post("/api/v1/tenants", json={"slug": "other", "name": "O"}, headers=oph)
+        ).json()
+
+        # Without credentials the socket is closed with 4401.
+        async with websockets.connect(f"{ws_base}/api/v1/events") as ws:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+
+        async with websockets.connect(
+            f"{ws_base}/api/v1/events?token={agent['access_token']}"
+        ) as ws:
+            hello = json.loads(await ws.recv())
+            assert hello["type"] == "hello" and hello["role"] == "agent"
+            tid = hello["tenant_id"]
+            # A change in another tenant, then one in the agent's own.
+            await client.post(
+                "/api/v1/skills", json={"tenant_id": other["id"], "name": "x"}, headers=oph
+            )
+            r = await client.post(
+                "/api/v1/skills", json={"tenant_id": tid, "name": "new"}, headers=oph
+            )
+            event = json.loads(await asyncio.wait_for(ws.recv(), 10))
+            assert event["type"] == "config" and event["action"] == "created"
+            assert event["entity"] == "skill" and event["entity_id"] == r.json()["id"]
+            assert event["tenant_id"] == tid and event["subject"] == f"config.{tid}.skill"
+            rev = (
+                await client.get(
+                    "/api/v1/config/revision",
+                    headers={"Authorization": f"Bearer {agent['access_token']}"},
+                )
+            ).json()
+            assert event["revision"] == rev["revision"]

@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from telportal import __version__
-from telportal.api import errors
+from telportal.api import errors, events_socket
 from telportal.api.resource_routes import resource_router
 from telportal.api.routes import health, router
 from telportal.app import Platform
@@ -29,6 +29,7 @@ def create_api(platform: Platform) -> FastAPI:
     errors.install(app)
     app.include_router(health)
     app.include_router(router, prefix=API_PREFIX)
+    app.include_router(events_socket.router, prefix=API_PREFIX)
     for res in platform.resources.values():
         app.include_router(resource_router(res), prefix=API_PREFIX)
     return app
