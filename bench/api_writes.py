@@ -59,7 +59,8 @@ async def run(base: str, n: int, concurrency: int) -> None:
     print(f"creates: {n}  concurrency: {concurrency}  elapsed: {elapsed:.2f} s")
     print(f"throughput: {n / elapsed:.0f} creates/s")
     print(
-        f"latency ms: p50 {q[49] * 1000:.1f}  p99 {q[98] * 1000:.1f}  max {latencies[-1] * 1000:.1f}"
+        f"latency ms: p50 {q[49] * 1000:.1f}  p99 {q[98] * 1000:.1f}"
+        f"  max {latencies[-1] * 1000:.1f}"
     )
 
 

@@ -1,0 +1,83 @@
+"""RTP media protocol cores: packets, RTCP, statistics, G.711, DTMF and tones; pure, no IO."""
+
+from telportal.rtp.dtmf import (
+    DigitEnded,
+    DigitStarted,
+    DtmfEvent,
+    ScheduledPacket,
+    TelephoneEvent,
+    TelephoneEventReceiver,
+    TelephoneEventSender,
+    event_code,
+    event_digit,
+)
+from telportal.rtp.g711 import (
+    pcma_decode,
+    pcma_encode,
+    pcma_to_pcmu,
+    pcmu_decode,
+    pcmu_encode,
+    pcmu_to_pcma,
+)
+from telportal.rtp.packet import RtpHeaderExtension, RtpPacket, RtpParseError
+from telportal.rtp.rtcp import (
+    Bye,
+    ReceiverReport,
+    ReportBlock,
+    RtcpPacket,
+    SdesChunk,
+    SenderReport,
+    SourceDescription,
+    UnknownRtcpPacket,
+    is_rtcp,
+    parse_rtcp,
+    serialize_rtcp,
+)
+from telportal.rtp.stats import ReceiverStatistics
+from telportal.rtp.tones import (
+    DtmfDetector,
+    Tone,
+    ToneGenerator,
+    analyze_window,
+    dtmf_tone,
+    tone_pcm,
+)
+
+__all__ = [
+    "Bye",
+    "DigitEnded",
+    "DigitStarted",
+    "DtmfDetector",
+    "DtmfEvent",
+    "ReceiverReport",
+    "ReceiverStatistics",
+    "ReportBlock",
+    "RtcpPacket",
+    "RtpHeaderExtension",
+    "RtpPacket",
+    "RtpParseError",
+    "ScheduledPacket",
+    "SdesChunk",
+    "SenderReport",
+    "SourceDescription",
+    "TelephoneEvent",
+    "TelephoneEventReceiver",
+    "TelephoneEventSender",
+    "Tone",
+    "ToneGenerator",
+    "UnknownRtcpPacket",
+    "analyze_window",
+    "dtmf_tone",
+    "event_code",
+    "event_digit",
+    "is_rtcp",
+    "parse_rtcp",
+    "pcma_decode",
+    "pcma_encode",
+    "pcma_to_pcmu",
+    "pcmu_decode",
+    "pcmu_encode",
+    "pcmu_to_pcma",
+    "serialize_rtcp",
+    "tone_pcm",
+]
