@@ -1,0 +1,36 @@
+"""The CSeq header field (RFC 3261 sections 8.1.1.5 and 20.16)."""
+
+import re
+from dataclasses import dataclass
+
+from telportal.sip.errors import SipParseError
+from telportal.sip.grammar import TOKEN_CHARS, excerpt
+
+# A sequence number is a 32-bit unsigned integer. New requests stay below 2**31
+# (8.1.1.5) so that the peer can count up, but anything in 32 bits is legal to receive.
+MAX_SEQUENCE_NUMBER = 2**32 - 1
+
+# CSeq = 1*DIGIT LWS Method
+_CSEQ_RE = re.compile(f"([0-9]+)[ \t]+([{TOKEN_CHARS}]+)")
+
+
+@dataclass(slots=True)
+class CSeq:
+    number: int
+    method: str
+
+    def __str__(self) -> str:
+        return f"{self.number} {self.method}"
+
+
+def parse_cseq(value: str) -> CSeq:
+    text = value.strip(" \t")
+    match = _CSEQ_RE.fullmatch(text)
+    if match is None:
+        raise SipParseError(f"CSeq header: bad value {excerpt(text)}")
+    digits = match.group(1)
+    if len(digits.lstrip("0")) > 10 or int(digits) > MAX_SEQUENCE_NUMBER:
+        raise SipParseError(
+            f"CSeq header: sequence number {excerpt(digits)} exceeds {MAX_SEQUENCE_NUMBER}"
+        )
+    return CSeq(int(digits), match.group(2))

@@ -1,0 +1,141 @@
+"""The Via header field (RFC 3261 sections 18.2, 20.42; RFC 3581 rport; RFC 5118 4.5)."""
+
+import re
+from dataclasses import dataclass
+
+from telportal.sip.errors import SipParseError
+from telportal.sip.grammar import TOKEN_CHARS, excerpt, parse_uint
+from telportal.sip.params import NO_PARAMS, Params, parse_params
+from telportal.sip.uri import (
+    HOSTNAME,
+    MAX_PORT,
+    common_host_port,
+    is_ipv4,
+    is_ipv6,
+    split_hostport,
+    split_param,
+)
+
+# RFC 3261 8.1.1.7: a branch starting with this was built by an RFC 3261 element.
+BRANCH_MAGIC_COOKIE = "z9hG4bK"
+
+# via-parm = sent-protocol LWS sent-by *( SEMI via-params ); SLASH and COLON allow SWS.
+_SENT_PROTOCOL_RE = re.compile(
+    rf"([{TOKEN_CHARS}]+)[ \t]*/[ \t]*([{TOKEN_CHARS}]+)[ \t]*/[ \t]*([{TOKEN_CHARS}]+)"
+)
+_SENT_BY_RE = re.compile(r"[ \t]+(\[[^\]]*\]|[^ \t;:\[\]]+)(?:[ \t]*:[ \t]*([^ \t;]*))?")
+# The shape nearly every Via has, checked in one regex call: no optional whitespace, no
+# IPv6 host, no quoted parameter value. Anything else takes the general path.
+_COMMON_VIA_RE = re.compile(
+    f"SIP/2\\.0/([{TOKEN_CHARS}]+) ({HOSTNAME})(?::([0-9]{{1,5}}))?"
+    f"((?:;[{TOKEN_CHARS}]+(?:=[{TOKEN_CHARS}:\\[\\]]+)?)*)"
+)
+
+
+@dataclass(slots=True, kw_only=True)
+class Via:
+    """One via-parm; host keeps the brackets of an IPv6 reference."""
+
+    transport: str
+    host: str
+    port: int | None = None
+    params: Params = NO_PARAMS
+    protocol: str = "SIP/2.0"
+
+    @property
+    def branch(self) -> str | None:
+        return self.params.get("branch")
+
+    @property
+    def received(self) -> str | None:
+        return self.params.get("received")
+
+    @property
+    def rport(self) -> int | None:
+        """The rport value a server filled in; None when absent or still empty."""
+        value = self.params.get("rport")
+        return None if value is None else parse_uint(value, "Via header: rport", MAX_PORT)
+
+    @property
+    def wants_rport(self) -> bool:
+        """The client asked for the response at its source port (RFC 3581)."""
+        return "rport" in self.params
+
+    @property
+    def maddr(self) -> str | None:
+        return self.params.get("maddr")
+
+    @property
+    def sent_by(self) -> str:
+        return self.host if self.port is None else f"{self.host}:{self.port}"
+
+    def __str__(self) -> str:
+        return f"{self.protocol}/{self.transport} {self.sent_by}{self.params}"
+
+
+def parse_via(value: str) -> Via:
+    """Parse one via-parm (one element of a Via header field value)."""
+    try:
+        return _parse_via(value)
+    except SipParseError as exc:
+        raise SipParseError(f"Via header: {exc}") from None
+
+
+def _parse_via(value: str) -> Via:
+    text = value.strip(" \t")
+    common = _COMMON_VIA_RE.fullmatch(text)
+    if common is not None:
+        transport, host, port_text, param_text = common.groups()
+        port = common_host_port(host, port_text)
+        if port is not False:
+            params = NO_PARAMS
+            if param_text:
+                params = Params(tuple(split_param(param) for param in param_text[1:].split(";")))
+                _check_params(params)
+            return Via(transport=transport, host=host, port=port, params=params)
+    return _parse_via_general(text)
+
+
+def _parse_via_general(text: str) -> Via:
+    if not text:
+        raise SipParseError("empty value")
+    protocol = _SENT_PROTOCOL_RE.match(text)
+    if protocol is None:
+        raise SipParseError(f"bad sent-protocol in {excerpt(text)}")
+    sent_by = _SENT_BY_RE.match(text, protocol.end())
+    if sent_by is None:
+        raise SipParseError("missing sent-by")
+    hostport = sent_by.group(1)
+    if sent_by.group(2) is not None:
+        hostport += ":" + sent_by.group(2)
+    host, port = split_hostport(hostport)
+    params = parse_params(text, sent_by.end())
+    _check_params(params)
+    return Via(
+        protocol=f"{protocol.group(1)}/{protocol.group(2)}",
+        transport=protocol.group(3),
+        host=host,
+        port=port,
+        params=params,
+    )
+
+
+def _check_params(params: Params) -> None:
+    for name, value in params:
+        lower = name.lower()
+        if lower == "received":
+            _check_received(value or "")
+        elif lower == "rport" and value is not None:
+            parse_uint(value, "rport", MAX_PORT)
+        elif lower == "ttl":
+            parse_uint(value or "", "ttl", 255)
+
+
+def _check_received(value: str) -> None:
+    # RFC 5118 4.5: an IPv6 received value may come with or without brackets.
+    if value.startswith("[") and value.endswith("]"):
+        valid = is_ipv6(value[1:-1])
+    else:
+        valid = is_ipv4(value) or is_ipv6(value)
+    if not valid:
+        raise SipParseError(f"bad received address {excerpt(value)}")
