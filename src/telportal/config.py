@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
 ENV_PREFIX = "TELPORTAL_"
 # Environment variables that configure the loader itself rather than a setting.
@@ -76,6 +76,35 @@ class AuthConfig(_Section):
     login_ban_seconds: int = Field(900, ge=1)
 
 
+class SipConfig(_Section):
+    """SIP beyond the UDP/TCP address of `sip_listen`."""
+
+    tcp: bool = True  # TCP on the same address as UDP
+    tls_listen: Listen | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    ws_listen: Listen | None = None
+    # Requests whose domain names no tenant (phones that register to an IP
+    # address) belong to this tenant; none means they are refused.
+    default_tenant: str | None = None
+    # A tenant is also reached as <slug>.<domain_suffix> when this is set.
+    domain_suffix: str | None = None
+    min_expires: int = Field(60, ge=1, le=3600)
+    max_expires: int = Field(3600, ge=60, le=86400)
+    keepalive_seconds: int = Field(30, ge=5, le=3600)
+    auth_max_failures: int = Field(20, ge=1, le=10000)
+    auth_window_seconds: int = Field(60, ge=1)
+    auth_ban_seconds: int = Field(600, ge=1)
+
+    @model_validator(mode="after")
+    def _tls_needs_files(self) -> "SipConfig":
+        if self.tls_listen is not None and (self.tls_cert is None or self.tls_key is None):
+            raise ValueError("tls_listen needs tls_cert and tls_key")
+        if self.min_expires > self.max_expires:
+            raise ValueError("min_expires must not exceed max_expires")
+        return self
+
+
 class Config(_Section):
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -85,6 +114,7 @@ class Config(_Section):
     auto_migrate: bool = True
     site: SiteConfig = SiteConfig()
     auth: AuthConfig = AuthConfig()
+    sip: SipConfig = SipConfig()
 
     @property
     def db_url(self) -> str:
@@ -181,10 +211,11 @@ def _describe(exc: ValidationError, origin: Mapping[str, str]) -> str:
     lines = []
     for err in exc.errors():
         key = _dotted(err["loc"])
-        source = next(
-            (origin[k] for k in (key, *_parents(key)) if k in origin),
-            "defaults",
-        )
+        source = next((origin[k] for k in (key, *_parents(key)) if k in origin), None)
+        if source is None:
+            # A section-level rule (one setting needs another): name what set its parts.
+            parts = sorted({v for k, v in origin.items() if k.startswith(key + ".")})
+            source = ", ".join(parts) or "defaults"
         if err["type"] == "extra_forbidden":
             problem = "unknown setting"
         else:

@@ -25,6 +25,7 @@ RESOURCES = [
     "api-keys",
     "numbers",
     "number-links",
+    "trunks",
 ]
 
 # A harmless, valid change for each resource that has PATCH.
@@ -38,6 +39,7 @@ PATCHES: dict[str, dict[str, Any]] = {
     "queues": {"priority": 99},
     "numbers": {"description": "hijacked"},
     "number-links": {"caller_prefix": "0"},
+    "trunks": {"host": "evil.example"},
 }
 
 

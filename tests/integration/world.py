@@ -76,6 +76,19 @@ async def build_tenant(
         {"service_id": service["id"], "name": "billing", "member_ids": [agent["id"]]},
     )
     key = await create(client, a, "api-keys", {"name": "crm", "role": "supervisor"})
+    trunk = await create(
+        client,
+        a,
+        "trunks",
+        {
+            "name": "carrier",
+            "host": "sip.carrier.example",
+            "inbound_addresses": ["198.51.100.0/24"],
+            "username": slug,
+            "auth_realm": "carrier.example",
+            "password": "trunk-secret-1",
+        },
+    )
     num = await create(client, op, "numbers", {"number": number})
     link = await create(
         client,
@@ -94,6 +107,7 @@ async def build_tenant(
             "api-keys": key["id"],
             "numbers": num["id"],
             "number-links": link["id"],
+            "trunks": trunk["id"],
         }
     )
     w.ids["admin_user"] = admin["id"]

@@ -78,6 +78,8 @@ class Tenant(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     slug: Mapped[str] = mapped_column(String(63), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # The SIP domain that names this tenant in Request-URIs (besides its slug).
+    sip_domain: Mapped[str | None] = mapped_column(String(255), unique=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
@@ -270,6 +272,35 @@ class QueueMember(Base):
     user_id: Mapped[str] = mapped_column(
         String(36), ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
     )
+
+
+class Trunk(Base):
+    """A SIP peer we exchange calls with without registration: a carrier or a PBX.
+
+    Requests from `inbound_addresses` are trusted as this trunk and not
+    challenged. For outbound authentication only HA1 values over `auth_realm`
+    are kept, which is all a digest client needs.
+    """
+
+    __tablename__ = "trunks"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str | None] = _tenant_fk(nullable=True)
+    name: Mapped[str] = mapped_column(String(100))
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer, default=5060)
+    transport: Mapped[str] = mapped_column(String(8), default="udp")
+    inbound_addresses: Mapped[list[str]]
+    username: Mapped[str | None] = mapped_column(String(100))
+    auth_realm: Mapped[str | None] = mapped_column(String(255))
+    auth_ha1_md5: Mapped[str | None] = mapped_column(String(32))
+    auth_ha1_sha256: Mapped[str | None] = mapped_column(String(64))
+    max_channels: Mapped[int | None] = mapped_column(Integer)
+    keepalive: Mapped[bool] = mapped_column(Boolean, default=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
 
 
 class AccessToken(Base):

@@ -20,6 +20,7 @@ from telportal.store.schema import (
     Site,
     Skill,
     Tenant,
+    Trunk,
     User,
     UserSkill,
 )
@@ -424,6 +425,41 @@ class ApiKeys(Resource[ApiKey]):
             uow.audit(obj.tenant_id, self.entity, obj.id, "revoked", {})
 
 
+class Trunks(Resource[Trunk]):
+    """Carriers and PBXs. A tenant sees only its own; shared ones are the operator's."""
+
+    entity = "trunk"
+    path = "trunks"
+    model = Trunk
+    tenancy = "optional"
+    create_schema = s.TrunkCreate
+    update_schema = s.TrunkUpdate
+    out_schema = s.TrunkOut
+    secret_fields = frozenset({"password", "auth_ha1_md5", "auth_ha1_sha256"})
+    extra_fields = frozenset({"password"})
+
+    async def check(
+        self, uow: UnitOfWork, tenant_id: str | None, values: dict[str, Any], obj: Trunk | None
+    ) -> dict[str, Any]:
+        if values.get("password") is not None:
+            username = values.get("username") or (obj.username if obj else None)
+            realm = values.get("auth_realm") or (obj.auth_realm if obj else None)
+            if username is None or realm is None:
+                raise Invalid("password", "needs username and auth_realm")
+            ha1 = digest_secrets(username, realm, values["password"])
+            values["auth_ha1_md5"] = ha1.ha1_md5
+            values["auth_ha1_sha256"] = ha1.ha1_sha256
+        elif obj is not None and ({"username", "auth_realm"} & values.keys()):
+            # The stored HA1 covers the old name and realm; it cannot be kept.
+            values["auth_ha1_md5"] = values["auth_ha1_sha256"] = None
+        return values
+
+    async def out(self, session: AsyncSession, scope: Scope, obj: Trunk) -> BaseModel:
+        out = s.TrunkOut.model_validate(obj)
+        out.has_password = obj.auth_ha1_sha256 is not None
+        return out
+
+
 def all_resources(passwords: Passwords) -> list[Resource[Any]]:
     return [
         Tenants(),
@@ -437,4 +473,5 @@ def all_resources(passwords: Passwords) -> list[Resource[Any]]:
         Users(passwords),
         Queues(),
         ApiKeys(),
+        Trunks(),
     ]

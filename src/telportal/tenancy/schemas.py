@@ -4,11 +4,19 @@ Requests forbid unknown fields, so a misspelt field is an error that names it
 rather than a silently ignored value.
 """
 
+import ipaddress
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 from telportal.config import SiteRole
 from telportal.tenancy.roles import AgentKind, Role
@@ -37,14 +45,26 @@ class Output(BaseModel):
 # --- tenants -------------------------------------------------------------------
 
 
+Domain = Annotated[
+    str,
+    StringConstraints(
+        max_length=255,
+        pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$",
+        to_lower=True,
+    ),
+]
+
+
 class TenantCreate(Input):
     slug: Slug
     name: Name
+    sip_domain: Domain | None = Field(None, description="SIP domain naming this tenant")
     enabled: bool = True
 
 
 class TenantUpdate(Input):
     name: Name | None = None
+    sip_domain: Domain | None = None
     enabled: bool | None = None
 
 
@@ -52,6 +72,7 @@ class TenantOut(Output):
     id: str
     slug: str
     name: str
+    sip_domain: str | None
     enabled: bool
     created_at: datetime
     updated_at: datetime
@@ -377,3 +398,79 @@ class ApiKeyOut(Output):
 
 class ApiKeyCreated(ApiKeyOut):
     key: str = Field(description="The secret; shown once, never stored in the clear")
+
+
+# --- trunks --------------------------------------------------------------------
+
+
+class SipTransportName(StrEnum):
+    UDP = "udp"
+    TCP = "tcp"
+    TLS = "tls"
+
+
+def _address_or_network(value: str) -> str:
+    try:
+        return str(ipaddress.ip_network(value, strict=False))
+    except ValueError:
+        raise ValueError(f"not an IP address or network: {value!r}") from None
+
+
+AddressOrNetwork = Annotated[str, AfterValidator(_address_or_network)]
+Host = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9.:\[\]-]{1,255}$")]
+
+
+class TrunkCreate(Input):
+    tenant_id: Id | None = Field(
+        None, description="Omitted by a platform operator for a shared trunk"
+    )
+    name: Slug
+    host: Host
+    port: int = Field(5060, ge=1, le=65535)
+    transport: SipTransportName = SipTransportName.UDP
+    inbound_addresses: list[AddressOrNetwork] = Field(
+        default_factory=list, description="Requests from these are this trunk's, not challenged"
+    )
+    username: str | None = Field(None, max_length=100)
+    auth_realm: str | None = Field(None, max_length=255)
+    password: Password | None = Field(None, description="For outbound authentication; kept as HA1")
+    max_channels: int | None = Field(None, ge=1, le=100_000)
+    keepalive: bool = True
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _auth_complete(self) -> "TrunkCreate":
+        if self.password is not None and (self.username is None or self.auth_realm is None):
+            raise ValueError("password needs username and auth_realm")
+        return self
+
+
+class TrunkUpdate(Input):
+    host: Host | None = None
+    port: int | None = Field(None, ge=1, le=65535)
+    transport: SipTransportName | None = None
+    inbound_addresses: list[AddressOrNetwork] | None = None
+    username: str | None = Field(None, max_length=100)
+    auth_realm: str | None = Field(None, max_length=255)
+    password: Password | None = None
+    max_channels: int | None = Field(None, ge=1, le=100_000)
+    keepalive: bool | None = None
+    enabled: bool | None = None
+
+
+class TrunkOut(Output):
+    id: str
+    tenant_id: str | None
+    name: str
+    host: str
+    port: int
+    transport: SipTransportName
+    inbound_addresses: list[str]
+    username: str | None
+    auth_realm: str | None
+    has_password: bool = False
+    max_channels: int | None
+    keepalive: bool
+    enabled: bool
+    created_at: datetime
+    updated_at: datetime
