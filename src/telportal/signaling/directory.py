@@ -1,0 +1,165 @@
+"""What the SIP side needs to know about tenants, kept in memory and hot-reloaded.
+
+SIP requests arrive far more often than configuration changes, so the SIP edge
+never asks the database on its hot path: it reads a snapshot of tenants (slug,
+SIP domain), their phone users (extension, HA1 values) and trunks (trusted
+source networks), and reloads it whenever a `ConfigChanged` event says one of
+those moved (MISSION M4/M14: changes take effect at once). The whole snapshot is
+reloaded: it is a few rows per phone, and one code path is easier to trust than
+a per-tenant patch.
+"""
+
+import asyncio
+import ipaddress
+import logging
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+
+from telportal.events import ConfigChanged, EventBus
+from telportal.store.database import Database
+from telportal.store.schema import Tenant, Trunk, User
+
+log = logging.getLogger(__name__)
+
+# Entities whose changes alter what the SIP side sees.
+SIP_ENTITIES = frozenset({"tenant", "user", "trunk"})
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class SipUser:
+    user_id: str
+    tenant_id: str
+    extension: str
+    ha1_md5: str
+    ha1_sha256: str
+
+
+@dataclass(frozen=True)
+class SipTrunk:
+    trunk_id: str
+    tenant_id: str | None
+    name: str
+    host: str
+    port: int
+    transport: str
+    networks: tuple[IpNetwork, ...]
+    keepalive: bool
+
+
+@dataclass
+class TenantEntry:
+    tenant_id: str
+    slug: str
+    sip_domain: str | None
+    enabled: bool
+    users: dict[str, SipUser] = field(default_factory=dict)  # by extension
+
+
+class SipDirectory:
+    def __init__(
+        self, db: Database, *, default_tenant: str | None = None, domain_suffix: str | None = None
+    ) -> None:
+        self._db = db
+        self._default_slug = default_tenant
+        self._suffix = domain_suffix.lower().lstrip(".") if domain_suffix else None
+        self._tenants: dict[str, TenantEntry] = {}
+        self._by_domain: dict[str, str] = {}
+        self._trunks: dict[str, SipTrunk] = {}
+        self.reloads = 0
+
+    # --- lookups (hot path, no IO) ---------------------------------------------
+
+    def tenant_for_domain(self, host: str) -> TenantEntry | None:
+        """The tenant a Request-URI or To domain names, else the default tenant."""
+        host = host.lower().strip("[]")
+        tid = self._by_domain.get(host)
+        if tid is None and self._suffix and host.endswith("." + self._suffix):
+            tid = self._by_domain.get(host[: -len(self._suffix) - 1])
+        if tid is None and self._default_slug:
+            tid = self._by_domain.get(self._default_slug)
+        entry = self._tenants.get(tid) if tid else None
+        return entry if entry is not None and entry.enabled else None
+
+    def user(self, tenant_id: str, extension: str) -> SipUser | None:
+        entry = self._tenants.get(tenant_id)
+        return entry.users.get(extension) if entry else None
+
+    def trunk_for_source(self, ip: str) -> SipTrunk | None:
+        try:
+            addr = ipaddress.ip_address(ip)
+        except ValueError:
+            return None
+        for trunk in self._trunks.values():
+            if any(addr in net for net in trunk.networks):
+                return trunk
+        return None
+
+    def trunks(self) -> list[SipTrunk]:
+        return list(self._trunks.values())
+
+    # --- loading ----------------------------------------------------------------
+
+    async def load(self) -> None:
+        async with self._db.read() as session:
+            tenants = (await session.execute(select(Tenant))).scalars().all()
+            users = (
+                (
+                    await session.execute(
+                        select(User).where(
+                            User.extension.is_not(None),
+                            User.sip_ha1_sha256.is_not(None),
+                            User.enabled.is_(True),
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            trunks = (
+                (await session.execute(select(Trunk).where(Trunk.enabled.is_(True))))
+                .scalars()
+                .all()
+            )
+        entries = {t.id: TenantEntry(t.id, t.slug, t.sip_domain, t.enabled) for t in tenants}
+        for u in users:
+            if u.tenant_id in entries and u.extension and u.sip_ha1_md5 and u.sip_ha1_sha256:
+                entries[u.tenant_id].users[u.extension] = SipUser(
+                    u.id, u.tenant_id, u.extension, u.sip_ha1_md5, u.sip_ha1_sha256
+                )
+        self._tenants = entries
+        self._by_domain = {}
+        for e in entries.values():
+            self._by_domain[e.slug] = e.tenant_id
+            if e.sip_domain:
+                self._by_domain[e.sip_domain.lower()] = e.tenant_id
+        self._trunks = {t.id: _trunk(t) for t in trunks}
+        self.reloads += 1
+
+    async def follow(self, bus: EventBus) -> None:
+        """Reload on every SIP-relevant configuration change, until cancelled."""
+        with bus.subscribe("config") as sub:
+            while True:
+                event = await sub.get()
+                if isinstance(event, ConfigChanged) and event.entity in SIP_ENTITIES:
+                    # Coalesce a burst of changes (an import, a demo seed) into one reload.
+                    await asyncio.sleep(0)
+                    while sub.get_nowait() is not None:
+                        pass
+                    await self.load()
+                    log.debug("SIP directory reloaded after %s %s", event.entity, event.action)
+
+
+def _trunk(t: Trunk) -> SipTrunk:
+    return SipTrunk(
+        t.id,
+        t.tenant_id,
+        t.name,
+        t.host,
+        t.port,
+        t.transport,
+        tuple(ipaddress.ip_network(n, strict=False) for n in t.inbound_addresses),
+        t.keepalive,
+    )
