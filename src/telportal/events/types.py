@@ -43,3 +43,24 @@ class ConfigChanged(Event):
     @property
     def subject(self) -> str:
         return f"{super().subject}.{self.entity}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class PhoneRegistration(Event):
+    """A phone's binding changed; `reachable` says whether the user can be called now.
+
+    The ACD offers calls only to agents whose phone is reachable (issue 6), so it
+    follows these rather than polling the location service.
+    """
+
+    family: ClassVar[str] = "phone"
+
+    user_id: str
+    extension: str
+    contact: str
+    change: str  # added, refreshed, removed, expired, up, down
+    reachable: bool
+
+    @property
+    def subject(self) -> str:
+        return f"{super().subject}.{self.extension}"
