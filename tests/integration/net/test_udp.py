@@ -1,0 +1,132 @@
+from collections.abc import Awaitable, Callable
+
+from telportal.net import Peer, Source, Transport
+from telportal.sip import Request, Response
+from tests.integration.net.conftest import (
+    HOST,
+    DatagramClient,
+    LayerFactory,
+    ok,
+    peer_of,
+    receive,
+)
+from tests.unit.net.samples import request
+
+UdpClient = Callable[[], Awaitable[DatagramClient]]
+
+
+async def test_options_round_trip_between_two_layers(make_layer: LayerFactory) -> None:
+    server, client = make_layer(), make_layer()
+    server_listener = await server.listen(Transport.UDP, HOST)
+    client_listener = await client.listen(Transport.UDP, HOST)
+    options = request(via=f"SIP/2.0/UDP {HOST}:{client_listener.port};rport")
+
+    used = await client.send(options, peer_of(server_listener))
+    assert used == Source(Transport.UDP, HOST, server_listener.port, client_listener.listener_id)
+
+    incoming = await receive(server)
+    assert isinstance(incoming.message, Request)
+    assert incoming.message.method == "OPTIONS"
+    assert incoming.source.port == client_listener.port
+    assert incoming.message.top_via.rport == client_listener.port
+    await server.respond(ok(incoming), incoming.source)
+
+    answer = await receive(client)
+    assert isinstance(answer.message, Response)
+    assert answer.message.status == 200
+    assert answer.message.call_id == incoming.message.call_id
+    assert answer.source.port == server_listener.port
+    assert server.stats()["udp"]["messages_in"] == 1
+    assert server.stats()["udp"]["messages_out"] == 1
+    assert client.stats()["udp"]["messages_in"] == 1
+
+
+async def test_a_malformed_datagram_gets_a_400_naming_the_problem(
+    make_layer: LayerFactory, udp_client: UdpClient
+) -> None:
+    server = make_layer()
+    listener = await server.listen(Transport.UDP, HOST)
+    client = await udp_client()
+    via = f"SIP/2.0/UDP {HOST}:{client.port}"
+
+    client.send(request(via=via, cseq="one OPTIONS", call_id="bad"), listener)
+    refusal = await client.response()
+    assert refusal.status == 400
+    assert "CSeq" in refusal.reason
+    assert refusal.call_id == "bad"
+
+    client.send(request(via=via, call_id="good"), listener)
+    incoming = await receive(server)
+    assert incoming.message.call_id == "good"
+    stats = server.stats()["udp"]
+    assert (stats["rejected"], stats["messages_in"]) == (1, 1)
+
+
+async def test_unreadable_and_oversized_datagrams(
+    make_layer: LayerFactory, udp_client: UdpClient
+) -> None:
+    server = make_layer(max_datagram_size=1000)
+    listener = await server.listen(Transport.UDP, HOST)
+    client = await udp_client()
+    via = f"SIP/2.0/UDP {HOST}:{client.port}"
+
+    client.send(b"\x16\x03\x01 not SIP at all", listener)  # no Via: nothing to answer
+    client.send(b"\r\n\r\n", listener)  # a NAT keep-alive
+    client.send(request(via=via, body=b"x" * 1200, extra=("Content-Type: text/plain",)), listener)
+    too_large = await client.response()
+    assert too_large.status == 513
+
+    client.send(request(via=via, call_id="after"), listener)
+    assert (await receive(server)).message.call_id == "after"
+    stats = server.stats()["udp"]
+    assert (stats["dropped"], stats["keepalives"], stats["rejected"]) == (1, 1, 1)
+
+
+async def test_rport_and_received_are_filled_in_and_the_response_follows_them(
+    make_layer: LayerFactory, udp_client: UdpClient
+) -> None:
+    server = make_layer()
+    listener = await server.listen(Transport.UDP, HOST)
+    client = await udp_client()
+    # The Via claims another host and port, as a phone behind NAT does.
+    client.send(request(via="SIP/2.0/UDP 192.0.2.10:5999;rport"), listener)
+
+    incoming = await receive(server)
+    via = incoming.message.top_via
+    assert via.received == HOST
+    assert via.rport == client.port
+    assert via.rport != 5999
+    await server.respond(ok(incoming), incoming.source)
+
+    response = await client.response()
+    assert response.status == 200
+    assert response.top_via.rport == client.port
+    assert response.top_via.received == HOST
+
+
+async def test_without_rport_the_response_goes_to_received_at_the_sent_by_port(
+    make_layer: LayerFactory, udp_client: UdpClient
+) -> None:
+    server = make_layer()
+    listener = await server.listen(Transport.UDP, HOST)
+    sender, listening = await udp_client(), await udp_client()
+    # RFC 3261 18.2.2: no rport, so the sent-by port is where the client listens.
+    sender.send(request(via=f"SIP/2.0/UDP pc33.example.com:{listening.port}"), listener)
+
+    incoming = await receive(server)
+    assert incoming.message.top_via.received == HOST
+    assert incoming.message.top_via.rport is None
+    used = await server.respond(ok(incoming), incoming.source)
+    assert used == Source(Transport.UDP, HOST, listening.port, listener.listener_id)
+    assert (await listening.response()).status == 200
+    assert sender.received.empty()
+
+
+async def test_sending_to_a_peer_by_name(make_layer: LayerFactory) -> None:
+    server, client = make_layer(), make_layer()
+    server_listener = await server.listen(Transport.UDP, HOST)
+    await client.listen(Transport.UDP, HOST)
+    await client.send(request(), Peer(Transport.UDP, "localhost", server_listener.port))
+    incoming = await receive(server)
+    assert isinstance(incoming.message, Request)
+    assert incoming.message.method == "OPTIONS"
