@@ -1,0 +1,129 @@
+"""What the transaction layer hands back: transaction ids and actions.
+
+Every call into `TransactionLayer` returns a list of actions, in the order they
+happened. The adapter performs the `Send`s; everything else is for the transaction
+user (the UA core, a proxy core): `Deliver`, `Stray`, `Dropped`, `Timeout`,
+`TransportError`, `Terminated`.
+
+Addresses are opaque to the transaction layer: it is generic in the type `A` the
+transport adapter uses (`telportal.net`'s `Peer` and `Source`, a test's string) and only
+gives back what it was given. A request is sent to the destination the TU named; a
+response is sent to the source of its request, and the transport routes it from there
+(RFC 3261 18.2.2: the same connection, or `received` and `rport` over UDP).
+"""
+
+from dataclasses import dataclass
+from typing import Final, Generic, TypeVar
+
+from telportal.sip.message import Request, Response
+from telportal.sip.via import BRANCH_MAGIC_COOKIE
+
+A = TypeVar("A")
+
+# Only UDP loses and reorders messages; TCP, TLS, WS, WSS and SCTP do not.
+UNRELIABLE_TRANSPORTS: Final = frozenset({"UDP"})
+
+
+def is_reliable(via_transport: str) -> bool:
+    """Whether the transport a Via names ("UDP", "TCP", "TLS", "WS", ...) is reliable."""
+    return via_transport.upper() not in UNRELIABLE_TRANSPORTS
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionId:
+    """The key a transaction is matched by (RFC 3261 17.1.3, 17.2.3).
+
+    method is the method of the request that created the transaction (an ACK matches
+    its INVITE). For a request from an RFC 2543 element (no magic cookie in the branch)
+    branch holds the fields 17.2.3 matches such requests by instead, and sent_by is "".
+    """
+
+    server: bool
+    method: str
+    branch: str
+    sent_by: str = ""
+
+    @property
+    def rfc2543(self) -> bool:
+        return not self.branch.startswith(BRANCH_MAGIC_COOKIE)
+
+    def __str__(self) -> str:
+        role = "server" if self.server else "client"
+        via = f" {self.sent_by}" if self.sent_by else ""
+        return f"{self.method} {role} {self.branch}{via}"
+
+
+@dataclass(frozen=True, slots=True)
+class Send(Generic[A]):
+    """Pass data (message, serialized) to the transport.
+
+    For a request, destination is where the TU sent the transaction's request. For a
+    response, it is the source of the request: route it per RFC 3261 18.2.2
+    (`net.SipTransportLayer.respond`). transaction is None for messages sent outside any
+    transaction (2xx retransmissions from `TwoHundredRetransmitter`); a failure to send a
+    message that names a transaction goes back through `TransactionLayer.transport_error`.
+    """
+
+    data: bytes
+    destination: A
+    message: Request | Response
+    transaction: TransactionId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver(Generic[A]):
+    """A message for the TU, within a transaction.
+
+    A request that created a server transaction; a response to a client transaction;
+    an ACK matching a server transaction in Accepted. For a CANCEL, cancels names the
+    INVITE server transaction it targets (None when there is none: answer 481).
+    """
+
+    message: Request | Response
+    transaction: TransactionId
+    source: A
+    cancels: TransactionId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Stray(Generic[A]):
+    """A response no client transaction matches, or an ACK no server transaction does.
+
+    The UA core passes a stray 2xx to the dialog it belongs to (a 2xx retransmission
+    after Timer M, or from another fork), and a stray ACK to the dialog as the ACK for
+    its 2xx.
+    """
+
+    message: Request | Response
+    source: A
+
+
+@dataclass(frozen=True, slots=True)
+class Dropped(Generic[A]):
+    """A message too broken to match, with why (for logs and counters)."""
+
+    message: Request | Response
+    source: A
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Timeout:
+    """Timer B, F, H or the CANCEL guard fired: no response, or no ACK, in time."""
+
+    transaction: TransactionId
+
+
+@dataclass(frozen=True, slots=True)
+class TransportError:
+    transaction: TransactionId
+
+
+@dataclass(frozen=True, slots=True)
+class Terminated:
+    """The transaction is gone; nothing more will name it."""
+
+    transaction: TransactionId
+
+
+Action = Send[A] | Deliver[A] | Stray[A] | Dropped[A] | Timeout | TransportError | Terminated
