@@ -12,8 +12,10 @@ from telportal.auth.credentials import Passwords
 from telportal.auth.lockout import Lockout
 from telportal.auth.service import Authenticator
 from telportal.clock import Clock, SystemClock
-from telportal.config import Config
+from telportal.config import Config, SiteRole
 from telportal.events import EventBus, InProcessBus
+from telportal.signaling.directory import SipDirectory
+from telportal.signaling.service import SipService
 from telportal.store import migrate
 from telportal.store.database import Database
 from telportal.tenancy.crud import Resource
@@ -29,6 +31,8 @@ class Platform:
     passwords: Passwords
     auth: Authenticator
     resources: dict[str, Resource[Any]] = field(default_factory=dict)
+    # The SIP edge, on sites with the access role.
+    sip: SipService | None = None
 
     def resource(self, path: str) -> Resource[Any]:
         return self.resources[path]
@@ -60,4 +64,12 @@ def build_platform(
     )
     auth = Authenticator(db, passwords, clock, lockout, config.auth.token_ttl_seconds)
     resources = {r.path: r for r in all_resources(passwords)}
-    return Platform(config, clock, bus, db, passwords, auth, resources)
+    sip = None
+    if SiteRole.ACCESS in config.site.roles:
+        directory = SipDirectory(
+            db, default_tenant=config.sip.default_tenant, domain_suffix=config.sip.domain_suffix
+        )
+        sip = SipService(
+            config, clock, bus, directory, digest_algorithms=config.sip.digest_algorithms
+        )
+    return Platform(config, clock, bus, db, passwords, auth, resources, sip)

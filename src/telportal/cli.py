@@ -162,6 +162,11 @@ def demo(
         sip_listen=sip_listen,
         http_listen=http_listen,
     )
+    if cfg.sip.default_tenant is None:
+        # Demo phones register to an IP address: that names the demo tenant.
+        cfg = cfg.model_copy(
+            update={"sip": cfg.sip.model_copy(update={"default_tenant": DEMO_TENANT})}
+        )
     info = _run(cfg, lambda p: seed_demo(p, password))
     base = f"http://{cfg.http_listen}"
     table = Table(title="Telportal demo", show_header=False, title_justify="left")

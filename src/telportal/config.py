@@ -92,6 +92,11 @@ class SipConfig(_Section):
     min_expires: int = Field(60, ge=1, le=3600)
     max_expires: int = Field(3600, ge=60, le=86400)
     keepalive_seconds: int = Field(30, ge=5, le=3600)
+    # Offered in this order (RFC 8760: strongest first). Some phones only read the
+    # first challenge, so a site with such phones may put MD5 first.
+    digest_algorithms: tuple[Literal["SHA-256", "MD5"], ...] = Field(
+        ("SHA-256", "MD5"), min_length=1
+    )
     auth_max_failures: int = Field(20, ge=1, le=10000)
     auth_window_seconds: int = Field(60, ge=1)
     auth_ban_seconds: int = Field(600, ge=1)

@@ -52,11 +52,15 @@ async def serve(platform: Platform) -> None:
         loop.add_signal_handler(sig, stop)
     log.info("HTTP API on http://%s/api/v1 (site %s)", cfg.http_listen, cfg.site.name)
     try:
+        if platform.sip is not None:
+            await platform.sip.start()
         await http.serve()
         if not http.started:
             raise OSError(f"could not listen on {cfg.http_listen} for HTTP")
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+        if platform.sip is not None:
+            await platform.sip.stop()
         await platform.close()
         log.info("stopped")

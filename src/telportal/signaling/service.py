@@ -1,0 +1,424 @@
+"""The SIP edge of a site: transports, transactions, registrar and keep-alive together.
+
+This is the asyncio adapter around the pure parts. It owns three loops:
+- receive: every screened message from the transports goes through the
+  transaction layer; what it delivers is handled here (REGISTER, OPTIONS, ...);
+- timers: sleeps until the transaction layer's next deadline (woken early when
+  a call into the layer may have armed an earlier one) and fires due timers;
+- housekeeping: expires bindings every second and sends OPTIONS keep-alives
+  to registered phones and trunks every `sip.keepalive_seconds`.
+
+Authentication is the same for known and unknown users (the digest core
+guarantees it); an address that fails too often is ignored for a while.
+"""
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from telportal import __version__
+from telportal.auth.lockout import Lockout
+from telportal.clock import Clock
+from telportal.config import Config
+from telportal.events import EventBus, PhoneRegistration
+from telportal.net import (
+    ConnectionGone,
+    Listener,
+    Peer,
+    SipTransportLayer,
+    Source,
+    Transport,
+    TransportClosed,
+    TransportConfig,
+    TransportError,
+)
+from telportal.signaling.directory import SipDirectory, SipTrunk, TenantEntry
+from telportal.sip import Headers, Request, Response, SipUri, make_response, parse_uri
+from telportal.sip.digest import Authorized, BadRequest, Banned, Challenged, DigestServer
+from telportal.sip.location import LocationEvent, LocationService
+from telportal.sip.registrar import RegistrarPolicy, process_register
+from telportal.sip.transaction import (
+    Deliver,
+    Dropped,
+    Send,
+    Stray,
+    Terminated,
+    Timeout,
+    TransactionId,
+    TransactionLayer,
+    new_branch,
+    new_tag,
+)
+from telportal.sip.transaction import TransportError as TxnTransportError
+
+log = logging.getLogger(__name__)
+
+Address = Peer | Source
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
+SERVER = f"Telportal/{__version__}"
+HOUSEKEEPING_SECONDS = 1.0
+
+
+class RequestTimeout(Exception):
+    """A client transaction ended without a final response."""
+
+
+@dataclass
+class TrunkStatus:
+    trunk: SipTrunk
+    reachable: bool | None = None  # None until the first keep-alive answers or times out
+
+
+@dataclass
+class _Outgoing:
+    future: asyncio.Future[Response] = field(default_factory=asyncio.Future)
+
+
+Handler = Callable[[Request, TransactionId, Source], Awaitable[None]]
+
+
+class SipService:
+    def __init__(
+        self,
+        config: Config,
+        clock: Clock,
+        bus: EventBus,
+        directory: SipDirectory,
+        *,
+        transport: SipTransportLayer | None = None,
+        nonce_secret: bytes | None = None,
+        digest_algorithms: Sequence[str] = ("SHA-256", "MD5"),
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.bus = bus
+        self.directory = directory
+        self.transport = transport or SipTransportLayer(TransportConfig())
+        self.transactions: TransactionLayer[Address] = TransactionLayer(clock)
+        self.location: LocationService[Source] = LocationService(clock)
+        sip = config.sip
+        self.policy = RegistrarPolicy(min_expires=sip.min_expires, max_expires=sip.max_expires)
+        self.lockout = Lockout(
+            clock, sip.auth_max_failures, sip.auth_window_seconds, sip.auth_ban_seconds
+        )
+        self._nonce_secret = nonce_secret or secrets.token_bytes(32)
+        self._algorithms = tuple(digest_algorithms)
+        self._digest: dict[str, DigestServer] = {}
+        self._outgoing: dict[TransactionId, _Outgoing] = {}
+        self._handlers: dict[str, Handler] = {
+            "REGISTER": self._on_register,
+            "OPTIONS": self._on_options,
+        }
+        self.trunk_status: dict[str, TrunkStatus] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wake = asyncio.Event()
+        self.listeners: list[Listener] = []
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    async def start(self) -> list[Listener]:
+        cfg, sip = self.config, self.config.sip
+        host, port = cfg.sip_listen.host, cfg.sip_listen.port
+        self.listeners.append(await self.transport.listen(Transport.UDP, host, port))
+        if sip.tcp:
+            self.listeners.append(await self.transport.listen(Transport.TCP, host, port))
+        if sip.ws_listen is not None:
+            ws = sip.ws_listen
+            self.listeners.append(await self.transport.listen(Transport.WS, ws.host, ws.port))
+        await self.directory.load()
+        for coro in (
+            self._receive_loop(),
+            self._timer_loop(),
+            self._housekeeping_loop(),
+            self.directory.follow(self.bus),
+        ):
+            self._spawn(coro)
+        log.info("SIP on %s", ", ".join(f"{x.transport}:{x.host}:{x.port}" for x in self.listeners))
+        return self.listeners
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        await self.transport.close()
+        for out in self._outgoing.values():
+            if not out.future.done():
+                out.future.cancel()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("SIP task failed", exc_info=task.exception())
+
+    # --- loops ---------------------------------------------------------------------
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                incoming = await self.transport.receive()
+            except TransportClosed:
+                return
+            source = incoming.source
+            try:
+                await self._perform(
+                    self.transactions.receive(incoming.message, source, source.transport.reliable)
+                )
+            except Exception:
+                # One message's failure must not stop the site answering the next.
+                log.exception("handling a message from %s failed", source)
+
+    async def _timer_loop(self) -> None:
+        while True:
+            deadline = self.transactions.next_deadline()
+            self._wake.clear()
+            delay = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
+            if delay is None or delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
+            await self._perform(self.transactions.tick())
+
+    async def _housekeeping_loop(self) -> None:
+        last_keepalive = self.clock.monotonic()
+        while True:
+            await asyncio.sleep(HOUSEKEEPING_SECONDS)
+            await self._publish(self.location.expire())
+            if self.clock.monotonic() - last_keepalive >= self.config.sip.keepalive_seconds:
+                last_keepalive = self.clock.monotonic()
+                self._spawn(self.keepalive_round())
+
+    # --- the transaction user ------------------------------------------------------
+
+    async def _perform(self, actions: Sequence[object]) -> None:
+        self._wake.set()
+        for action in actions:
+            if isinstance(action, Send):
+                await self._send(action)
+            elif isinstance(action, Deliver):
+                await self._deliver(action)
+            elif isinstance(action, Timeout | TxnTransportError | Terminated):
+                self._fail(action.transaction)
+            elif isinstance(action, Dropped):
+                log.debug(
+                    "dropped %s from %s: %s",
+                    type(action.message).__name__,
+                    action.source,
+                    action.reason,
+                )
+            elif isinstance(action, Stray):
+                log.debug("stray %s from %s", type(action.message).__name__, action.source)
+
+    async def _send(self, action: Send[Address]) -> None:
+        try:
+            if isinstance(action.message, Response) and isinstance(action.destination, Source):
+                await self.transport.respond(action.message, action.destination)
+            else:
+                await self.transport.send(action.data, action.destination)
+        except (TransportError, ConnectionGone, OSError) as exc:
+            log.debug("send to %s failed: %s", action.destination, exc)
+            if action.transaction is not None:
+                await self._perform(self.transactions.transport_error(action.transaction))
+
+    async def _deliver(self, action: Deliver[Address]) -> None:
+        msg = action.message
+        if isinstance(msg, Response):
+            out = self._outgoing.get(action.transaction)
+            if out is not None and msg.status >= 200 and not out.future.done():
+                out.future.set_result(msg)
+            return
+        if msg.method == "ACK":
+            return
+        source = action.source
+        assert isinstance(source, Source)  # requests always come from the transports
+        handler = self._handlers.get(msg.method)
+        if handler is None:
+            status, extra = (405, [("Allow", ALLOW)]) if msg.method in ALLOW else (501, [])
+            await self.respond(action.transaction, make_response(msg, status, headers=extra))
+            return
+        await handler(msg, action.transaction, source)
+
+    def _fail(self, transaction: TransactionId) -> None:
+        out = self._outgoing.pop(transaction, None)
+        if out is not None and not out.future.done():
+            out.future.set_exception(RequestTimeout(str(transaction)))
+
+    async def respond(self, transaction: TransactionId, response: Response) -> None:
+        response.headers.set("Server", SERVER)
+        await self._perform(self.transactions.send_response(transaction, response))
+
+    async def request(self, request: Request, destination: Address) -> Response:
+        """Send a request in a client transaction; the final response, or RequestTimeout."""
+        txn, actions = self.transactions.send_request(request, destination)
+        out = self._outgoing[txn] = _Outgoing()
+        try:
+            await self._perform(actions)
+            return await out.future
+        finally:
+            self._outgoing.pop(txn, None)
+
+    # --- requests ------------------------------------------------------------------
+
+    async def _on_options(self, req: Request, txn: TransactionId, source: Source) -> None:
+        await self.respond(
+            txn,
+            make_response(
+                req,
+                200,
+                headers=[("Allow", ALLOW), ("Accept", "application/sdp"), ("Supported", "timer")],
+            ),
+        )
+
+    def _digest_for(self, realm: str) -> DigestServer:
+        server = self._digest.get(realm)
+        if server is None:
+            server = DigestServer(
+                self.clock, self._nonce_secret, realm, self.lockout, algorithms=self._algorithms
+            )
+            self._digest[realm] = server
+        return server
+
+    async def authenticate(
+        self, req: Request, txn: TransactionId, source: Source
+    ) -> tuple[TenantEntry, str] | None:
+        """The tenant and user a request is from, or None once it has been answered.
+
+        The realm is the tenant's slug; a domain that names no tenant is
+        challenged all the same (with the domain as realm) so that nothing tells
+        a scanner which domains and users exist.
+        """
+        host = req.uri.host if isinstance(req.uri, SipUri) else "invalid"
+        tenant = self.directory.tenant_for_domain(host)
+        realm = tenant.slug if tenant else host.strip("[]")
+        directory = self.directory
+
+        def lookup(username: str, _realm: str) -> tuple[str, str] | None:
+            user = directory.user(tenant.tenant_id, username) if tenant else None
+            return (user.ha1_md5, user.ha1_sha256) if user else None
+
+        verdict = self._digest_for(realm).verify(
+            req.method, str(req.uri), req.single("Authorization"), lookup, source=source.host
+        )
+        if isinstance(verdict, Authorized) and tenant is not None:
+            return tenant, verdict.username
+        if isinstance(verdict, Challenged):
+            headers = [(verdict.header, c) for c in verdict.challenges]
+            await self.respond(txn, make_response(req, verdict.status, headers=headers))
+        elif isinstance(verdict, BadRequest):
+            await self.respond(txn, make_response(req, 400, verdict.reason))
+        elif isinstance(verdict, Banned):
+            # Scanners learn nothing, not even that they were noticed: the answer
+            # is the one any refused credential gets.
+            await self.respond(txn, make_response(req, 403))
+        else:
+            await self.respond(txn, make_response(req, 403))
+        return None
+
+    async def _on_register(self, req: Request, txn: TransactionId, source: Source) -> None:
+        who = await self.authenticate(req, txn, source)
+        if who is None:
+            return
+        tenant, username = who
+        to_uri = req.to.uri
+        if not isinstance(to_uri, SipUri) or to_uri.user != username:
+            await self.respond(txn, make_response(req, 403, "Not allowed to register this address"))
+            return
+        aor = f"{tenant.tenant_id}/{username}"
+        result = process_register(
+            req, aor, self.location, self.clock, peer=source, policy=self.policy
+        )
+        await self.respond(
+            txn, make_response(req, result.status, result.reason, headers=result.headers)
+        )
+        await self._publish(result.events)
+
+    async def _publish(self, events: Sequence[LocationEvent[Source]]) -> None:
+        for e in events:
+            tenant_id, _, extension = e.binding.aor.partition("/")
+            user = self.directory.user(tenant_id, extension)
+            await self.bus.publish(
+                PhoneRegistration(
+                    tenant_id=tenant_id,
+                    at=self.clock.now(),
+                    user_id=user.user_id if user else "",
+                    extension=extension,
+                    contact=e.binding.contact,
+                    change=e.change,
+                    reachable=e.aor_reachable,
+                )
+            )
+
+    # --- keep-alive ----------------------------------------------------------------
+
+    async def keepalive_round(self) -> None:
+        """OPTIONS to every binding and trunk; marks them reachable or not."""
+        jobs: list[Awaitable[None]] = []
+        for binding in list(self.location.all_bindings()):
+            if binding.peer is not None:
+                jobs.append(self._ping_binding(binding.aor, binding.contact, binding.peer))
+        for trunk in self.directory.trunks():
+            if trunk.keepalive:
+                jobs.append(self._ping_trunk(trunk))
+        await asyncio.gather(*jobs)
+
+    async def _ping_binding(self, aor: str, contact: str, peer: Source) -> None:
+        ok = await self.ping(contact, peer)
+        event = self.location.set_reachable(aor, contact, ok)
+        if event is not None:
+            await self._publish([event])
+
+    async def _ping_trunk(self, trunk: SipTrunk) -> None:
+        status = self.trunk_status.setdefault(trunk.trunk_id, TrunkStatus(trunk))
+        transport = Transport(trunk.transport)
+        target = f"sip:{trunk.host}:{trunk.port}"
+        status.reachable = await self.ping(target, Peer(transport, trunk.host, trunk.port))
+
+    async def ping(self, target: str, destination: Address) -> bool:
+        """Whether `target` answers an OPTIONS at all (any final response counts)."""
+        try:
+            await self.request(self.options_request(target, destination), destination)
+        except (RequestTimeout, TransportError, ConnectionGone, OSError):
+            return False
+        return True
+
+    def options_request(self, target: str, destination: Address) -> Request:
+        via_token, sent_by = destination.transport.via_token, self.sent_by(destination)
+        headers = Headers()
+        headers.add("Via", f"SIP/2.0/{via_token} {sent_by};branch={new_branch()};rport")
+        headers.add("Max-Forwards", "70")
+        headers.add("From", f"<sip:telportal@{sent_by}>;tag={new_tag()}")
+        headers.add("To", f"<{target}>")
+        headers.add("Call-ID", secrets.token_hex(12))
+        headers.add("CSeq", "1 OPTIONS")
+        headers.add("User-Agent", SERVER)
+        return Request("OPTIONS", parse_uri(target), headers, b"")
+
+    def sent_by(self, destination: Address) -> str:
+        """Our host:port as seen from `destination` (the listener's, or the route's)."""
+        listener = next(
+            (x for x in self.listeners if x.transport is destination.transport), self.listeners[0]
+        )
+        host = listener.host
+        if host in ("0.0.0.0", "::"):  # noqa: S104 - resolving the wildcard, not binding it
+            host = _route_address(destination.host)
+        return f"[{host}]:{listener.port}" if ":" in host else f"{host}:{listener.port}"
+
+
+def _route_address(remote: str) -> str:
+    """The local address the kernel would use to reach `remote` (no packet is sent)."""
+    family = socket.AF_INET6 if ":" in remote else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect((remote, 9))
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"

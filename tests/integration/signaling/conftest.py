@@ -1,0 +1,54 @@
+"""A running SIP edge with the demo tenant, on 127.0.0.1."""
+
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from telportal.app import Platform, build_platform
+from telportal.auth.credentials import Passwords
+from telportal.config import Config, SipConfig, parse_listen
+from telportal.demo import seed_demo
+
+PASSWORD = "phone-pass-1"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port
+
+
+@dataclass
+class Edge:
+    platform: Platform
+    port: int
+
+
+@pytest.fixture
+async def edge(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Edge]:
+    """Parametrize indirectly with a dict of SipConfig settings to change them."""
+    port = free_port()
+    config = Config(
+        data_dir=tmp_path,
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 't.db'}",
+        sip_listen=parse_listen(f"127.0.0.1:{port}"),  # type: ignore[arg-type]
+        sip=SipConfig(
+            default_tenant="acme",
+            auth_max_failures=4,
+            **getattr(request, "param", {}),
+        ),
+    )
+    platform = build_platform(config, passwords=Passwords.fast_for_tests())
+    await platform.start()
+    await seed_demo(platform, PASSWORD)
+    assert platform.sip is not None
+    await platform.sip.start()
+    try:
+        yield Edge(platform, port)
+    finally:
+        await platform.sip.stop()
+        await platform.close()
