@@ -37,20 +37,32 @@ from telportal.net import (
     TransportConfig,
     TransportError,
 )
+from telportal.signaling.calls import InboundCall, OutboundLeg, bridge
 from telportal.signaling.directory import SipDirectory, SipTrunk, TenantEntry
-from telportal.sip import Headers, Request, Response, SipUri, make_response, parse_uri
+from telportal.sip import (
+    Headers,
+    Request,
+    Response,
+    SipParseError,
+    SipUri,
+    make_response,
+    parse_uri,
+)
+from telportal.sip.dialog import DialogError, DialogId, request_dialog_id, response_dialog_id
 from telportal.sip.digest import Authorized, BadRequest, Banned, Challenged, DigestServer
 from telportal.sip.location import LocationEvent, LocationService
 from telportal.sip.registrar import RegistrarPolicy, process_register
 from telportal.sip.transaction import (
     Deliver,
     Dropped,
+    NoAck,
     Send,
     Stray,
     Terminated,
     Timeout,
     TransactionId,
     TransactionLayer,
+    TwoHundredRetransmitter,
     new_branch,
     new_tag,
 )
@@ -110,12 +122,22 @@ class SipService:
         self._algorithms = tuple(digest_algorithms)
         self._digest: dict[str, DigestServer] = {}
         self._outgoing: dict[TransactionId, _Outgoing] = {}
+        self._clients: dict[TransactionId, asyncio.Queue[Response | None]] = {}
+        self.retransmitter: TwoHundredRetransmitter[Address] = TwoHundredRetransmitter(clock)
+        self._awaiting_ack: dict[object, InboundCall] = {}
+        self._dialogs: dict[DialogId, InboundCall | OutboundLeg] = {}
+        self._invites: dict[TransactionId, InboundCall] = {}
+        self.user_agent = SERVER
+        # What happens to an authenticated INVITE; the IVR and ACD replace this.
+        self.on_invite: Callable[[InboundCall], Awaitable[None]] = self.call_extension
+        self.calls_ended = 0
         self._handlers: dict[str, Handler] = {
             "REGISTER": self._on_register,
             "OPTIONS": self._on_options,
+            "INVITE": self._on_invite,
         }
         self.trunk_status: dict[str, TrunkStatus] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self.listeners: list[Listener] = []
 
@@ -151,12 +173,16 @@ class SipService:
             if not out.future.done():
                 out.future.cancel()
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run coro as a task the service tracks and cancels on stop."""
+        self._spawn(coro)
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
         task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 
-    def _task_done(self, task: asyncio.Task[None]) -> None:
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("SIP task failed", exc_info=task.exception())
@@ -180,13 +206,19 @@ class SipService:
 
     async def _timer_loop(self) -> None:
         while True:
-            deadline = self.transactions.next_deadline()
+            deadlines = [
+                d
+                for d in (self.transactions.next_deadline(), self.retransmitter.next_deadline())
+                if d is not None
+            ]
+            deadline = min(deadlines) if deadlines else None
             self._wake.clear()
             delay = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
             if delay is None or delay > 0:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), delay)
             await self._perform(self.transactions.tick())
+            await self._perform(self.retransmitter.tick())
 
     async def _housekeeping_loop(self) -> None:
         last_keepalive = self.clock.monotonic()
@@ -216,7 +248,11 @@ class SipService:
                     action.reason,
                 )
             elif isinstance(action, Stray):
-                log.debug("stray %s from %s", type(action.message).__name__, action.source)
+                await self._stray(action.message)
+            elif isinstance(action, NoAck):
+                call = self._awaiting_ack.pop(action.key, None)
+                if call is not None:
+                    call.on_no_ack()
 
     async def _send(self, action: Send[Address]) -> None:
         try:
@@ -232,14 +268,33 @@ class SipService:
     async def _deliver(self, action: Deliver[Address]) -> None:
         msg = action.message
         if isinstance(msg, Response):
+            queue = self._clients.get(action.transaction)
+            if queue is not None:
+                queue.put_nowait(msg)
             out = self._outgoing.get(action.transaction)
             if out is not None and msg.status >= 200 and not out.future.done():
                 out.future.set_result(msg)
             return
         if msg.method == "ACK":
+            await self._stray(msg)
             return
         source = action.source
         assert isinstance(source, Source)  # requests always come from the transports
+        if msg.method == "CANCEL":
+            call = self._invites.get(action.cancels) if action.cancels else None
+            if call is not None:
+                await call.on_cancel(action.transaction)
+            else:
+                await self._perform(self.transactions.accept_cancel(action.transaction))
+            return
+        if msg.to.tag is not None:
+            dialog_id = request_dialog_id(msg)
+            leg = self._dialogs.get(dialog_id) if dialog_id else None
+            if leg is None:
+                await self.respond(action.transaction, make_response(msg, 481))
+            else:
+                await leg.on_request(msg, action.transaction, source)
+            return
         handler = self._handlers.get(msg.method)
         if handler is None:
             status, extra = (405, [("Allow", ALLOW)]) if msg.method in ALLOW else (501, [])
@@ -247,7 +302,25 @@ class SipService:
             return
         await handler(msg, action.transaction, source)
 
+    async def _stray(self, message: Request | Response) -> None:
+        """An ACK for our 2xx, or a retransmitted 2xx whose ACK was lost."""
+        if isinstance(message, Request):
+            if message.method == "ACK":
+                self.retransmitter.ack_received(message)
+                key = request_dialog_id(message)
+                leg = self._dialogs.get(key) if key else None
+                if isinstance(leg, InboundCall):
+                    leg.on_ack(message)
+            return
+        key = response_dialog_id(message)
+        leg = self._dialogs.get(key) if key else None
+        if isinstance(leg, OutboundLeg) and 200 <= message.status < 300:
+            leg.on_stray_2xx(message)
+
     def _fail(self, transaction: TransactionId) -> None:
+        queue = self._clients.get(transaction)
+        if queue is not None:
+            queue.put_nowait(None)
         out = self._outgoing.pop(transaction, None)
         if out is not None and not out.future.done():
             out.future.set_exception(RequestTimeout(str(transaction)))
@@ -265,6 +338,51 @@ class SipService:
             return await out.future
         finally:
             self._outgoing.pop(txn, None)
+
+    # --- what the call objects use -------------------------------------------------
+
+    @property
+    def active_dialogs(self) -> int:
+        return len(self._dialogs)
+
+    def track_dialog(self, dialog_id: DialogId, leg: InboundCall | OutboundLeg) -> None:
+        self._dialogs[dialog_id] = leg
+        if isinstance(leg, InboundCall):
+            self._invites[leg.transaction] = leg
+
+    def forget_dialog(self, dialog_id: DialogId) -> None:
+        leg = self._dialogs.pop(dialog_id, None)
+        if isinstance(leg, InboundCall):
+            self._invites.pop(leg.transaction, None)
+
+    def retransmit_until_ack(self, ok: Response, destination: Source, call: InboundCall) -> None:
+        key = self.retransmitter.start(ok, destination)
+        self._awaiting_ack[key] = call
+        self._wake.set()
+
+    async def start_client(
+        self, request: Request, destination: Address, responses: "asyncio.Queue[Response | None]"
+    ) -> TransactionId:
+        txn, actions = self.transactions.send_request(request, destination)
+        self._clients[txn] = responses
+        await self._perform(actions)
+        return txn
+
+    def stop_client(self, transaction: TransactionId) -> None:
+        self._clients.pop(transaction, None)
+
+    async def cancel_client(self, transaction: TransactionId) -> None:
+        await self._perform(self.transactions.cancel(transaction))
+
+    async def accept_cancel(self, cancel: TransactionId, to_tag: str) -> None:
+        await self._perform(self.transactions.accept_cancel(cancel, to_tag=to_tag))
+
+    async def send_outside_transaction(self, request: Request, destination: Address) -> None:
+        """ACK for a 2xx: its own transaction, never retransmitted by a layer (17.1.1.3)."""
+        try:
+            await self.transport.send(request, destination)
+        except (TransportError, ConnectionGone, OSError) as exc:
+            log.debug("ACK to %s failed: %s", destination, exc)
 
     # --- requests ------------------------------------------------------------------
 
@@ -322,6 +440,59 @@ class SipService:
         else:
             await self.respond(txn, make_response(req, 403))
         return None
+
+    async def _on_invite(self, req: Request, txn: TransactionId, source: Source) -> None:
+        trunk = self.directory.trunk_for_source(source.host)
+        if trunk is not None and trunk.tenant_id is not None:
+            tenant_id, caller = (
+                trunk.tenant_id,
+                (req.from_.uri.user if isinstance(req.from_.uri, SipUri) else None) or "anonymous",
+            )
+        else:
+            who = await self.authenticate(req, txn, source)
+            if who is None:
+                return
+            tenant_id, caller = who[0].tenant_id, who[1]
+        try:
+            call = InboundCall(self, req, txn, source, tenant_id, caller)
+        except (ValueError, DialogError) as exc:
+            await self.respond(txn, make_response(req, 400, str(exc)[:120]))
+            return
+        self._spawn(self._run_call(call))
+
+    async def _run_call(self, call: InboundCall) -> None:
+        try:
+            await self.on_invite(call)
+        finally:
+            if not call.ended.is_set():
+                await call.hangup("call handler finished")
+            self.calls_ended += 1
+
+    async def call_extension(self, call: InboundCall) -> None:
+        """Ring the registered phone(s) of the extension the Request-URI names."""
+        uri = call.request.uri
+        extension = uri.user if isinstance(uri, SipUri) else None
+        user = self.directory.user(call.tenant_id, extension) if extension else None
+        if user is None:
+            await call.reject(404)
+            return
+        bindings = [
+            b for b in self.location.lookup(f"{call.tenant_id}/{user.extension}") if b.reachable
+        ]
+        if not bindings or bindings[0].peer is None:
+            await call.reject(480, "Temporarily Unavailable")
+            return
+        binding = bindings[0]
+        assert binding.peer is not None
+        leg = OutboundLeg(
+            self,
+            binding.contact,
+            phone_destination(binding.contact, binding.peer),
+            caller=call.caller,
+            to=f"sip:{user.extension}@{self.sent_by(binding.peer)}",
+        )
+        reason = await bridge(call, leg)
+        log.info("call %s from %s to %s ended: %s", call.call_id, call.caller, extension, reason)
 
     async def _on_register(self, req: Request, txn: TransactionId, source: Source) -> None:
         who = await self.authenticate(req, txn, source)
@@ -411,6 +582,26 @@ class SipService:
         if host in ("0.0.0.0", "::"):  # noqa: S104 - resolving the wildcard, not binding it
             host = _route_address(destination.host)
         return f"[{host}]:{listener.port}" if ":" in host else f"{host}:{listener.port}"
+
+
+def phone_destination(contact: str, source: Source) -> Address:
+    """Where to send a request for a registered phone.
+
+    Over TCP, TLS and WebSocket: the phone's own connection. Over UDP: the address
+    its REGISTER came from when the Contact names another host (the phone is
+    behind NAT and its Contact is a private address), else the Contact's port on
+    that host (a phone on our network that registers from one port and listens
+    on another, or registers on behalf of a device beside it).
+    """
+    if source.transport.reliable:
+        return source
+    try:
+        uri = parse_uri(contact)
+    except SipParseError:
+        return source
+    if isinstance(uri, SipUri) and uri.host.strip("[]") == source.host and uri.port:
+        return Peer(Transport.UDP, source.host, uri.port)
+    return source
 
 
 def _route_address(remote: str) -> str:

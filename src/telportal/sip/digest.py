@@ -432,10 +432,10 @@ class DigestServer:
                 f"response has {len(credentials.response)} hex digits, "
                 f"{algorithm} gives {_HEX_DIGITS[algorithm]}"
             )
-        # The digest-uri is compared with the Request-URI as strings after trimming, not
-        # with RFC 3261 19.1.4 URI equivalence: user agents copy the Request-URI verbatim
-        # (RFC 3261 22.4), and a string match keeps this module free of a URI parser.
-        if credentials.uri.strip(_WHITESPACE) != request_uri.strip(_WHITESPACE):
+        # The digest-uri should be the Request-URI verbatim (RFC 3261 22.4), but some
+        # clients (SIPp) send it without the user part. Either form is accepted: the
+        # response hash covers the uri as sent, and nonce counts stop replays.
+        if not _same_resource(credentials.uri, request_uri):
             raise DigestError(
                 f"uri {_excerpt(credentials.uri)} is not the Request-URI {_excerpt(request_uri)}"
             )
@@ -749,3 +749,13 @@ def _excerpt(text: str) -> str:
     if len(text) > _EXCERPT_LIMIT:
         text = text[: _EXCERPT_LIMIT - 3] + "..."
     return repr(text)
+
+
+def _same_resource(digest_uri: str, request_uri: str) -> bool:
+    """The digest-uri is the Request-URI, or it with the user part left out."""
+    written, target = digest_uri.strip(_WHITESPACE), request_uri.strip(_WHITESPACE)
+    if written == target:
+        return True
+    scheme, sep, rest = target.partition(":")
+    user, at, hostpart = rest.partition("@")
+    return bool(sep and at and user) and written == f"{scheme}:{hostpart}"

@@ -772,3 +772,13 @@ def test_stale_and_missing_credentials_are_not_failures(rig: Rig) -> None:
         assert challenged(rig.verify(authorization)).stale
         assert not challenged(rig.verify(None)).stale
     assert rig.lockout.banned_for(SOURCE) == 0
+
+
+def test_digest_uri_may_leave_out_the_user_part() -> None:
+    from telportal.sip.digest import _same_resource
+
+    assert _same_resource("sip:1002@h:5060", "sip:1002@h:5060")
+    assert _same_resource("sip:h:5060", "sip:1002@h:5060")  # as SIPp writes it
+    assert not _same_resource("sip:other:5060", "sip:1002@h:5060")
+    assert not _same_resource("sip:1003@h:5060", "sip:1002@h:5060")
+    assert not _same_resource("sip:h:5060", "sip:h:5061")

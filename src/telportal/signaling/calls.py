@@ -1,0 +1,403 @@
+"""The B2BUA core: an inbound call (our UAS leg), an outbound leg (our UAC leg), a bridge.
+
+Every call the platform handles is two independent SIP dialogs that this module
+keeps in step: the caller's (A) and the one we place (B). The layers above
+(IVR, ACD) see only these objects: answer / reject / redirect / hang up an
+inbound call, dial an outbound leg to a registered phone, a trunk or a URI, and
+bridge the two. SDP is passed through `MediaAnchor`, the seam where the media
+engine will put itself between the legs; the default passes SDP unchanged.
+
+Lifetimes: each object has an `ended` event and an `end_reason`. A leg ends on
+BYE from its peer, on our hangup, on a failed or cancelled setup, or when the
+peer never acknowledges our 2xx (64*T1).
+"""
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from telportal.net import Peer, Source
+from telportal.sip import Headers, Request, Response, make_response, parse_uri
+from telportal.sip.dialog import Dialog, DialogError, DialogId, DialogState
+from telportal.sip.digest import answer_challenge
+from telportal.sip.transaction import TransactionId, new_branch, new_tag
+
+if TYPE_CHECKING:
+    from telportal.signaling.service import SipService
+
+log = logging.getLogger(__name__)
+
+Address = Peer | Source
+SDP = "application/sdp"
+
+
+class MediaAnchor(Protocol):
+    """Where the media engine joins a bridge: it may rewrite each leg's SDP."""
+
+    def offer_to_b(self, a_offer: bytes) -> bytes: ...
+
+    def answer_to_a(self, b_answer: bytes) -> bytes: ...
+
+
+class PassThroughMedia:
+    """Media flows end to end between the phones; only signaling crosses us."""
+
+    def offer_to_b(self, a_offer: bytes) -> bytes:
+        return a_offer
+
+    def answer_to_a(self, b_answer: bytes) -> bytes:
+        return b_answer
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """For answering a 401/407 from a trunk or a far end."""
+
+    username: str
+    password: str
+
+
+class _Leg:
+    """What both legs share: a dialog, its destination, and how it ends."""
+
+    def __init__(self, service: "SipService", destination: Address) -> None:
+        self.service = service
+        self.destination = destination
+        self.dialog: Dialog | None = None
+        self.ended = asyncio.Event()
+        self.end_reason = ""
+        self.last_sdp = b""
+
+    def _end(self, reason: str) -> None:
+        if not self.ended.is_set():
+            self.end_reason = reason
+            self.ended.set()
+            if self.dialog is not None:
+                self.dialog.terminate()
+                self.service.forget_dialog(self.dialog.id)
+
+    def _via(self) -> str:
+        transport = self.destination.transport
+        return (
+            f"SIP/2.0/{transport.via_token} {self.service.sent_by(self.destination)}"
+            f";branch={new_branch()};rport"
+        )
+
+    def contact(self, user: str = "telportal") -> str:
+        transport = self.destination.transport
+        suffix = "" if transport.value == "udp" else f";transport={transport.value}"
+        return f"<sip:{user}@{self.service.sent_by(self.destination)}{suffix}>"
+
+    async def hangup(self, reason: str = "hangup") -> None:
+        """BYE if the session is up; the leg is ended either way."""
+        dialog = self.dialog
+        if self.ended.is_set() or dialog is None or dialog.state is not DialogState.CONFIRMED:
+            self._end(reason)
+            return
+        bye = dialog.bye(via=self._via())
+        self._end(reason)
+        try:
+            await self.service.request(bye, self.destination)
+        except Exception as exc:  # the peer may be gone already; the call is over anyway
+            log.debug("BYE to %s failed: %s", self.destination, exc)
+
+    async def on_request(self, request: Request, txn: TransactionId, source: Source) -> None:
+        """An in-dialog request from the peer."""
+        dialog = self.dialog
+        assert dialog is not None
+        rejection = dialog.receive_request(request)
+        if rejection is not None:
+            headers = list(rejection.headers)
+            await self.service.respond(
+                txn, dialog.respond(request, rejection.status, rejection.reason, headers=headers)
+            )
+            return
+        if request.method == "BYE":
+            await self.service.respond(txn, dialog.respond(request, 200))
+            self._end("peer hung up")
+        elif request.method in ("INVITE", "UPDATE"):
+            # A session refresh or media change: until the media engine anchors
+            # media, keep the session as it is and answer with what we last offered.
+            body = self.last_sdp if request.body else b""
+            await self.service.respond(txn, dialog.respond(request, 200, body=body))
+        else:
+            await self.service.respond(txn, dialog.respond(request, 200))
+
+
+class InboundCall(_Leg):
+    """A call we received; we are its UAS."""
+
+    def __init__(
+        self,
+        service: "SipService",
+        request: Request,
+        transaction: TransactionId,
+        source: Source,
+        tenant_id: str,
+        caller: str,
+    ) -> None:
+        super().__init__(service, source)
+        self.request = request
+        self.transaction = transaction
+        self.source = source
+        self.tenant_id = tenant_id
+        self.caller = caller
+        self.call_id = request.call_id
+        self.dialog = Dialog.from_uas(request, new_tag(), self.contact())
+        self.answered = False
+        self.acked = asyncio.Event()
+        self._final_sent = False
+        service.track_dialog(self.dialog.id, self)
+
+    @property
+    def offer(self) -> bytes:
+        return self.request.body
+
+    async def ringing(self, status: int = 180, sdp: bytes = b"") -> None:
+        if self._final_sent:
+            return
+        assert self.dialog is not None
+        await self.service.respond(
+            self.transaction, self.dialog.respond(self.request, status, body=sdp)
+        )
+
+    async def answer(self, sdp: bytes) -> None:
+        if self._final_sent:
+            raise DialogError("the call has a final answer already")
+        assert self.dialog is not None
+        self._final_sent = True
+        self.answered = True
+        self.last_sdp = sdp
+        ok = self.dialog.respond(self.request, 200, body=sdp)
+        await self.service.respond(self.transaction, ok)
+        self.service.retransmit_until_ack(ok, self.source, self)
+
+    async def reject(
+        self, status: int, reason: str | None = None, headers: list[tuple[str, str]] | None = None
+    ) -> None:
+        if self._final_sent:
+            return
+        assert self.dialog is not None
+        self._final_sent = True
+        response = self.dialog.respond(self.request, status, reason, headers=headers or [])
+        await self.service.respond(self.transaction, response)
+        self._end(f"rejected {status}")
+
+    async def redirect(self, contact: str) -> None:
+        await self.reject(302, headers=[("Contact", f"<{contact}>")])
+
+    async def hangup(self, reason: str = "hangup") -> None:
+        if not self._final_sent:
+            await self.reject(480, "Temporarily Unavailable")
+            return
+        await super().hangup(reason)
+
+    def on_ack(self, ack: Request) -> None:
+        if self.dialog is not None:
+            self.dialog.receive_request(ack)
+        self.acked.set()
+
+    def on_no_ack(self) -> None:
+        """The caller never acknowledged our 2xx: the session never came up."""
+        self.service.spawn(self.hangup("no ACK"))
+
+    async def on_cancel(self, cancel_txn: TransactionId) -> None:
+        assert self.dialog is not None
+        await self.service.accept_cancel(cancel_txn, self.dialog.id.local_tag)
+        self._final_sent = True
+        self._end("cancelled")
+
+
+ProvisionalHandler = Callable[[Response], Awaitable[None]]
+
+
+class OutboundLeg(_Leg):
+    """A call we place; we are its UAC."""
+
+    def __init__(
+        self,
+        service: "SipService",
+        target: str,
+        destination: Address,
+        *,
+        caller: str,
+        caller_name: str | None = None,
+        to: str | None = None,
+        credentials: Credentials | None = None,
+    ) -> None:
+        super().__init__(service, destination)
+        self.target = target
+        self.caller = caller
+        self.caller_name = caller_name
+        self.to = to or target
+        self.credentials = credentials
+        self.call_id = secrets.token_hex(16)
+        self.local_tag = new_tag()
+        self.invite: Request | None = None
+        self.final: Response | None = None
+        self._txn: TransactionId | None = None
+        self._cseq = 0
+
+    def _build_invite(self, sdp: bytes, auth: tuple[str, str] | None = None) -> Request:
+        self._cseq += 1
+        display = f'"{self.caller_name}" ' if self.caller_name else ""
+        headers = Headers()
+        headers.add("Via", self._via())
+        headers.add("Max-Forwards", "70")
+        headers.add(
+            "From",
+            f"{display}<sip:{self.caller}@{self.service.sent_by(self.destination)}>;tag={self.local_tag}",
+        )
+        headers.add("To", f"<{self.to}>")
+        headers.add("Call-ID", self.call_id)
+        headers.add("CSeq", f"{self._cseq} INVITE")
+        headers.add("Contact", self.contact())
+        headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO")
+        headers.add("User-Agent", self.service.user_agent)
+        if auth is not None:
+            headers.add(*auth)
+        if sdp:
+            headers.add("Content-Type", SDP)
+        return Request("INVITE", parse_uri(self.target), headers, sdp)
+
+    async def dial(self, sdp: bytes, on_provisional: ProvisionalHandler | None = None) -> Response:
+        """Send the INVITE; returns the final response (2xx acknowledged already)."""
+        self.last_sdp = sdp
+        request = self._build_invite(sdp)
+        for _ in range(2):  # the first try, and one more with credentials
+            response = await self._attempt(request, on_provisional)
+            if response.status in (401, 407) and self.credentials and not self.ended.is_set():
+                header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
+                challenge = response.headers.get(header)
+                if challenge is not None:
+                    answer = answer_challenge(
+                        challenge,
+                        "INVITE",
+                        self.target,
+                        self.credentials.username,
+                        self.credentials.password,
+                        secrets.token_hex(8),
+                        1,
+                    )
+                    name = "Authorization" if response.status == 401 else "Proxy-Authorization"
+                    request = self._build_invite(sdp, (name, answer))
+                    continue
+            break
+        self.final = response
+        if 200 <= response.status < 300:
+            self.dialog = Dialog.from_uac(request, response)
+            self.service.track_dialog(self.dialog.id, self)
+            await self.send_ack(response)
+        else:
+            self._end(f"failed {response.status}")
+        return response
+
+    async def _attempt(
+        self, request: Request, on_provisional: ProvisionalHandler | None
+    ) -> Response:
+        self.invite = request
+        responses: asyncio.Queue[Response | None] = asyncio.Queue()
+        self._txn = await self.service.start_client(request, self.destination, responses)
+        try:
+            while True:
+                response = await responses.get()
+                if response is None:
+                    return make_response(request, 408, "Request Timeout")
+                if response.status < 200:
+                    if on_provisional is not None and response.status > 100:
+                        await on_provisional(response)
+                    continue
+                return response
+        finally:
+            self.service.stop_client(self._txn)
+
+    async def send_ack(self, ok: Response) -> None:
+        assert self.dialog is not None
+        ack = self.dialog.ack(ok, via=self._via())
+        await self.service.send_outside_transaction(ack, self.destination)
+
+    async def cancel(self) -> None:
+        if self._txn is not None and self.final is None:
+            await self.service.cancel_client(self._txn)
+        self._end("cancelled")
+
+    def on_stray_2xx(self, response: Response) -> None:
+        """A retransmitted 2xx: our ACK was lost; send it again."""
+        if self.dialog is not None:
+            self.service.spawn(self.send_ack(response))
+
+
+# Final answers from B passed on to A; anything else becomes the nearest general answer.
+_RELAYED = {404: 480, 408: 480, 480: 480, 486: 486, 487: 487, 600: 600, 603: 603}
+
+
+async def bridge(
+    a: InboundCall,
+    b: OutboundLeg,
+    *,
+    media: MediaAnchor | None = None,
+    ring_timeout: float = 60.0,
+) -> str:
+    """Connect A to B: ring, answer, then hold both until either side hangs up.
+
+    Returns why the call ended. A's CANCEL cancels B; B's failure rejects A.
+    """
+    media = media or PassThroughMedia()
+
+    async def relay_ringing(response: Response) -> None:
+        await a.ringing(180 if response.status == 180 else 183 if response.body else 180)
+
+    dial = asyncio.create_task(b.dial(media.offer_to_b(a.offer), relay_ringing))
+    caller_gone = asyncio.create_task(a.ended.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {dial, caller_gone}, timeout=ring_timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if dial not in done:
+            await b.cancel()
+            final = await dial  # the 487 (or a 2xx that crossed the CANCEL)
+            if 200 <= final.status < 300:
+                await b.hangup("caller gone")
+            if not a.ended.is_set():
+                await a.reject(480, "No Answer")
+            return a.end_reason or "no answer"
+        final = dial.result()
+        if not 200 <= final.status < 300:
+            status = (
+                final.status if final.status in _RELAYED else (486 if final.status == 486 else 480)
+            )
+            await a.reject(_RELAYED.get(status, status))
+            return f"callee answered {final.status}"
+        if a.ended.is_set():
+            await b.hangup("caller gone")
+            return "caller gone"
+        await a.answer(media.answer_to_a(final.body))
+        a_gone = asyncio.create_task(a.ended.wait())
+        b_gone = asyncio.create_task(b.ended.wait())
+        gone, pending = await asyncio.wait({a_gone, b_gone}, return_when=asyncio.FIRST_COMPLETED)
+        for task in pending:
+            task.cancel()
+        if a_gone in gone:
+            await b.hangup("caller hung up")
+            return "caller hung up"
+        await a.hangup("callee hung up")
+        return "callee hung up"
+    finally:
+        caller_gone.cancel()
+        if not dial.done():
+            dial.cancel()
+        await asyncio.gather(caller_gone, dial, return_exceptions=True)
+
+
+__all__ = [
+    "Credentials",
+    "DialogId",
+    "InboundCall",
+    "MediaAnchor",
+    "OutboundLeg",
+    "PassThroughMedia",
+    "bridge",
+]
