@@ -5,6 +5,7 @@ set -eu
 
 missing=""
 command -v sipp >/dev/null 2>&1 || missing="$missing sip-tester"
+command -v baresip >/dev/null 2>&1 || missing="$missing baresip-core"
 
 [ -z "$missing" ] && exit 0
 

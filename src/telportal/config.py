@@ -92,10 +92,11 @@ class SipConfig(_Section):
     min_expires: int = Field(60, ge=1, le=3600)
     max_expires: int = Field(3600, ge=60, le=86400)
     keepalive_seconds: int = Field(30, ge=5, le=3600)
-    # Offered in this order (RFC 8760: strongest first). Some phones only read the
-    # first challenge, so a site with such phones may put MD5 first.
+    # Offered in this order. RFC 8760 puts the preferred first, but SIPp 3.6 and
+    # baresip 1.0 read only the first challenge and know only MD5 (decision 0007):
+    # MD5 first lets every phone in; a site of SHA-256 phones may reverse it.
     digest_algorithms: tuple[Literal["SHA-256", "MD5"], ...] = Field(
-        ("SHA-256", "MD5"), min_length=1
+        ("MD5", "SHA-256"), min_length=1
     )
     auth_max_failures: int = Field(20, ge=1, le=10000)
     auth_window_seconds: int = Field(60, ge=1)

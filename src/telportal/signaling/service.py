@@ -104,7 +104,7 @@ class SipService:
         *,
         transport: SipTransportLayer | None = None,
         nonce_secret: bytes | None = None,
-        digest_algorithms: Sequence[str] = ("SHA-256", "MD5"),
+        digest_algorithms: Sequence[str] = ("MD5", "SHA-256"),
     ) -> None:
         self.config = config
         self.clock = clock

@@ -78,7 +78,7 @@ async def test_register_challenge_then_success(edge: Edge, phone: Phone) -> None
     first = await phone.exchange(phone.register("1001"))
     assert first.status == 401
     challenges = [parse_challenge(v) for v in first.headers.get_all("WWW-Authenticate")]
-    assert [c.algorithm for c in challenges] == ["SHA-256", "MD5"]
+    assert [c.algorithm for c in challenges] == ["MD5", "SHA-256"]
     assert {c.realm for c in challenges} == {"acme"}
     ok = await phone.login("1001", PASSWORD)
     assert ok.status == 200, ok.reason
@@ -181,3 +181,12 @@ async def _answer_forever(layer: SipTransportLayer) -> None:
         incoming = await layer.receive()
         if isinstance(incoming.message, Request):
             await layer.respond(make_response(incoming.message, 200), incoming.source)
+
+
+@pytest.mark.parametrize("edge", [{"digest_algorithms": ("SHA-256", "MD5")}], indirect=True)
+async def test_site_may_offer_sha256_first(phone: Phone) -> None:
+    first = await phone.exchange(phone.register("1001"))
+    challenges = [parse_challenge(v) for v in first.headers.get_all("WWW-Authenticate")]
+    assert [c.algorithm for c in challenges] == ["SHA-256", "MD5"]
+    ok = await phone.login("1001", PASSWORD)  # our client answers the first: SHA-256
+    assert ok.status == 200

@@ -4,8 +4,6 @@ import asyncio
 import secrets
 from pathlib import Path
 
-import pytest
-
 from telportal.net import Peer, SipTransportLayer, Transport
 from telportal.sip import Response
 from tests.integration.signaling.conftest import PASSWORD, Edge, free_port
@@ -133,7 +131,6 @@ async def _register_callee(edge: Edge, contact_port: int) -> None:
         assert isinstance(ok, Response) and ok.status == 200
 
 
-@pytest.mark.parametrize("edge", [{"digest_algorithms": ("MD5", "SHA-256")}], indirect=True)
 async def test_sipp_to_sipp_call_through_the_b2bua(edge: Edge, tmp_path: Path) -> None:
     uas_port = free_port()
     callee = await asyncio.create_subprocess_exec(
