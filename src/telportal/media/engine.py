@@ -1,0 +1,563 @@
+"""The media engine seam (`MediaEngine`) and its embedded, in-process implementation.
+
+The call layer talks to media only through `MediaEngine`, so an engine that drives
+rtpengine over its ng control protocol can replace the embedded one for large sites.
+Its methods are coroutines for that reason: for a remote engine each one is a request.
+The embedded engine answers most of them without awaiting anything.
+
+`EmbeddedMediaEngine` is thin: it binds sockets, turns datagrams and timer ticks into
+calls on the pure `MediaSwitch`, runs file loading and speech synthesis in worker
+threads, and fans events out to subscribers. Every socket it opens is closed by
+`close(endpoint)`, by `close_call`, or at the latest by `aclose()`, also when creating an
+endpoint fails half way.
+
+SDP: `create_endpoint(call_id, offer)` answers an offer; `create_endpoint(call_id)`
+makes an offer, completed later by `accept_answer`. Re-INVITEs: `answer_offer` when the
+peer offers, `create_offer` when we do (hold: direction=SENDONLY).
+"""
+
+import asyncio
+import functools
+import logging
+import secrets
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Protocol, Self
+
+from telportal.clock import Clock, SystemClock
+from telportal.media.clips import ClipCache, EncodedClip
+from telportal.media.config import MediaConfig
+from telportal.media.errors import MediaStateError, UnknownEndpointError
+from telportal.media.events import MediaEvent
+from telportal.media.latch import Address
+from telportal.media.mixer import MixRole
+from telportal.media.playlist import PlayFile, PlayItem, Playlist, PlaySpeech, PlayTone
+from telportal.media.ports import DatagramReceiver, PortAllocator, SocketTransmit
+from telportal.media.realtime import AsyncioTicker
+from telportal.media.recorder import CallRecorder, PauseMode, RecordingLayout, RecordingSummary
+from telportal.media.scheduler import FRAME_SECONDS, SchedulerStats, TickScheduler
+from telportal.media.session import MediaStats, SessionOptions
+from telportal.media.switch import DEFAULT_DIGIT_GAP_MS, DEFAULT_DIGIT_MS, MediaSwitch, Transmit
+from telportal.media.tts import SpeechPrompts
+from telportal.media.wav import IncrementalWavWriter
+from telportal.sdp import (
+    Direction,
+    LocalMedia,
+    SessionDescription,
+    accept_answer,
+    answer_offer,
+    create_offer,
+)
+
+logger = logging.getLogger(__name__)
+
+REALTIME_EARLY = 0.001
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    """A new endpoint: its id for every later call, and our SDP (answer or offer)."""
+
+    endpoint_id: str
+    call_id: str
+    sdp: SessionDescription
+    rtp_port: int
+    rtcp_port: int
+
+
+class EventSubscription:
+    """Events from the moment of subscribing, as an async iterator; close it when done."""
+
+    def __init__(self, unsubscribe: Callable[["EventSubscription"], None]) -> None:
+        self._queue: asyncio.Queue[MediaEvent | None] = asyncio.Queue()
+        self._unsubscribe = unsubscribe
+        self._closed = False
+
+    def put(self, event: MediaEvent) -> None:
+        if not self._closed:
+            self._queue.put_nowait(event)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self._unsubscribe(self)
+            self._queue.put_nowait(None)
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> MediaEvent:
+        event = await self._queue.get()
+        if event is None:
+            raise StopAsyncIteration
+        return event
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class MediaEngine(Protocol):
+    """What the call layer may ask of media; see the module docstring for the SDP flow."""
+
+    async def create_endpoint(
+        self, call_id: str, remote_sdp: SessionDescription | None = None
+    ) -> EndpointInfo: ...
+
+    async def accept_answer(self, endpoint_id: str, answer: SessionDescription) -> None: ...
+
+    async def answer_offer(
+        self, endpoint_id: str, offer: SessionDescription
+    ) -> SessionDescription: ...
+
+    async def create_offer(
+        self, endpoint_id: str, direction: Direction = Direction.SENDRECV
+    ) -> SessionDescription: ...
+
+    async def play(self, endpoint_id: str, playlist: Playlist, *, barge_in: bool = True) -> str: ...
+
+    async def stop_play(self, endpoint_id: str) -> bool: ...
+
+    async def send_digits(
+        self,
+        endpoint_id: str,
+        digits: str,
+        *,
+        duration_ms: int = DEFAULT_DIGIT_MS,
+        gap_ms: int = DEFAULT_DIGIT_GAP_MS,
+    ) -> None: ...
+
+    async def digit_from_signaling(self, endpoint_id: str, digit: str) -> None: ...
+
+    async def record_start(
+        self,
+        endpoint_id: str,
+        path: Path,
+        *,
+        layout: RecordingLayout = RecordingLayout.STEREO,
+        pause_mode: PauseMode = PauseMode.SILENCE,
+    ) -> None: ...
+
+    async def record_pause(self, endpoint_id: str) -> None: ...
+
+    async def record_resume(self, endpoint_id: str) -> None: ...
+
+    async def record_stop(self, endpoint_id: str) -> RecordingSummary: ...
+
+    async def bridge(self, a: str, b: str) -> None: ...
+
+    async def unbridge(self, endpoint_id: str) -> None: ...
+
+    async def mix(
+        self, mix_id: str, endpoint_id: str, role: MixRole, *, whisper_to: str | None = None
+    ) -> None: ...
+
+    async def unmix(self, endpoint_id: str) -> None: ...
+
+    async def stats(self, endpoint_id: str) -> MediaStats: ...
+
+    async def close(self, endpoint_id: str) -> MediaStats: ...
+
+    async def close_call(self, call_id: str) -> None: ...
+
+    def events(self) -> EventSubscription: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Sockets:
+    port: int
+    rtp: asyncio.DatagramTransport
+    rtcp: asyncio.DatagramTransport
+    rtp_protocol: DatagramReceiver
+    rtcp_protocol: DatagramReceiver
+    local: LocalMedia
+    session_id: int
+    version: int = 0
+    pending_offer: SessionDescription | None = None
+
+
+class EmbeddedMediaEngine:
+    """The in-process engine. Use `async with EmbeddedMediaEngine(config) as engine:`."""
+
+    def __init__(
+        self,
+        config: MediaConfig,
+        *,
+        clock: Clock | None = None,
+        wrap_transmit: Callable[[str, Transmit], Transmit] | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or SystemClock()
+        # Instrumentation seam: every endpoint's RTP output goes through this wrapper
+        # (benchmarks time each packet with it; production leaves it unset).
+        self._wrap_transmit = wrap_transmit
+        self.ports = PortAllocator(config.bind_address, config.port_min, config.port_max)
+        self.clips = ClipCache(config.cache_dir, config.memory_budget)
+        self._temporary_speech_dir: Path | None = None
+        self._speech: SpeechPrompts | None = None
+        self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="telportal-media")
+        self._sockets: dict[str, _Sockets] = {}
+        self._subscriptions: list[EventSubscription] = []
+        self._listeners: list[Callable[[MediaEvent], None]] = []
+        self._ticker: AsyncioTicker | None = None
+        self._switch: MediaSwitch | None = None
+        self._scheduler: TickScheduler | None = None
+        self._closed = False
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Attach to the running event loop; called by `async with` and on first use."""
+        if self._switch is not None:
+            return
+        if self._closed:
+            raise MediaStateError("the media engine is closed")
+        loop = asyncio.get_running_loop()
+        now = self.clock.monotonic()
+        slots = self.config.scheduler_slots
+        scheduler = TickScheduler(
+            now,
+            slots=slots,
+            max_late_frames=self.config.max_late_frames,
+            # Timers wake with millisecond granularity: let a tick run up to one early.
+            early=min(REALTIME_EARLY, FRAME_SECONDS / slots / 2),
+        )
+        options = SessionOptions(
+            symmetric=self.config.symmetric_rtp,
+            relatch_after=self.config.relatch_after,
+            inband_dtmf=self.config.inband_dtmf,
+            rtcp_interval=self.config.rtcp_interval,
+        )
+        self._switch = MediaSwitch(
+            scheduler,
+            self._emit,
+            options=options,
+            rtp_timeout=self.config.rtp_timeout,
+            wall_offset=self.clock.now().timestamp() - now,
+        )
+        self._scheduler = scheduler
+        self._ticker = AsyncioTicker(scheduler, self.clock, loop)
+
+    async def __aenter__(self) -> Self:
+        self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close every endpoint (events are still delivered), then the workers."""
+        if self._closed:
+            return
+        self._closed = True
+        for endpoint_id in list(self._sockets):
+            await self.close(endpoint_id)
+        if self._ticker is not None:
+            self._ticker.close()
+        await asyncio.get_running_loop().run_in_executor(
+            None, functools.partial(self._executor.shutdown, wait=True)
+        )
+        for subscription in list(self._subscriptions):
+            subscription.close()
+        if self._temporary_speech_dir is not None:
+            shutil.rmtree(self._temporary_speech_dir, ignore_errors=True)
+
+    @property
+    def switch(self) -> MediaSwitch:
+        self.start()
+        assert self._switch is not None
+        return self._switch
+
+    @property
+    def scheduler_stats(self) -> SchedulerStats:
+        self.start()
+        assert self._scheduler is not None
+        return self._scheduler.stats
+
+    # -- events ----------------------------------------------------------------------
+
+    def _emit(self, event: MediaEvent) -> None:
+        for subscription in self._subscriptions:
+            subscription.put(event)
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                # Events are emitted from inside packet and tick handling: a failing
+                # listener must not take a call's media down with it.
+                logger.exception("media event listener %r failed on %r", listener, event)
+
+    def events(self) -> EventSubscription:
+        subscription = EventSubscription(self._subscriptions.remove)
+        self._subscriptions.append(subscription)
+        return subscription
+
+    def add_listener(self, listener: Callable[[MediaEvent], None]) -> Callable[[], None]:
+        """Call `listener` for every event, synchronously; returns the function that stops it."""
+        self._listeners.append(listener)
+        return functools.partial(self._listeners.remove, listener)
+
+    # -- endpoints -------------------------------------------------------------------
+
+    def _get(self, endpoint_id: str) -> _Sockets:
+        sockets = self._sockets.get(endpoint_id)
+        if sockets is None:
+            raise UnknownEndpointError(endpoint_id)
+        return sockets
+
+    def _rtp_in(self, endpoint_id: str, data: bytes, source: Address) -> None:
+        self.switch.receive_rtp(endpoint_id, data, source, self.clock.monotonic())
+
+    def _rtcp_in(self, endpoint_id: str, data: bytes, source: Address) -> None:
+        self.switch.receive_rtcp(endpoint_id, data, source, self.clock.monotonic())
+
+    async def create_endpoint(
+        self, call_id: str, remote_sdp: SessionDescription | None = None
+    ) -> EndpointInfo:
+        """Open a port pair; answer `remote_sdp` if given, else make an offer.
+
+        Raises SdpError (nothing left open) when the offer has nothing we can accept.
+        """
+        switch = self.switch
+        loop = asyncio.get_running_loop()
+        endpoint_id = secrets.token_hex(8)
+        port, rtp_socket, rtcp_socket = self.ports.allocate()
+        # Until a transport owns a socket, closing it on failure is our job.
+        loose = [rtp_socket, rtcp_socket]
+        opened: list[tuple[asyncio.DatagramTransport, DatagramReceiver]] = []
+        try:
+            for sock, receive in ((rtp_socket, self._rtp_in), (rtcp_socket, self._rtcp_in)):
+                transport, protocol = await loop.create_datagram_endpoint(
+                    functools.partial(DatagramReceiver, functools.partial(receive, endpoint_id)),
+                    sock=sock,
+                )
+                loose.remove(sock)
+                opened.append((transport, protocol))
+            (rtp, rtp_protocol), (rtcp, rtcp_protocol) = opened
+            local = LocalMedia(
+                address=self.config.sdp_address, port=port, codecs=self.config.codecs
+            )
+            sockets = _Sockets(
+                port, rtp, rtcp, rtp_protocol, rtcp_protocol, local, secrets.randbits(62)
+            )
+            if remote_sdp is None:
+                audio = None
+                sdp = sockets.pending_offer = create_offer(local, sockets.session_id, 0)
+            else:
+                answer = answer_offer(remote_sdp, local, sockets.session_id, 0)
+                audio, sdp = answer.audio, answer.sdp
+        except BaseException:
+            for sock in loose:
+                sock.close()
+            for transport, protocol in opened:
+                transport.close()
+                await protocol.closed
+            self.ports.release(port)
+            raise
+        now = self.clock.monotonic()
+        rtp_out: Transmit = SocketTransmit(rtp_socket)
+        if self._wrap_transmit is not None:
+            rtp_out = self._wrap_transmit(endpoint_id, rtp_out)
+        switch.add_endpoint(endpoint_id, call_id, rtp_out, SocketTransmit(rtcp_socket), now)
+        if audio is not None:
+            switch.negotiate(endpoint_id, audio, now)
+        self._sockets[endpoint_id] = sockets
+        return EndpointInfo(endpoint_id, call_id, sdp, port, port + 1)
+
+    async def accept_answer(self, endpoint_id: str, answer: SessionDescription) -> None:
+        sockets = self._get(endpoint_id)
+        offer = sockets.pending_offer
+        if offer is None:
+            raise MediaStateError(f"endpoint {endpoint_id!r} has no offer waiting for an answer")
+        audio = accept_answer(offer, answer, sockets.local)
+        sockets.pending_offer = None
+        self.switch.negotiate(endpoint_id, audio, self.clock.monotonic())
+
+    async def answer_offer(self, endpoint_id: str, offer: SessionDescription) -> SessionDescription:
+        sockets = self._get(endpoint_id)
+        sockets.version += 1
+        answer = answer_offer(offer, sockets.local, sockets.session_id, sockets.version)
+        self.switch.negotiate(endpoint_id, answer.audio, self.clock.monotonic())
+        return answer.sdp
+
+    async def create_offer(
+        self, endpoint_id: str, direction: Direction = Direction.SENDRECV
+    ) -> SessionDescription:
+        sockets = self._get(endpoint_id)
+        sockets.version += 1
+        local = LocalMedia(
+            address=sockets.local.address,
+            port=sockets.port,
+            codecs=sockets.local.codecs,
+            direction=direction,
+        )
+        offer = create_offer(local, sockets.session_id, sockets.version)
+        sockets.pending_offer = offer
+        sockets.local = local
+        return offer
+
+    async def close(self, endpoint_id: str) -> MediaStats:
+        """Stop everything on the endpoint and close its two sockets."""
+        sockets = self._sockets.pop(endpoint_id, None)
+        if sockets is None:
+            raise UnknownEndpointError(endpoint_id)
+        try:
+            return self.switch.remove_endpoint(endpoint_id, self.clock.monotonic())
+        finally:
+            sockets.rtp.close()
+            sockets.rtcp.close()
+            # The transports close their sockets on the next loop iteration: wait, so the
+            # ports are really free when close() returns.
+            await sockets.rtp_protocol.closed
+            await sockets.rtcp_protocol.closed
+            self.ports.release(sockets.port)
+
+    async def close_call(self, call_id: str) -> None:
+        switch = self.switch
+        for endpoint_id in [e for e in self._sockets if switch.call_of(e) == call_id]:
+            await self.close(endpoint_id)
+
+    def transports(self, endpoint_id: str) -> tuple[asyncio.DatagramTransport, ...]:
+        """The endpoint's RTP and RTCP transports (for tests and diagnostics)."""
+        sockets = self._get(endpoint_id)
+        return sockets.rtp, sockets.rtcp
+
+    async def stats(self, endpoint_id: str) -> MediaStats:
+        self._get(endpoint_id)
+        return self.switch.stats(endpoint_id)
+
+    # -- playing ---------------------------------------------------------------------
+
+    def _speech_prompts(self) -> SpeechPrompts:
+        if self._speech is None:
+            folder = self.config.speech_dir
+            if folder is None and self.config.cache_dir is not None:
+                folder = self.config.cache_dir / "speech"
+            if folder is None:
+                folder = self._temporary_speech_dir = Path(
+                    tempfile.mkdtemp(prefix="telportal-speech-")
+                )
+            self._speech = SpeechPrompts(folder)
+        return self._speech
+
+    def _load(self, item: PlayItem) -> EncodedClip:
+        """Runs in a worker thread: file reading, conversion and synthesis block."""
+        if isinstance(item, PlayFile):
+            return self.clips.load_file(item.path)
+        if isinstance(item, PlayTone):
+            return self.clips.tone(item.tone, item.duration_ms)
+        if isinstance(item, PlaySpeech):
+            path = self._speech_prompts().wav_path(item.text, item.voice, item.rate)
+            return self.clips.load_file(path)
+        return EncodedClip.silence(item.duration_ms)
+
+    async def load(self, items: Sequence[PlayItem]) -> list[EncodedClip]:
+        """Resolve items to clips off the event loop (cached after the first time)."""
+        loop = asyncio.get_running_loop()
+        return list(
+            await asyncio.gather(
+                *(loop.run_in_executor(self._executor, self._load, item) for item in items)
+            )
+        )
+
+    async def play(self, endpoint_id: str, playlist: Playlist, *, barge_in: bool = True) -> str:
+        """Start `playlist`; returns the play id that PlayFinished will carry."""
+        self._get(endpoint_id)
+        clips = await self.load(playlist.items)
+        self._get(endpoint_id)  # it may have closed while the clips loaded
+        play_id = secrets.token_hex(6)
+        self.switch.play(endpoint_id, play_id, clips, loop=playlist.loop, barge_in=barge_in)
+        return play_id
+
+    async def stop_play(self, endpoint_id: str) -> bool:
+        self._get(endpoint_id)
+        return self.switch.stop_play(endpoint_id)
+
+    async def send_digits(
+        self,
+        endpoint_id: str,
+        digits: str,
+        *,
+        duration_ms: int = DEFAULT_DIGIT_MS,
+        gap_ms: int = DEFAULT_DIGIT_GAP_MS,
+    ) -> None:
+        self._get(endpoint_id)
+        self.switch.send_digits(endpoint_id, digits, duration_ms, gap_ms)
+
+    async def digit_from_signaling(self, endpoint_id: str, digit: str) -> None:
+        self._get(endpoint_id)
+        self.switch.digit_from_signaling(endpoint_id, digit, self.clock.monotonic())
+
+    # -- recording -------------------------------------------------------------------
+
+    async def record_start(
+        self,
+        endpoint_id: str,
+        path: Path,
+        *,
+        layout: RecordingLayout = RecordingLayout.STEREO,
+        pause_mode: PauseMode = PauseMode.SILENCE,
+    ) -> None:
+        self._get(endpoint_id)
+        channels = 2 if layout is RecordingLayout.STEREO else 1
+        writer = await asyncio.get_running_loop().run_in_executor(
+            self._executor, IncrementalWavWriter, path, channels
+        )
+        try:
+            self._get(endpoint_id)
+            self.switch.record_start(endpoint_id, CallRecorder(writer, layout, pause_mode))
+        except BaseException:
+            writer.close()
+            raise
+
+    async def record_pause(self, endpoint_id: str) -> None:
+        self._get(endpoint_id)
+        self.switch.record_pause(endpoint_id)
+
+    async def record_resume(self, endpoint_id: str) -> None:
+        self._get(endpoint_id)
+        self.switch.record_resume(endpoint_id)
+
+    async def record_stop(self, endpoint_id: str) -> RecordingSummary:
+        self._get(endpoint_id)
+        return self.switch.record_stop(endpoint_id)
+
+    # -- bridging and mixing ---------------------------------------------------------
+
+    async def bridge(self, a: str, b: str) -> None:
+        self._get(a)
+        self._get(b)
+        self.switch.bridge(a, b)
+
+    async def unbridge(self, endpoint_id: str) -> None:
+        self._get(endpoint_id)
+        self.switch.unbridge(endpoint_id)
+
+    async def mix(
+        self, mix_id: str, endpoint_id: str, role: MixRole, *, whisper_to: str | None = None
+    ) -> None:
+        self._get(endpoint_id)
+        self.switch.mix(mix_id, endpoint_id, role, whisper_to)
+
+    async def unmix(self, endpoint_id: str) -> None:
+        self._get(endpoint_id)
+        self.switch.unmix(endpoint_id)
