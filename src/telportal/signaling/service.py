@@ -61,6 +61,7 @@ from telportal.sip.transaction import (
     Terminated,
     Timeout,
     TransactionId,
+    TimerSettings,
     TransactionLayer,
     TwoHundredRetransmitter,
     new_branch,
@@ -105,13 +106,14 @@ class SipService:
         transport: SipTransportLayer | None = None,
         nonce_secret: bytes | None = None,
         digest_algorithms: Sequence[str] = ("MD5", "SHA-256"),
+        timers: TimerSettings | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.bus = bus
         self.directory = directory
         self.transport = transport or SipTransportLayer(TransportConfig())
-        self.transactions: TransactionLayer[Address] = TransactionLayer(clock)
+        self.transactions: TransactionLayer[Address] = TransactionLayer(clock, timers)
         self.location: LocationService[Source] = LocationService(clock)
         sip = config.sip
         self.policy = RegistrarPolicy(min_expires=sip.min_expires, max_expires=sip.max_expires)
@@ -123,7 +125,9 @@ class SipService:
         self._digest: dict[str, DigestServer] = {}
         self._outgoing: dict[TransactionId, _Outgoing] = {}
         self._clients: dict[TransactionId, asyncio.Queue[Response | None]] = {}
-        self.retransmitter: TwoHundredRetransmitter[Address] = TwoHundredRetransmitter(clock)
+        self.retransmitter: TwoHundredRetransmitter[Address] = TwoHundredRetransmitter(
+            clock, timers
+        )
         self._awaiting_ack: dict[object, InboundCall] = {}
         self._dialogs: dict[DialogId, InboundCall | OutboundLeg] = {}
         self._invites: dict[TransactionId, InboundCall] = {}

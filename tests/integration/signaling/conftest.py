@@ -11,6 +11,7 @@ from telportal.app import Platform, build_platform
 from telportal.auth.credentials import Passwords
 from telportal.config import Config, SipConfig, parse_listen
 from telportal.demo import seed_demo
+from telportal.sip.transaction import TimerSettings, TransactionLayer, TwoHundredRetransmitter
 
 PASSWORD = "phone-pass-1"
 
@@ -30,7 +31,13 @@ class Edge:
 
 @pytest.fixture
 async def edge(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Edge]:
-    """Parametrize indirectly with a dict of SipConfig settings to change them."""
+    """Parametrize indirectly with a dict of SipConfig settings to change them.
+
+    The extra key "t1" shortens the SIP timers (T1 in seconds) so that tests of
+    timeouts (64*T1) finish quickly.
+    """
+    params = dict(getattr(request, "param", {}))
+    t1 = params.pop("t1", None)
     port = free_port()
     config = Config(
         data_dir=tmp_path,
@@ -39,13 +46,17 @@ async def edge(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         sip=SipConfig(
             default_tenant="acme",
             auth_max_failures=4,
-            **getattr(request, "param", {}),
+            **params,
         ),
     )
     platform = build_platform(config, passwords=Passwords.fast_for_tests())
     await platform.start()
     await seed_demo(platform, PASSWORD)
     assert platform.sip is not None
+    if t1 is not None:
+        timers = TimerSettings(t1=t1, t2=max(4.0, t1 * 8), t4=max(5.0, t1 * 10))
+        platform.sip.transactions = TransactionLayer(platform.clock, timers)
+        platform.sip.retransmitter = TwoHundredRetransmitter(platform.clock, timers)
     await platform.sip.start()
     try:
         yield Edge(platform, port)

@@ -4,9 +4,12 @@ import asyncio
 import secrets
 from pathlib import Path
 
+import pytest
+
 from telportal.net import Peer, SipTransportLayer, Transport
 from telportal.sip import Response
 from tests.integration.signaling.conftest import PASSWORD, Edge, free_port
+from tests.integration.signaling.sipp_scenarios import CANCEL_CALLER, NO_ACK_CALLER, RINGING_CALLEE
 from tests.integration.signaling.test_sipp_register import sipp
 
 CALLER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -131,12 +134,37 @@ async def _register_callee(edge: Edge, contact_port: int) -> None:
         assert isinstance(ok, Response) and ok.status == 200
 
 
-async def test_sipp_to_sipp_call_through_the_b2bua(edge: Edge, tmp_path: Path) -> None:
-    uas_port = free_port()
-    callee = await asyncio.create_subprocess_exec(
+async def _sipp(tmp_path: Path, name: str, *args: str) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
         sipp(),
-        "-sn",
-        "uas",
+        *args,
+        "-nostdin",
+        "-trace_err",
+        "-error_file",
+        str(tmp_path / f"{name}.err"),
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+async def _finished(proc: asyncio.subprocess.Process, tmp_path: Path, name: str) -> None:
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    log = tmp_path / f"{name}.err"
+    assert proc.returncode == 0, (
+        f"{name} failed: {err.decode()}\n{log.read_text() if log.exists() else ''}"
+    )
+
+
+async def _call(
+    edge: Edge, tmp_path: Path, caller_xml: str, callee: list[str], transport: str = "u1"
+) -> None:
+    """Run a SIPp callee registered as 1002 and a SIPp caller (1001) against the edge."""
+    uas_port = free_port()
+    callee_proc = await _sipp(
+        tmp_path,
+        "callee",
+        *callee,
         "-i",
         "127.0.0.1",
         "-p",
@@ -146,17 +174,14 @@ async def test_sipp_to_sipp_call_through_the_b2bua(edge: Edge, tmp_path: Path) -
         "-timeout",
         "30s",
         "-timeout_error",
-        "-nostdin",
-        cwd=tmp_path,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
     )
     try:
         await _register_callee(edge, uas_port)
         scenario = tmp_path / "caller.xml"
-        scenario.write_text(CALLER.replace("PASSWORD", PASSWORD))
-        caller = await asyncio.create_subprocess_exec(
-            sipp(),
+        scenario.write_text(caller_xml.replace("PASSWORD", PASSWORD))
+        caller = await _sipp(
+            tmp_path,
+            "caller",
             f"127.0.0.1:{edge.port}",
             "-sf",
             str(scenario),
@@ -166,31 +191,42 @@ async def test_sipp_to_sipp_call_through_the_b2bua(edge: Edge, tmp_path: Path) -
             "127.0.0.1",
             "-p",
             str(free_port()),
+            "-t",
+            transport,
             "-timeout",
             "30s",
             "-timeout_error",
-            "-nostdin",
-            "-trace_err",
-            "-error_file",
-            str(tmp_path / "caller-errors.log"),
-            cwd=tmp_path,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
         )
-        _, caller_err = await asyncio.wait_for(caller.communicate(), 60)
-        errors = tmp_path / "caller-errors.log"
-        assert caller.returncode == 0, (
-            f"caller failed: {caller_err.decode()}\n{errors.read_text() if errors.exists() else ''}"
-        )
-        _, callee_err = await asyncio.wait_for(callee.communicate(), 60)
-        assert callee.returncode == 0, f"callee failed: {callee_err.decode()}"
+        await _finished(caller, tmp_path, "caller")
+        await _finished(callee_proc, tmp_path, "callee")
     finally:
-        if callee.returncode is None:
-            callee.kill()
-            await callee.wait()
+        if callee_proc.returncode is None:
+            callee_proc.kill()
+            await callee_proc.wait()
     sip = edge.platform.sip
     assert sip is not None
-    async with asyncio.timeout(5):
-        while sip.calls_ended < 1:  # noqa: ASYNC110 - the call task ends on its own
+    async with asyncio.timeout(10):
+        while sip.calls_ended < 1 or sip.active_dialogs:  # noqa: ASYNC110 - state we watch
             await asyncio.sleep(0.05)
-    assert sip.active_dialogs == 0  # both legs forgotten once the call ended
+
+
+@pytest.mark.parametrize("transport", ["u1", "t1"])
+async def test_sipp_to_sipp_call_through_the_b2bua(
+    edge: Edge, tmp_path: Path, transport: str
+) -> None:
+    await _call(edge, tmp_path, CALLER, ["-sn", "uas"], transport)
+
+
+@pytest.mark.parametrize("edge", [{"t1": 0.05}], indirect=True)
+async def test_caller_that_never_acks_is_cleaned_up(edge: Edge, tmp_path: Path) -> None:
+    # SIPp's uas ends on the BYE the B2BUA sends once it gives up on the caller's ACK.
+    await _call(edge, tmp_path, NO_ACK_CALLER, ["-sn", "uas"])
+    sip = edge.platform.sip
+    assert sip is not None
+    assert sip.retransmitter.next_deadline() is None  # nothing left retransmitting
+
+
+async def test_cancel_before_answer(edge: Edge, tmp_path: Path) -> None:
+    callee = tmp_path / "callee.xml"
+    callee.write_text(RINGING_CALLEE)
+    await _call(edge, tmp_path, CANCEL_CALLER, ["-sf", str(callee)])
