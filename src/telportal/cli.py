@@ -19,6 +19,7 @@ from telportal.app import Platform, build_platform
 from telportal.config import Config, ConfigError, load_config
 from telportal.demo import DEMO_ADMIN, DEMO_AGENTS, DEMO_NUMBER, DEMO_TENANT, seed_demo
 from telportal.errors import DomainError
+from telportal.ivr.commands import flow_app
 from telportal.server import serve as run_server
 from telportal.store import migrate
 from telportal.store.schema import Service, ServiceNumber, Tenant
@@ -34,6 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(tenant_app, name="tenant")
 app.add_typer(number_app, name="number")
 app.add_typer(user_app, name="user")
+app.add_typer(flow_app, name="flow")
 
 out = Console()
 T = TypeVar("T")
@@ -77,6 +79,9 @@ def _run(cfg: Config, job: Callable[[Platform], Awaitable[T]], *, migrate_first:
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             return runner.run(main())
+    except ConfigError as exc:
+        _complain(str(exc))
+        raise typer.Exit(2) from None
     except DomainError as exc:
         _complain(f"{exc.message}")
         raise typer.Exit(1) from None
