@@ -5,6 +5,7 @@ handed to it here, so tests build the same graph with a fake clock, cheap
 password hashing or another database.
 """
 
+import ssl
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,8 +13,9 @@ from telportal.auth.credentials import Passwords
 from telportal.auth.lockout import Lockout
 from telportal.auth.service import Authenticator
 from telportal.clock import Clock, SystemClock
-from telportal.config import Config, SiteRole
+from telportal.config import Config, ConfigError, SiteRole
 from telportal.events import EventBus, InProcessBus
+from telportal.net import SipTransportLayer, TransportConfig
 from telportal.signaling.directory import SipDirectory
 from telportal.signaling.service import SipService
 from telportal.store import migrate
@@ -70,6 +72,27 @@ def build_platform(
             db, default_tenant=config.sip.default_tenant, domain_suffix=config.sip.domain_suffix
         )
         sip = SipService(
-            config, clock, bus, directory, digest_algorithms=config.sip.digest_algorithms
+            config,
+            clock,
+            bus,
+            directory,
+            transport=SipTransportLayer(sip_transport_config(config)),
+            digest_algorithms=config.sip.digest_algorithms,
         )
     return Platform(config, clock, bus, db, passwords, auth, resources, sip)
+
+
+def sip_transport_config(config: Config) -> TransportConfig:
+    """TLS contexts from the settings; a certificate that will not load stops the start."""
+    server = None
+    if config.sip.tls_listen is not None and config.sip.tls_cert and config.sip.tls_key:
+        server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            server.load_cert_chain(config.sip.tls_cert, config.sip.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"setting 'sip.tls_cert' / 'sip.tls_key': cannot load the certificate ({exc})"
+            ) from None
+    return TransportConfig(
+        tls_server_context=server, tls_client_context=ssl.create_default_context()
+    )

@@ -153,6 +153,9 @@ class SipService:
         self.listeners.append(await self.transport.listen(Transport.UDP, host, port))
         if sip.tcp:
             self.listeners.append(await self.transport.listen(Transport.TCP, host, port))
+        if sip.tls_listen is not None:
+            tls = sip.tls_listen
+            self.listeners.append(await self.transport.listen(Transport.TLS, tls.host, tls.port))
         if sip.ws_listen is not None:
             ws = sip.ws_listen
             self.listeners.append(await self.transport.listen(Transport.WS, ws.host, ws.port))
