@@ -5,6 +5,7 @@ handed to it here, so tests build the same graph with a fake clock, cheap
 password hashing or another database.
 """
 
+import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,7 @@ from telportal.auth.service import Authenticator
 from telportal.clock import Clock, SystemClock
 from telportal.config import Config, ConfigError, SiteRole
 from telportal.events import EventBus, InProcessBus
+from telportal.media import EmbeddedMediaEngine, MediaConfig
 from telportal.net import SipTransportLayer, TransportConfig
 from telportal.signaling.directory import SipDirectory
 from telportal.signaling.service import SipService
@@ -79,7 +81,39 @@ def build_platform(
             transport=SipTransportLayer(sip_transport_config(config)),
             digest_algorithms=config.sip.digest_algorithms,
         )
+        sip.media = EmbeddedMediaEngine(media_config(config), clock=clock)
+        sip.prompt_dir = config.data_dir / "prompts"
+        sip.recording_dir = config.data_dir / "recordings"
     return Platform(config, clock, bus, db, passwords, auth, resources, sip)
+
+
+def media_config(config: Config) -> MediaConfig:
+    settings = config.media
+    bind = settings.bind_address or config.sip_listen.host
+    advertised = settings.advertised_address
+    if advertised is None and bind in ("0.0.0.0", "::"):  # noqa: S104 - comparing, not binding
+        advertised = _primary_address()
+    try:
+        return MediaConfig(
+            bind_address=bind,
+            advertised_address=advertised,
+            port_min=settings.port_min,
+            port_max=settings.port_max,
+            cache_dir=config.data_dir / "prompt-cache",
+            speech_dir=config.data_dir / "speech-cache",
+        )
+    except ValueError as exc:
+        raise ConfigError(f"setting 'media': {exc}") from None
+
+
+def _primary_address() -> str:
+    """The address this host reaches the world from (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("192.0.2.1", 9))  # TEST-NET-1: routing only
+            return str(s.getsockname()[0])
+        except OSError:
+            return "127.0.0.1"
 
 
 def sip_transport_config(config: Config) -> TransportConfig:

@@ -111,6 +111,22 @@ class SipConfig(_Section):
         return self
 
 
+class MediaSettings(_Section):
+    """RTP for calls the platform answers (IVR) or anchors."""
+
+    # Defaults to the host of sip_listen; a wildcard needs advertised_address.
+    bind_address: str | None = None
+    advertised_address: str | None = None
+    port_min: int = Field(20000, ge=1024, le=65535)
+    port_max: int = Field(29999, ge=1024, le=65535)
+
+    @model_validator(mode="after")
+    def _range(self) -> "MediaSettings":
+        if self.port_min > self.port_max:
+            raise ValueError("port_min must not exceed port_max")
+        return self
+
+
 class Config(_Section):
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -121,6 +137,7 @@ class Config(_Section):
     site: SiteConfig = SiteConfig()
     auth: AuthConfig = AuthConfig()
     sip: SipConfig = SipConfig()
+    media: MediaSettings = MediaSettings()
 
     @property
     def db_url(self) -> str:

@@ -62,5 +62,7 @@ async def serve(platform: Platform) -> None:
             loop.remove_signal_handler(sig)
         if platform.sip is not None:
             await platform.sip.stop()
+            if platform.sip.media is not None:
+                await platform.sip.media.aclose()
         await platform.close()
         log.info("stopped")

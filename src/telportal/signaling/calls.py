@@ -26,6 +26,7 @@ from telportal.sip.digest import answer_challenge
 from telportal.sip.transaction import TransactionId, new_branch, new_tag
 
 if TYPE_CHECKING:
+    from telportal.signaling.directory import NumberRoute
     from telportal.signaling.service import SipService
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,8 @@ class InboundCall(_Leg):
         self.call_id = request.call_id
         self.dialog = Dialog.from_uas(request, new_tag(), self.contact())
         self.answered = False
+        # The service number this call dialled, when it dialled one.
+        self.number_route: NumberRoute | None = None
         self.acked = asyncio.Event()
         self._final_sent = False
         service.track_dialog(self.dialog.id, self)

@@ -18,12 +18,12 @@ from sqlalchemy import select
 
 from telportal.events import ConfigChanged, EventBus
 from telportal.store.database import Database
-from telportal.store.schema import Tenant, Trunk, User
+from telportal.store.schema import NumberLink, ServiceNumber, Tenant, Trunk, User
 
 log = logging.getLogger(__name__)
 
 # Entities whose changes alter what the SIP side sees.
-SIP_ENTITIES = frozenset({"tenant", "user", "trunk"})
+SIP_ENTITIES = frozenset({"tenant", "user", "trunk", "service_number", "number_link", "service"})
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -49,6 +49,17 @@ class SipTrunk:
     keepalive: bool
 
 
+@dataclass(frozen=True)
+class NumberRoute:
+    """Where a call to a service number goes: a tenant's service."""
+
+    number: str
+    tenant_id: str
+    service_id: str | None
+    caller_prefix: str | None
+    ivr_digit: str | None
+
+
 @dataclass
 class TenantEntry:
     tenant_id: str
@@ -68,6 +79,7 @@ class SipDirectory:
         self._tenants: dict[str, TenantEntry] = {}
         self._by_domain: dict[str, str] = {}
         self._trunks: dict[str, SipTrunk] = {}
+        self._numbers: dict[str, list[NumberRoute]] = {}
         self.reloads = 0
 
     # --- lookups (hot path, no IO) ---------------------------------------------
@@ -83,6 +95,10 @@ class SipDirectory:
         entry = self._tenants.get(tid) if tid else None
         return entry if entry is not None and entry.enabled else None
 
+    def slug_of(self, tenant_id: str) -> str | None:
+        entry = self._tenants.get(tenant_id)
+        return entry.slug if entry else None
+
     def user(self, tenant_id: str, extension: str) -> SipUser | None:
         entry = self._tenants.get(tenant_id)
         return entry.users.get(extension) if entry else None
@@ -96,6 +112,26 @@ class SipDirectory:
             if any(addr in net for net in trunk.networks):
                 return trunk
         return None
+
+    def number_route(self, number: str, caller: str) -> NumberRoute | None:
+        """The link of a service number that serves this caller (MISSION M13).
+
+        A link whose caller_prefix matches wins over one without, the longest
+        prefix first; links told apart only by an IVR choice are not chosen
+        here (the IVR that asks is still to come), so the first such link serves.
+        """
+        routes = self._numbers.get(number.lstrip("+"))
+        if not routes:
+            return None
+        matching = [r for r in routes if r.caller_prefix and caller.startswith(r.caller_prefix)]
+        if matching:
+            return max(matching, key=lambda r: len(r.caller_prefix or ""))
+        general = [r for r in routes if r.caller_prefix is None and self._tenant_enabled(r)]
+        return general[0] if general else None
+
+    def _tenant_enabled(self, route: NumberRoute) -> bool:
+        entry = self._tenants.get(route.tenant_id)
+        return entry is not None and entry.enabled
 
     def trunks(self) -> list[SipTrunk]:
         return list(self._trunks.values())
@@ -123,6 +159,13 @@ class SipDirectory:
                 .scalars()
                 .all()
             )
+            links = (
+                await session.execute(
+                    select(ServiceNumber.number, NumberLink)
+                    .join(NumberLink, NumberLink.number_id == ServiceNumber.id)
+                    .order_by(NumberLink.created_at)
+                )
+            ).all()
         entries = {t.id: TenantEntry(t.id, t.slug, t.sip_domain, t.enabled) for t in tenants}
         for u in users:
             if u.tenant_id in entries and u.extension and u.sip_ha1_md5 and u.sip_ha1_sha256:
@@ -136,6 +179,14 @@ class SipDirectory:
             if e.sip_domain:
                 self._by_domain[e.sip_domain.lower()] = e.tenant_id
         self._trunks = {t.id: _trunk(t) for t in trunks}
+        numbers: dict[str, list[NumberRoute]] = {}
+        for number, link in links:
+            numbers.setdefault(number.lstrip("+"), []).append(
+                NumberRoute(
+                    number, link.tenant_id, link.service_id, link.caller_prefix, link.ivr_digit
+                )
+            )
+        self._numbers = numbers
         self.reloads += 1
 
     async def follow(self, bus: EventBus) -> None:

@@ -26,6 +26,9 @@ from telportal.auth.lockout import Lockout
 from telportal.clock import Clock
 from telportal.config import Config
 from telportal.events import EventBus, PhoneRegistration
+from telportal.ivr.flow import Flow
+from telportal.ivr.record import CallRecord
+from telportal.media import MediaEngine
 from telportal.net import (
     ConnectionGone,
     Listener,
@@ -39,6 +42,7 @@ from telportal.net import (
 )
 from telportal.signaling.calls import InboundCall, OutboundLeg, bridge
 from telportal.signaling.directory import SipDirectory, SipTrunk, TenantEntry
+from telportal.signaling.ivr_call import IvrCall
 from telportal.sip import (
     Headers,
     Request,
@@ -75,6 +79,10 @@ Address = Peer | Source
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO, UPDATE"
 SERVER = f"Telportal/{__version__}"
 HOUSEKEEPING_SECONDS = 1.0
+# Call records stay in memory until the call-record store exists (issue 6).
+MAX_KEPT_RECORDS = 1000
+
+FlowSource = Callable[[str, str | None], Awaitable[Flow | None]]
 
 
 class RequestTimeout(Exception):
@@ -132,8 +140,14 @@ class SipService:
         self._dialogs: dict[DialogId, InboundCall | OutboundLeg] = {}
         self._invites: dict[TransactionId, InboundCall] = {}
         self.user_agent = SERVER
-        # What happens to an authenticated INVITE; the IVR and ACD replace this.
-        self.on_invite: Callable[[InboundCall], Awaitable[None]] = self.call_extension
+        # What happens to an accepted INVITE; the ACD will extend this.
+        self.on_invite: Callable[[InboundCall], Awaitable[None]] = self.route_call
+        # Set by the composition root: media, and the flow each service runs.
+        self.media: MediaEngine | None = None
+        self.flows: FlowSource | None = None
+        self.prompt_dir = config.data_dir / "prompts"
+        self.recording_dir = config.data_dir / "recordings"
+        self.call_records: list[CallRecord] = []
         self.calls_ended = 0
         self._handlers: dict[str, Handler] = {
             "REGISTER": self._on_register,
@@ -449,19 +463,25 @@ class SipService:
         return None
 
     async def _on_invite(self, req: Request, txn: TransactionId, source: Source) -> None:
+        from_user = req.from_.uri.user if isinstance(req.from_.uri, SipUri) else None
+        called = req.uri.user if isinstance(req.uri, SipUri) else None
+        route = self.directory.number_route(called, from_user or "") if called else None
         trunk = self.directory.trunk_for_source(source.host)
-        if trunk is not None and trunk.tenant_id is not None:
-            tenant_id, caller = (
-                trunk.tenant_id,
-                (req.from_.uri.user if isinstance(req.from_.uri, SipUri) else None) or "anonymous",
-            )
+        if trunk is not None and (route is not None or trunk.tenant_id is not None):
+            # A carrier's or PBX's network is trusted; a service number names the
+            # tenant, otherwise the trunk's own tenant takes the call.
+            tenant_id = route.tenant_id if route is not None else str(trunk.tenant_id)
+            caller = from_user or "anonymous"
         else:
             who = await self.authenticate(req, txn, source)
             if who is None:
                 return
             tenant_id, caller = who[0].tenant_id, who[1]
+            if route is not None and route.tenant_id != tenant_id:
+                route = None  # a phone calls its own tenant's numbers only
         try:
             call = InboundCall(self, req, txn, source, tenant_id, caller)
+            call.number_route = route
         except (ValueError, DialogError) as exc:
             await self.respond(txn, make_response(req, 400, str(exc)[:120]))
             return
@@ -474,6 +494,40 @@ class SipService:
             if not call.ended.is_set():
                 await call.hangup("call handler finished")
             self.calls_ended += 1
+
+    async def route_call(self, call: InboundCall) -> None:
+        """A service number runs its service's IVR flow; anything else rings an extension."""
+        route = call.number_route
+        if route is None:
+            await self.call_extension(call)
+            return
+        flow = await self.flows(route.tenant_id, route.service_id) if self.flows else None
+        if flow is None or self.media is None:
+            await call.reject(480, "Service Not Available")
+            return
+        ivr = IvrCall(
+            call,
+            self.media,
+            flow,
+            self.clock,
+            called=route.number,
+            site=self.config.site.name,
+            tenant_slug=self.directory.slug_of(route.tenant_id) or route.tenant_id,
+            prompt_dir=self.prompt_dir,
+            recording_dir=self.recording_dir,
+        )
+        record = await ivr.serve()
+        self.call_records.append(record)
+        if len(self.call_records) > MAX_KEPT_RECORDS:
+            del self.call_records[: len(self.call_records) - MAX_KEPT_RECORDS]
+        log.info(
+            "call %s to %s: flow %s v%s, path %s",
+            call.call_id,
+            route.number,
+            record.flow,
+            record.version,
+            " > ".join(v.step for v in record.path),
+        )
 
     async def call_extension(self, call: InboundCall) -> None:
         """Ring the registered phone(s) of the extension the Request-URI names."""

@@ -1,0 +1,366 @@
+"""Runs an IVR flow on a live call: the pure interpreter driven by SIP and media.
+
+`IvrCall` answers the call with a media endpoint, then loops: it performs the
+flow's actions (play, say, collect, HTTP, record, hang up) on the media engine
+and turns what happens (prompts finished, keys pressed, timers, HTTP answers,
+the caller hanging up) into the interpreter's events. Keys pressed while a
+prompt plays stop it when barge-in is on and are kept for the next collect, as
+callers who know a menu type ahead.
+
+What is not the IVR's to do (queue, transfer, callback, case) is handed to a
+`Handoff` the composition root provides; until the ACD and cases exist the
+default says so on the call and ends it.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import httpx
+
+from telportal.clock import Clock
+from telportal.ivr.actions import (
+    Action,
+    Collect,
+    CreateCase,
+    FilePrompt,
+    Hangup,
+    HttpRequest,
+    Play,
+    PromptPart,
+    Queue,
+    Record,
+    RequestCallback,
+    Say,
+    SilencePrompt,
+    SpeechPrompt,
+    TonePrompt,
+    Transfer,
+)
+from telportal.ivr.events import (
+    CallEnded,
+    DigitsEntered,
+    Event,
+    HttpFailed,
+    HttpResponded,
+    InputTimedOut,
+    MediaFinished,
+    RecordingFinished,
+)
+from telportal.ivr.flow import Flow
+from telportal.ivr.interpreter import FlowRun
+from telportal.ivr.record import CallInfo, CallRecord
+from telportal.media import (
+    DigitReceived,
+    EventSubscription,
+    MediaEngine,
+    PlayFile,
+    PlayFinished,
+    PlayItem,
+    Playlist,
+    PlaySilence,
+    PlaySpeech,
+    PlayTone,
+)
+from telportal.rtp.tones import BEEP, BUSY_CHINA, DIAL_NORTH_AMERICA, RINGBACK_CHINA
+from telportal.sdp import SessionDescription
+from telportal.signaling.calls import InboundCall
+
+log = logging.getLogger(__name__)
+
+TONES = {"beep": BEEP, "ringback": RINGBACK_CHINA, "busy": BUSY_CHINA, "dial": DIAL_NORTH_AMERICA}
+HTTP_BODY_LIMIT = 1_000_000
+
+Handoff = Callable[[InboundCall, Action, "IvrCall"], Awaitable[None]]
+
+
+async def say_unavailable(call: InboundCall, action: Action, ivr: "IvrCall") -> None:
+    """The stand-in for queues, transfers, callbacks and cases until they exist."""
+    log.info(
+        "call %s: %s is not available yet; ending the call", call.call_id, type(action).__name__
+    )
+    await ivr.play_and_wait(
+        Playlist((PlaySpeech("Sorry, no one can take your call right now. Goodbye."),))
+    )
+
+
+class IvrCall:
+    def __init__(
+        self,
+        call: InboundCall,
+        engine: MediaEngine,
+        flow: Flow,
+        clock: Clock,
+        *,
+        called: str,
+        site: str,
+        tenant_slug: str,
+        prompt_dir: Path,
+        recording_dir: Path,
+        handoff: Handoff = say_unavailable,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.call = call
+        self.engine = engine
+        self.flow = flow
+        self.clock = clock
+        self.prompt_dir = prompt_dir
+        self.recording_dir = recording_dir
+        self.handoff = handoff
+        self.http = http
+        self.endpoint = ""
+        # Flows name their tenant by slug, the way enterprises write them.
+        info = CallInfo(tenant_slug, call.caller, called, call.call_id, site)
+        self.run = FlowRun(flow, info, clock)
+        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._media: asyncio.Queue[DigitReceived | PlayFinished] = asyncio.Queue()
+        self._typed_ahead = ""
+        self._collect: Collect | None = None
+        self._collected = ""
+        self._collect_timer: asyncio.TimerHandle | None = None
+        self._collect_play: str | None = None
+        self._play_ref: dict[str, int] = {}
+        self._record_stop: asyncio.Event | None = None
+        self._record_terminator: str | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # --- the call ------------------------------------------------------------------
+
+    async def serve(self) -> CallRecord:
+        """Answer, run the flow to its end, and return what the call did."""
+        offer = SessionDescription.parse(self.call.offer.decode(errors="replace"))
+        info = await self.engine.create_endpoint(self.call.call_id, offer)
+        self.endpoint = info.endpoint_id
+        subscription = self.engine.events()
+        pump = asyncio.create_task(self._pump(subscription))
+        try:
+            await self.call.answer(info.sdp.serialize().encode())
+            actions = self.run.start()
+            while actions:
+                for action in actions:
+                    await self._perform(action)
+                if self.run.finished:
+                    break
+                actions = self.run.handle(await self._next_event())
+        finally:
+            subscription.close()
+            pump.cancel()
+            for task in self._tasks:
+                task.cancel()
+            await asyncio.gather(pump, *self._tasks, return_exceptions=True)
+            self._cancel_collect_timer()
+            with contextlib.suppress(Exception):
+                await self.engine.close(self.endpoint)
+        return self.run.record()
+
+    async def _next_event(self) -> Event:
+        ended = asyncio.create_task(self.call.ended.wait())
+        event = asyncio.create_task(self._events.get())
+        done, _ = await asyncio.wait({ended, event}, return_when=asyncio.FIRST_COMPLETED)
+        if event in done:
+            ended.cancel()
+            return event.result()
+        event.cancel()
+        return CallEnded(reason="caller_hangup")
+
+    # --- media events ----------------------------------------------------------------
+
+    async def _pump(self, subscription: EventSubscription) -> None:
+        async for event in subscription:
+            if getattr(event, "endpoint_id", None) != self.endpoint:
+                continue
+            if isinstance(event, DigitReceived):
+                self._on_digit(event.digit)
+            elif isinstance(event, PlayFinished):
+                ref = self._play_ref.pop(event.play_id, None)
+                if ref is not None:
+                    self._events.put_nowait(MediaFinished(ref))
+                if self._collect is not None and event.play_id == self._collect_play:
+                    self._arm_collect_timer(self._collect.timeout)
+
+    def _on_digit(self, digit: str) -> None:
+        if self._record_stop is not None:
+            if digit == self._record_terminator:
+                self._record_stop.set()
+            return
+        collect = self._collect
+        if collect is None:
+            self._typed_ahead += digit
+            return
+        if collect.terminator is not None and digit == collect.terminator:
+            self._finish_collect(terminated=True)
+            return
+        self._collected += digit
+        if len(self._collected) >= collect.max_digits:
+            self._finish_collect(terminated=False)
+        else:
+            self._arm_collect_timer(collect.digit_timeout)
+
+    # --- actions ---------------------------------------------------------------------
+
+    async def _perform(self, action: Action) -> None:
+        if isinstance(action, Play):
+            await self._play(action.ref, action.prompt, action.barge_in)
+        elif isinstance(action, Say):
+            await self._play(
+                action.ref, (SpeechPrompt(action.text, action.language),), action.barge_in
+            )
+        elif isinstance(action, Collect):
+            await self._start_collect(action)
+        elif isinstance(action, HttpRequest):
+            self._spawn(self._http(action))
+        elif isinstance(action, Record):
+            self._spawn(self._record(action))
+        elif isinstance(action, Hangup):
+            await self.call.hangup(f"ivr: {action.reason}")
+        elif isinstance(action, Queue | Transfer | RequestCallback | CreateCase):
+            await self.handoff(self.call, action, self)
+            if isinstance(action, Queue | Transfer):
+                await self.call.hangup("handed off")
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _playlist(self, prompt: tuple[PromptPart, ...]) -> Playlist | None:
+        items: list[PlayItem] = []
+        for part in prompt:
+            if isinstance(part, SpeechPrompt):
+                items.append(PlaySpeech(part.text, voice=part.language))
+            elif isinstance(part, FilePrompt):
+                items.append(PlayFile(self.prompt_dir / self.call.tenant_id / part.path))
+            elif isinstance(part, TonePrompt):
+                ms = None if part.duration is None else max(1, round(part.duration * 1000))
+                items.append(PlayTone(TONES.get(part.tone, BEEP), ms))
+            elif isinstance(part, SilencePrompt):
+                items.append(PlaySilence(max(20, round(part.duration * 1000))))
+        return Playlist(tuple(items)) if items else None
+
+    async def _play(self, ref: int, prompt: tuple[PromptPart, ...], barge_in: bool) -> None:
+        playlist = self._playlist(prompt)
+        if playlist is None:
+            self._events.put_nowait(MediaFinished(ref))
+            return
+        play_id = await self.engine.play(self.endpoint, playlist, barge_in=barge_in)
+        self._play_ref[play_id] = ref
+
+    async def play_and_wait(self, playlist: Playlist) -> None:
+        """Play outside the flow (a handoff's announcement) and wait for its end."""
+        done = asyncio.Event()
+        play_id = await self.engine.play(self.endpoint, playlist, barge_in=False)
+        self._play_ref[play_id] = -1
+        remove = getattr(self.engine, "add_listener", None)
+        if remove is None:
+            return
+        stop = remove(lambda e: done.set() if getattr(e, "play_id", None) == play_id else None)
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), 60)
+        finally:
+            stop()
+
+    async def _start_collect(self, action: Collect) -> None:
+        self._collect = action
+        self._collected = ""
+        self._collect_play = None
+        # Keys typed ahead count first: a caller who knows the menu need not wait.
+        ahead, self._typed_ahead = self._typed_ahead, ""
+        for digit in ahead:
+            if self._collecting():
+                self._on_digit(digit)
+            else:
+                self._typed_ahead += digit
+        if not self._collecting():
+            return
+        playlist = self._playlist(action.prompt)
+        if playlist is None or ahead:
+            self._arm_collect_timer(action.timeout)
+            return
+        self._collect_play = await self.engine.play(self.endpoint, playlist, barge_in=True)
+
+    def _collecting(self) -> bool:
+        # A method, not an attribute test: _on_digit may end the collect under us.
+        return self._collect is not None
+
+    def _arm_collect_timer(self, seconds: float) -> None:
+        self._cancel_collect_timer()
+        loop = asyncio.get_running_loop()
+        self._collect_timer = loop.call_later(seconds, self._collect_timed_out)
+
+    def _cancel_collect_timer(self) -> None:
+        if self._collect_timer is not None:
+            self._collect_timer.cancel()
+            self._collect_timer = None
+
+    def _collect_timed_out(self) -> None:
+        collect = self._collect
+        if collect is None:
+            return
+        if self._collected:
+            self._finish_collect(terminated=False)
+            return
+        self._collect = None
+        self._events.put_nowait(InputTimedOut(collect.ref))
+
+    def _finish_collect(self, *, terminated: bool) -> None:
+        collect = self._collect
+        if collect is None:
+            return
+        self._cancel_collect_timer()
+        self._collect = None
+        if self._collect_play is not None:
+            self._spawn(self._stop_play())
+        self._events.put_nowait(DigitsEntered(collect.ref, self._collected, terminated))
+
+    async def _stop_play(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.engine.stop_play(self.endpoint)
+
+    async def _http(self, action: HttpRequest) -> None:
+        client = self.http or httpx.AsyncClient()
+        try:
+            response = await client.request(
+                action.method,
+                action.url,
+                headers=dict(action.headers),
+                content=action.body.encode() if action.body is not None else None,
+                timeout=action.timeout,
+            )
+            body = response.content[:HTTP_BODY_LIMIT]
+            self._events.put_nowait(HttpResponded(action.ref, response.status_code, body))
+        except httpx.TimeoutException:
+            self._events.put_nowait(HttpFailed(action.ref, "timeout"))
+        except httpx.HTTPError as exc:
+            self._events.put_nowait(HttpFailed(action.ref, "error", str(exc)[:200]))
+        finally:
+            if self.http is None:
+                await client.aclose()
+
+    async def _record(self, action: Record) -> None:
+        playlist = self._playlist(action.prompt)
+        if playlist is not None:
+            await self.play_and_wait(playlist)
+        if action.beep:
+            await self.play_and_wait(Playlist((PlayTone(BEEP),)))
+        self.recording_dir.mkdir(parents=True, exist_ok=True)
+        path = self.recording_dir / f"{self.call.call_id}-{action.ref}.wav"
+        started = self.clock.monotonic()
+        await self.engine.record_start(self.endpoint, path)
+        stop = self._record_stop = asyncio.Event()
+        self._record_terminator = action.terminator
+        waits = {asyncio.create_task(stop.wait()), asyncio.create_task(self.call.ended.wait())}
+        try:
+            await asyncio.wait(
+                waits, timeout=action.max_duration, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for task in waits:
+                task.cancel()
+            self._record_stop = None
+            await self.engine.record_stop(self.endpoint)
+        self._events.put_nowait(
+            RecordingFinished(action.ref, str(path), self.clock.monotonic() - started)
+        )
