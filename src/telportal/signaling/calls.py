@@ -19,8 +19,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from telportal.net import Peer, Source
-from telportal.sip import Headers, Request, Response, make_response, parse_uri
+from telportal.net import Peer, Source, Transport
+from telportal.sip import (
+    Headers,
+    Request,
+    Response,
+    SipParseError,
+    SipUri,
+    make_response,
+    parse_uri,
+)
 from telportal.sip.dialog import Dialog, DialogError, DialogId, DialogState
 from telportal.sip.digest import answer_challenge
 from telportal.sip.transaction import TransactionId, new_branch, new_tag
@@ -395,6 +403,26 @@ async def bridge(
         await asyncio.gather(caller_gone, dial, return_exceptions=True)
 
 
+def phone_destination(contact: str, source: Source) -> Address:
+    """Where to send a request for a registered phone.
+
+    Over TCP, TLS and WebSocket: the phone's own connection. Over UDP: the address
+    its REGISTER came from when the Contact names another host (the phone is
+    behind NAT and its Contact is a private address), else the Contact's port on
+    that host (a phone on our network that registers from one port and listens
+    on another, or registers on behalf of a device beside it).
+    """
+    if source.transport.reliable:
+        return source
+    try:
+        uri = parse_uri(contact)
+    except SipParseError:
+        return source
+    if isinstance(uri, SipUri) and uri.host.strip("[]") == source.host and uri.port:
+        return Peer(Transport.UDP, source.host, uri.port)
+    return source
+
+
 __all__ = [
     "Credentials",
     "DialogId",
@@ -403,4 +431,5 @@ __all__ = [
     "OutboundLeg",
     "PassThroughMedia",
     "bridge",
+    "phone_destination",
 ]

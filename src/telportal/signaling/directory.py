@@ -18,12 +18,22 @@ from sqlalchemy import select
 
 from telportal.events import ConfigChanged, EventBus
 from telportal.store.database import Database
-from telportal.store.schema import NumberLink, ServiceNumber, Tenant, Trunk, User
+from telportal.store.schema import (
+    NumberLink,
+    Queue,
+    QueueMember,
+    ServiceNumber,
+    Tenant,
+    Trunk,
+    User,
+)
 
 log = logging.getLogger(__name__)
 
 # Entities whose changes alter what the SIP side sees.
-SIP_ENTITIES = frozenset({"tenant", "user", "trunk", "service_number", "number_link", "service"})
+SIP_ENTITIES = frozenset(
+    {"tenant", "user", "trunk", "service_number", "number_link", "service", "queue"}
+)
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -80,6 +90,7 @@ class SipDirectory:
         self._by_domain: dict[str, str] = {}
         self._trunks: dict[str, SipTrunk] = {}
         self._numbers: dict[str, list[NumberRoute]] = {}
+        self._queues: dict[tuple[str, str], tuple[str, ...]] = {}
         self.reloads = 0
 
     # --- lookups (hot path, no IO) ---------------------------------------------
@@ -133,6 +144,10 @@ class SipDirectory:
         entry = self._tenants.get(route.tenant_id)
         return entry is not None and entry.enabled
 
+    def queue_members(self, tenant_id: str, queue: str) -> tuple[str, ...]:
+        """Extensions of the agents who answer a queue, in a stable order."""
+        return self._queues.get((tenant_id, queue), ())
+
     def trunks(self) -> list[SipTrunk]:
         return list(self._trunks.values())
 
@@ -159,6 +174,15 @@ class SipDirectory:
                 .scalars()
                 .all()
             )
+            members = (
+                await session.execute(
+                    select(Queue.tenant_id, Queue.name, User.extension)
+                    .join(QueueMember, QueueMember.queue_id == Queue.id)
+                    .join(User, User.id == QueueMember.user_id)
+                    .where(User.enabled.is_(True), User.extension.is_not(None))
+                    .order_by(Queue.name, User.extension)
+                )
+            ).all()
             links = (
                 await session.execute(
                     select(ServiceNumber.number, NumberLink)
@@ -187,6 +211,11 @@ class SipDirectory:
                 )
             )
         self._numbers = numbers
+        queues: dict[tuple[str, str], list[str]] = {}
+        for tenant_id, name, extension in members:
+            if extension:
+                queues.setdefault((tenant_id, name), []).append(extension)
+        self._queues = {key: tuple(value) for key, value in queues.items()}
         self.reloads += 1
 
     async def follow(self, bus: EventBus) -> None:

@@ -40,14 +40,14 @@ from telportal.net import (
     TransportConfig,
     TransportError,
 )
-from telportal.signaling.calls import InboundCall, OutboundLeg, bridge
+from telportal.signaling.calls import InboundCall, OutboundLeg, bridge, phone_destination
 from telportal.signaling.directory import SipDirectory, SipTrunk, TenantEntry
-from telportal.signaling.ivr_call import IvrCall
+from telportal.signaling.ivr_call import Handoff, IvrCall
+from telportal.signaling.queue_handoff import ring_queue_members
 from telportal.sip import (
     Headers,
     Request,
     Response,
-    SipParseError,
     SipUri,
     make_response,
     parse_uri,
@@ -148,6 +148,7 @@ class SipService:
         self.prompt_dir = config.data_dir / "prompts"
         self.recording_dir = config.data_dir / "recordings"
         self.call_records: list[CallRecord] = []
+        self.handoff: Handoff = ring_queue_members(self)
         self.calls_ended = 0
         self._handlers: dict[str, Handler] = {
             "REGISTER": self._on_register,
@@ -513,6 +514,7 @@ class SipService:
             called=route.number,
             site=self.config.site.name,
             tenant_slug=self.directory.slug_of(route.tenant_id) or route.tenant_id,
+            handoff=self.handoff,
             prompt_dir=self.prompt_dir,
             recording_dir=self.recording_dir,
         )
@@ -643,26 +645,6 @@ class SipService:
         if host in ("0.0.0.0", "::"):  # noqa: S104 - resolving the wildcard, not binding it
             host = _route_address(destination.host)
         return f"[{host}]:{listener.port}" if ":" in host else f"{host}:{listener.port}"
-
-
-def phone_destination(contact: str, source: Source) -> Address:
-    """Where to send a request for a registered phone.
-
-    Over TCP, TLS and WebSocket: the phone's own connection. Over UDP: the address
-    its REGISTER came from when the Contact names another host (the phone is
-    behind NAT and its Contact is a private address), else the Contact's port on
-    that host (a phone on our network that registers from one port and listens
-    on another, or registers on behalf of a device beside it).
-    """
-    if source.transport.reliable:
-        return source
-    try:
-        uri = parse_uri(contact)
-    except SipParseError:
-        return source
-    if isinstance(uri, SipUri) and uri.host.strip("[]") == source.host and uri.port:
-        return Peer(Transport.UDP, source.host, uri.port)
-    return source
 
 
 def _route_address(remote: str) -> str:

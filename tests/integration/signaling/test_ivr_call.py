@@ -67,14 +67,11 @@ Content-Length: 0
 """
 
 
-async def test_caller_presses_9_hears_the_announcement_and_is_hung_up(
-    edge: Edge, tmp_path: Path
-) -> None:
-    assert PCAP.is_file(), "sip-tester's pcaps are missing: make setup installs sip-tester"  # noqa: ASYNC240
+async def add_carrier_trunk(edge: Edge) -> str:
+    """Trust 127.0.0.1 as acme's carrier, so SIPp's calls need no credentials."""
     platform = edge.platform
-    sip = platform.sip
-    assert sip is not None and sip.media is not None
-    acme = sip.directory.tenant_for_domain("acme")
+    assert platform.sip is not None
+    acme = platform.sip.directory.tenant_for_domain("acme")
     assert acme is not None
     async with platform.db.write(Scope.cli()) as uow:
         await platform.resources["trunks"].create(
@@ -87,11 +84,21 @@ async def test_caller_presses_9_hears_the_announcement_and_is_hung_up(
                 keepalive=False,
             ),
         )
-    await sip.directory.load()
+    await platform.sip.directory.load()
+    return acme.tenant_id
+
+
+async def test_caller_presses_9_hears_the_announcement_and_is_hung_up(
+    edge: Edge, tmp_path: Path
+) -> None:
+    assert PCAP.is_file(), "sip-tester's pcaps are missing: make setup installs sip-tester"  # noqa: ASYNC240
+    sip = edge.platform.sip
+    assert sip is not None and sip.media is not None
+    tenant_id = await add_carrier_trunk(edge)
     demo: Flow = load_demo_flow()
 
-    async def flows(tenant_id: str, service_id: str | None) -> Flow | None:
-        return demo if tenant_id == acme.tenant_id else None
+    async def flows(tenant: str, service_id: str | None) -> Flow | None:
+        return demo if tenant == tenant_id else None
 
     sip.flows = flows
     scenario = tmp_path / "caller.xml"

@@ -99,8 +99,8 @@ Content-Length: 0
 """
 
 
-async def _register_callee(edge: Edge, contact_port: int) -> None:
-    """Register 1002 with a Contact pointing at the SIPp UAS beside us."""
+async def _register_callee(edge: Edge, contact_port: int, extension: str = "1002") -> None:
+    """Register an extension with a Contact pointing at the SIPp UAS beside us."""
     from telportal.sip.digest import answer_challenge
 
     async with SipTransportLayer() as layer:
@@ -113,11 +113,11 @@ async def _register_callee(edge: Edge, contact_port: int) -> None:
                 f"REGISTER sip:127.0.0.1:{edge.port} SIP/2.0",
                 f"Via: SIP/2.0/UDP 127.0.0.1:{listener.port};branch=z9hG4bK{secrets.token_hex(6)}",
                 "Max-Forwards: 70",
-                "From: <sip:1002@127.0.0.1>;tag=r1",
-                "To: <sip:1002@127.0.0.1>",
+                f"From: <sip:{extension}@127.0.0.1>;tag=r1",
+                f"To: <sip:{extension}@127.0.0.1>",
                 f"Call-ID: {call_id}",
                 f"CSeq: {cseq} REGISTER",
-                f"Contact: <sip:1002@127.0.0.1:{contact_port}>",
+                f"Contact: <sip:{extension}@127.0.0.1:{contact_port}>",
                 "Expires: 300",
             ] + ([f"Authorization: {auth}"] if auth else [])
             return ("\r\n".join(lines) + "\r\nContent-Length: 0\r\n\r\n").encode()
@@ -127,7 +127,7 @@ async def _register_callee(edge: Edge, contact_port: int) -> None:
         assert isinstance(first, Response) and first.status == 401
         challenge = first.headers.get_all("WWW-Authenticate")[0]
         auth = answer_challenge(
-            challenge, "REGISTER", f"sip:127.0.0.1:{edge.port}", "1002", PASSWORD, "c1", 1
+            challenge, "REGISTER", f"sip:127.0.0.1:{edge.port}", extension, PASSWORD, "c1", 1
         )
         await layer.send(register(2, auth), server)
         ok = (await asyncio.wait_for(layer.receive(), 10)).message
