@@ -13,6 +13,7 @@ peer never acknowledges our 2xx (64*T1).
 """
 
 import asyncio
+import contextlib
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -31,7 +32,15 @@ from telportal.sip import (
 )
 from telportal.sip.dialog import Dialog, DialogError, DialogId, DialogState
 from telportal.sip.digest import answer_challenge
+from telportal.sip.session_timer import (
+    Expire,
+    SendRefresh,
+    SessionTimer,
+    SessionTimerAgreement,
+    negotiate_uas,
+)
 from telportal.sip.transaction import TransactionId, new_branch, new_tag
+from telportal.sip.validate import Rejection
 
 if TYPE_CHECKING:
     from telportal.signaling.directory import NumberRoute
@@ -79,6 +88,48 @@ class _Leg:
         self.ended = asyncio.Event()
         self.end_reason = ""
         self.last_sdp = b""
+        self.session_timer: SessionTimer | None = None
+        self._timer_changed = asyncio.Event()
+
+    async def keep_session(self, agreement: SessionTimerAgreement) -> None:
+        """Run the RFC 4028 timer: refresh when it is ours to, hang up a dead session."""
+        clock = self.service.clock
+        timer = self.session_timer = SessionTimer.start(agreement, clock.monotonic())
+        while not self.ended.is_set():
+            deadline = timer.next_deadline()
+            if deadline is None:
+                return
+            self._timer_changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._timer_changed.wait(), max(0.0, deadline - clock.monotonic())
+                )
+            for action in timer.on_timer(clock.monotonic()):
+                if isinstance(action, Expire):
+                    log.info("session of %s expired: hanging up", self.destination)
+                    await self.hangup("session expired")
+                    return
+                if not await self._refresh(action):
+                    await self.hangup("session refresh failed")
+                    return
+                timer.refreshed(clock.monotonic())
+
+    async def _refresh(self, action: SendRefresh) -> bool:
+        dialog = self.dialog
+        if dialog is None or dialog.state is not DialogState.CONFIRMED:
+            return False
+        request = dialog.reinvite(self.last_sdp, headers=action.headers, via=self._via())
+        try:
+            response = await self.service.request(request, self.destination)
+        except Exception as exc:  # a peer that cannot be reached is a dead session
+            log.debug("session refresh to %s failed: %s", self.destination, exc)
+            return False
+        dialog.receive_response(response)
+        if 200 <= response.status < 300:
+            ack = dialog.ack(response, via=self._via())
+            await self.service.send_outside_transaction(ack, self.destination)
+            return True
+        return response.status not in (408, 481)
 
     def _end(self, reason: str) -> None:
         if not self.ended.is_set():
@@ -131,7 +182,20 @@ class _Leg:
             # A session refresh or media change: until the media engine anchors
             # media, keep the session as it is and answer with what we last offered.
             body = self.last_sdp if request.body else b""
-            await self.service.respond(txn, dialog.respond(request, 200, body=body))
+            agreement = negotiate_uas(request, self.service.session_policy)
+            if isinstance(agreement, Rejection):
+                await self.service.respond(
+                    txn,
+                    dialog.respond(
+                        request, agreement.status, agreement.reason, headers=list(agreement.headers)
+                    ),
+                )
+                return
+            extra = list(agreement.headers) if agreement else []
+            await self.service.respond(txn, dialog.respond(request, 200, body=body, headers=extra))
+            if agreement is not None and self.session_timer is not None:
+                self.session_timer.refreshed(self.service.clock.monotonic(), agreement)
+                self._timer_changed.set()
         else:
             await self.service.respond(txn, dialog.respond(request, 200))
 
@@ -159,6 +223,8 @@ class InboundCall(_Leg):
         self.answered = False
         # The service number this call dialled, when it dialled one.
         self.number_route: NumberRoute | None = None
+        # RFC 4028, agreed when the INVITE arrived and applied to our 2xx.
+        self.timer_agreement: SessionTimerAgreement | None = None
         self.acked = asyncio.Event()
         self._final_sent = False
         service.track_dialog(self.dialog.id, self)
@@ -182,9 +248,13 @@ class InboundCall(_Leg):
         self._final_sent = True
         self.answered = True
         self.last_sdp = sdp
-        ok = self.dialog.respond(self.request, 200, body=sdp)
+        agreement = self.timer_agreement
+        headers = list(agreement.headers) if agreement else []
+        ok = self.dialog.respond(self.request, 200, body=sdp, headers=headers)
         await self.service.respond(self.transaction, ok)
         self.service.retransmit_until_ack(ok, self.source, self)
+        if agreement is not None:
+            self.service.spawn(self.keep_session(agreement))
 
     async def reject(
         self, status: int, reason: str | None = None, headers: list[tuple[str, str]] | None = None

@@ -56,6 +56,7 @@ from telportal.sip.dialog import DialogError, DialogId, request_dialog_id, respo
 from telportal.sip.digest import Authorized, BadRequest, Banned, Challenged, DigestServer
 from telportal.sip.location import LocationEvent, LocationService
 from telportal.sip.registrar import RegistrarPolicy, process_register
+from telportal.sip.session_timer import SessionTimerPolicy, negotiate_uas
 from telportal.sip.transaction import (
     Deliver,
     Dropped,
@@ -72,6 +73,7 @@ from telportal.sip.transaction import (
     new_tag,
 )
 from telportal.sip.transaction import TransportError as TxnTransportError
+from telportal.sip.validate import Rejection
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +150,7 @@ class SipService:
         self.prompt_dir = config.data_dir / "prompts"
         self.recording_dir = config.data_dir / "recordings"
         self.call_records: list[CallRecord] = []
+        self.session_policy = SessionTimerPolicy()
         self.handoff: Handoff = ring_queue_members(self)
         self.calls_ended = 0
         self._handlers: dict[str, Handler] = {
@@ -157,6 +160,7 @@ class SipService:
         }
         self.trunk_status: dict[str, TrunkStatus] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
         self._wake = asyncio.Event()
         self.listeners: list[Listener] = []
 
@@ -186,6 +190,9 @@ class SipService:
         return self.listeners
 
     async def stop(self) -> None:
+        # Calls still up are dropped, not hung up: a BYE would wait 64*T1 for peers
+        # that may be gone, and a restart must not hang on them.
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -480,9 +487,20 @@ class SipService:
             tenant_id, caller = who[0].tenant_id, who[1]
             if route is not None and route.tenant_id != tenant_id:
                 route = None  # a phone calls its own tenant's numbers only
+        agreement = negotiate_uas(req, self.session_policy)
+        if isinstance(agreement, Rejection):
+            # 422 with our Min-SE: the caller retries with a longer interval.
+            await self.respond(
+                txn,
+                make_response(
+                    req, agreement.status, agreement.reason, headers=list(agreement.headers)
+                ),
+            )
+            return
         try:
             call = InboundCall(self, req, txn, source, tenant_id, caller)
             call.number_route = route
+            call.timer_agreement = agreement
         except (ValueError, DialogError) as exc:
             await self.respond(txn, make_response(req, 400, str(exc)[:120]))
             return
@@ -492,7 +510,7 @@ class SipService:
         try:
             await self.on_invite(call)
         finally:
-            if not call.ended.is_set():
+            if not call.ended.is_set() and not self._stopping:
                 await call.hangup("call handler finished")
             self.calls_ended += 1
 

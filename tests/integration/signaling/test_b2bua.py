@@ -125,7 +125,7 @@ async def _register(phone: Phone, port: int) -> None:
     assert isinstance(await phone.next("200"), Response)
 
 
-async def _call(a: Phone, port: int, to: str) -> tuple[str, str, str]:
+async def _call(a: Phone, port: int, to: str, extra: tuple[str, ...] = ()) -> tuple[str, str, str]:
     """Send an authenticated INVITE from a; returns (uri, call_id, branch of the INVITE)."""
     uri = f"sip:{to}@127.0.0.1:{port}"
     call_id = secrets.token_hex(6)
@@ -140,7 +140,9 @@ async def _call(a: Phone, port: int, to: str) -> tuple[str, str, str]:
     )
     branch = "z9hG4bK" + secrets.token_hex(6)
     await a.send(
-        a.line("INVITE", uri, 2, call_id, [f"Authorization: {auth}"], branch=branch, body=SDP)
+        a.line(
+            "INVITE", uri, 2, call_id, [f"Authorization: {auth}", *extra], branch=branch, body=SDP
+        )
     )
     return uri, call_id, branch
 
@@ -211,3 +213,24 @@ async def test_callee_hangup_reaches_the_caller(edge: Edge, phones: tuple[Phone,
     caller_bye = await a.next("BYE")
     assert isinstance(caller_bye, Request) and caller_bye.call_id == call_id
     await a.reply(caller_bye, 200)
+
+
+async def test_session_timer_is_negotiated_and_too_short_refused(
+    edge: Edge, phones: tuple[Phone, Phone]
+) -> None:
+    a, b = phones
+    await _call(a, edge.port, "1002", ("Supported: timer", "Session-Expires: 60"))
+    refused = await a.next("422")
+    assert isinstance(refused, Response) and refused.headers.get("Min-SE") == "90"
+
+    uri, call_id, _ = await _call(
+        a, edge.port, "1002", ("Supported: timer", "Session-Expires: 1800")
+    )
+    invite = await b.next("INVITE")
+    assert isinstance(invite, Request)
+    await b.reply(invite, 200, body=SDP)
+    ok = await a.next("200")
+    assert isinstance(ok, Response)
+    assert (ok.headers.get("Require") or "") == "timer"
+    assert (ok.headers.get("Session-Expires") or "").startswith("1800;refresher=")
+    await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
