@@ -101,9 +101,8 @@ class _Leg:
                 return
             self._timer_changed.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._timer_changed.wait(), max(0.0, deadline - clock.monotonic())
-                )
+                async with asyncio.timeout(max(0.0, deadline - clock.monotonic())):
+                    await self._timer_changed.wait()
             for action in timer.on_timer(clock.monotonic()):
                 if isinstance(action, Expire):
                     log.info("session of %s expired: hanging up", self.destination)

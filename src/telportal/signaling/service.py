@@ -244,8 +244,11 @@ class SipService:
             self._wake.clear()
             delay = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
             if delay is None or delay > 0:
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the
+                # cancellation stop() sends, and stop() would then wait forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
             await self._perform(self.transactions.tick())
             await self._perform(self.retransmitter.tick())
 
@@ -324,6 +327,11 @@ class SipService:
             else:
                 await leg.on_request(msg, action.transaction, source)
             return
+        if self.lockout.banned_for(source.host) > 0:
+            # A banned source is refused everything, OPTIONS included, so a scanner
+            # cannot keep fingerprinting the server while it waits out its ban.
+            await self.respond(action.transaction, make_response(msg, 403))
+            return
         handler = self._handlers.get(msg.method)
         if handler is None:
             status, extra = (405, [("Allow", ALLOW)]) if msg.method in ALLOW else (501, [])
@@ -356,6 +364,10 @@ class SipService:
 
     async def respond(self, transaction: TransactionId, response: Response) -> None:
         response.headers.set("Server", SERVER)
+        if response.status > 100 and response.to.tag is None:
+            # RFC 3261 8.2.6.2: every answer but 100 tags its To (dialog answers
+            # carry the dialog's tag already).
+            response.headers.set("To", str(response.to.with_tag(new_tag())))
         await self._perform(self.transactions.send_response(transaction, response))
 
     async def request(self, request: Request, destination: Address) -> Response:
@@ -463,8 +475,8 @@ class SipService:
         elif isinstance(verdict, BadRequest):
             await self.respond(txn, make_response(req, 400, verdict.reason))
         elif isinstance(verdict, Banned):
-            # Scanners learn nothing, not even that they were noticed: the answer
-            # is the one any refused credential gets.
+            # 403 rather than silence: silence leaves server transactions waiting.
+            # (Not the 401 a wrong password gets: a banned source may not even try.)
             await self.respond(txn, make_response(req, 403))
         else:
             await self.respond(txn, make_response(req, 403))

@@ -79,9 +79,12 @@ def _parse_address(value: str) -> Address:
     less_than = text.find("<")
     if less_than >= 0:
         display = text[:less_than].rstrip(" \t")
-        if display and _DISPLAY_TOKENS_RE.fullmatch(display) is None:
+        if not display or _DISPLAY_TOKENS_RE.fullmatch(display) is not None:
+            return _bracketed(text[less_than:], display or None)
+        # An addr-spec whose quoted header parameter holds a '<' (RFC 5626
+        # +sip.instance="<urn:...>") is not a name-addr: parameters come first.
+        if ";" not in display:
             raise SipParseError(f"bad display name {excerpt(display)}")
-        return _bracketed(text[less_than:], display or None)
     end = _ADDR_SPEC_END_RE.search(text)
     uri_text = text if end is None else text[: end.start()]
     uri = _uri(uri_text)
