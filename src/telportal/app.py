@@ -13,9 +13,11 @@ from typing import Any
 from telportal.auth.credentials import Passwords
 from telportal.auth.lockout import Lockout
 from telportal.auth.service import Authenticator
+from telportal.calls_store import CallRecords
 from telportal.clock import Clock, SystemClock
 from telportal.config import Config, ConfigError, SiteRole
 from telportal.events import EventBus, InProcessBus
+from telportal.ivr.publishing import FlowRepository
 from telportal.media import EmbeddedMediaEngine, MediaConfig
 from telportal.net import SipTransportLayer, TransportConfig
 from telportal.signaling.directory import SipDirectory
@@ -82,6 +84,8 @@ def build_platform(
             digest_algorithms=config.sip.digest_algorithms,
         )
         sip.media = EmbeddedMediaEngine(media_config(config), clock=clock)
+        sip.flows = FlowRepository(db).current
+        sip.records = CallRecords(db)
         sip.prompt_dir = config.data_dir / "prompts"
         sip.recording_dir = config.data_dir / "recordings"
     return Platform(config, clock, bus, db, passwords, auth, resources, sip)

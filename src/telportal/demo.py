@@ -12,6 +12,8 @@ from sqlalchemy import select
 
 from telportal.app import Platform
 from telportal.config import SiteRole
+from telportal.ivr.demo import demo_flow_text
+from telportal.ivr.publishing import FlowRepository
 from telportal.store.schema import (
     BusinessCenter,
     NumberLink,
@@ -86,6 +88,9 @@ async def seed_demo(platform: Platform, password: str | None = None) -> DemoInfo
                     business_center_id=center.id,
                 ),
             )
+        flows = FlowRepository(platform.db)
+        if await flows.current(tid, service.id) is None:
+            await flows.publish(uow, service.id, demo_flow_text(), note="demo flow")
         number = await _one(uow, ServiceNumber, number=DEMO_NUMBER)
         if number is None:
             number = await res["numbers"].create(

@@ -2,17 +2,20 @@
 
 Tenant B's users, with every role, aim at tenant A's ids, lists, updates and
 deletes: all are refused as if A's objects did not exist, and A's objects are
-unchanged afterwards.
+unchanged afterwards. Flows live under their service and have a test of their own.
 """
 
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
 from telportal.app import Platform
+from telportal.ivr.publishing import FlowRepository
+from telportal.store.schema import CallDetailRecord, CurrentFlow, FlowVersion
 from tests.integration.api_helpers import assert_error, create, login, make_operator
-from tests.integration.world import TenantWorld, build_tenant
+from tests.integration.world import TenantWorld, build_tenant, flow_text, record_call
 
 RESOURCES = [
     "tenants",
@@ -26,7 +29,10 @@ RESOURCES = [
     "numbers",
     "number-links",
     "trunks",
+    "calls",
 ]
+# Records of what happened: read-only, so changing or deleting them has no route.
+READ_ONLY = {"calls"}
 
 # A harmless, valid change for each resource that has PATCH.
 PATCHES: dict[str, dict[str, Any]] = {
@@ -51,6 +57,8 @@ async def world(
     op = await login(client, "root")
     a = await build_tenant(client, op, "alpha", "4008000001")
     b = await build_tenant(client, op, "bravo", "4008000002")
+    for w in (a, b):
+        await record_call(platform, w)
     return op, a, b
 
 
@@ -83,7 +91,10 @@ async def test_other_tenants_objects_are_not_found_for_every_role(
                 r = await client.patch(target, json=PATCHES[path], headers=headers)
                 assert r.status_code in (403, 404), f"{who} PATCH {path}: {r.status_code} {r.text}"
             r = await client.delete(target, headers=headers)
-            assert r.status_code in (403, 404), f"{who} DELETE {path}: {r.status_code} {r.text}"
+            if path in READ_ONLY:
+                assert_error(r, 405, "method_not_allowed")
+            else:
+                assert r.status_code in (403, 404), f"{who} DELETE {path}: {r.text}"
     # Tenant admins may change their own objects, so for them the answer is
     # always 404: the role check would pass, only isolation stops them.
     for path in RESOURCES:
@@ -91,7 +102,7 @@ async def test_other_tenants_objects_are_not_found_for_every_role(
         if path in PATCHES and path not in ("tenants", "numbers"):
             r = await client.patch(target, json=PATCHES[path], headers=b.admin)
             assert_error(r, 404, "not_found")
-        if path not in ("tenants", "numbers", "number-links"):
+        if path not in ("tenants", "numbers", "number-links", *READ_ONLY):
             r = await client.delete(target, headers=b.admin)
             assert_error(r, 404, "not_found")
     assert await _snapshot(client, op, a) == before
@@ -115,11 +126,45 @@ async def test_lists_show_only_own_objects(
                 assert item.get("tenant_id") in (None, b.tenant_id), f"{path} leaked {item}"
                 for link in item.get("links", []):
                     assert link["tenant_id"] == b.tenant_id
+        flows = (
+            await client.get(f"/api/v1/services/{b.ids['services']}/flows", headers=headers)
+        ).json()
+        assert [f["tenant_id"] for f in flows["items"]] == [b.tenant_id]
+        assert flows["items"][0]["id"] == b.ids["flows"]
         # A platform operator's tenant filter is not a way in for tenant users.
-        r = await client.get(f"/api/v1/services?tenant_id={a.tenant_id}", headers=headers)
-        assert r.json()["items"] == []
+        for path in ("services", "calls"):
+            r = await client.get(f"/api/v1/{path}?tenant_id={a.tenant_id}", headers=headers)
+            assert r.json()["items"] == []
     r = await client.get("/api/v1/services?limit=500", headers=op)
     assert {i["tenant_id"] for i in r.json()["items"]} == {a.tenant_id, b.tenant_id}
+
+
+async def test_other_tenants_flows_are_not_found_for_every_role(
+    platform: Platform,
+    client: httpx.AsyncClient,
+    world: tuple[dict[str, str], TenantWorld, TenantWorld],
+) -> None:
+    op, a, b = world
+    base = f"/api/v1/services/{a.ids['services']}/flows"
+    before = (await client.get(f"{base}/current", headers=op)).json()
+    body = {"yaml": flow_text("alpha", "Hijacked.")}
+    for headers in (b.admin, b.supervisor, b.agent):
+        for target in (base, f"{base}/current", f"{base}/1", f"{base}/1?limit=5"):
+            assert_error(await client.get(target, headers=headers), 404, "not_found")
+        # Lower roles are refused for their role first, which tells nothing either.
+        expected = (404, "not_found") if headers is b.admin else (403, "forbidden")
+        assert_error(await client.post(base, json=body, headers=headers), *expected)
+        assert_error(await client.post(f"{base}/1/rollback", headers=headers), *expected)
+    # Publishing a flow that names another tenant into one's own service is refused.
+    r = await client.post(f"/api/v1/services/{b.ids['services']}/flows", json=body, headers=b.admin)
+    assert_error(r, 422, "invalid_flow")
+    assert (await client.get(f"{base}/current", headers=op)).json() == before
+    assert (await client.get(f"{base}", headers=op)).json()["total"] == 1
+    # The call layer asks for a tenant's service: another tenant's is not there.
+    repo = FlowRepository(platform.db)
+    assert await repo.current(b.tenant_id, a.ids["services"]) is None
+    mine = await repo.current(a.tenant_id, a.ids["services"])
+    assert mine is not None and mine.flow.tenant == "alpha"
 
 
 async def test_references_to_other_tenants_objects_are_refused(
@@ -238,6 +283,12 @@ async def test_deleting_a_tenant_removes_everything_it_owns(
             assert r.status_code == 200 and r.json()["links"] == []
         else:
             assert_error(r, 404, "not_found")
+    async with platform.db.read() as session:
+        for model in (FlowVersion, CurrentFlow, CallDetailRecord):
+            left = await session.scalar(
+                select(func.count()).select_from(model).where(model.tenant_id == a.tenant_id)
+            )
+            assert left == 0, model.__tablename__
     # A's tokens die with it; B is untouched.
     assert_error(await client.get("/api/v1/me", headers=a.admin), 401, "unauthorized")
     assert (

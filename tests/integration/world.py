@@ -4,7 +4,24 @@ from dataclasses import dataclass, field
 
 import httpx
 
+from telportal.app import Platform
+from telportal.calls_store import CallRecords
 from tests.integration.api_helpers import PASSWORD, create, login
+
+
+def flow_text(tenant: str, greeting: str = "Welcome.", *, last: str = "bye") -> str:
+    """A small valid flow for the tenant with this slug."""
+    return f"""flow: main
+version: 1
+tenant: {tenant}
+steps:
+  hello:
+    type: play
+    prompt: {greeting}
+    next: {last}
+  {last}:
+    type: hangup
+"""
 
 
 @dataclass
@@ -110,8 +127,31 @@ async def build_tenant(
             "trunks": trunk["id"],
         }
     )
+    flow = await create(
+        client, a, f"services/{service['id']}/flows", {"yaml": flow_text(slug), "note": "first"}
+    )
+    w.ids["flows"] = flow["id"]
     w.ids["admin_user"] = admin["id"]
     w.ids["supervisor_user"] = sup["id"]
     w.supervisor = await login(client, f"sup@{slug}")
     w.agent = await login(client, f"1001@{slug}")
     return w
+
+
+async def record_call(
+    platform: Platform, w: TenantWorld, call_id: str = "call-1", caller: str = "13900000000"
+) -> str:
+    """A finished call to the tenant's service, recorded as the call layer records it."""
+    calls = CallRecords(platform.db)
+    record_id = await calls.start(
+        w.tenant_id,
+        call_id,
+        site="site-1",
+        direction="inbound",
+        caller=caller,
+        called="4008000000",
+        service_id=w.ids["services"],
+    )
+    await calls.finish(w.tenant_id, call_id, end_reason="caller hung up")
+    w.ids["calls"] = record_id
+    return record_id

@@ -4,9 +4,13 @@ from fastapi import FastAPI
 
 from telportal import __version__
 from telportal.api import errors, events_socket
+from telportal.api.call_routes import call_router
+from telportal.api.flow_routes import flow_router
 from telportal.api.resource_routes import resource_router
 from telportal.api.routes import health, router
 from telportal.app import Platform
+from telportal.ivr.publishing import FlowRepository
+from telportal.tenancy.resources import Calls
 
 API_PREFIX = "/api/v1"
 
@@ -32,4 +36,6 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(events_socket.router, prefix=API_PREFIX)
     for res in platform.resources.values():
         app.include_router(resource_router(res), prefix=API_PREFIX)
+    app.include_router(flow_router(FlowRepository(platform.db)), prefix=API_PREFIX)
+    app.include_router(call_router(Calls()), prefix=API_PREFIX)
     return app

@@ -64,3 +64,28 @@ class PhoneRegistration(Event):
     @property
     def subject(self) -> str:
         return f"{super().subject}.{self.extension}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallFinished(Event):
+    """A call ended and its record is stored; `record_id` is its id in `GET /calls/{id}`.
+
+    Wallboards and reports follow these instead of polling the call records.
+    """
+
+    family: ClassVar[str] = "call"
+
+    record_id: str
+    call_id: str
+    service_id: str | None
+    caller: str
+    called: str
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    end_reason: str
+    outcome: str | None
+
+    @property
+    def subject(self) -> str:
+        return f"{super().subject}.finished"

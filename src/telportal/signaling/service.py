@@ -23,10 +23,12 @@ from typing import Any
 
 from telportal import __version__
 from telportal.auth.lockout import Lockout
+from telportal.calls_store import CallRecords
 from telportal.clock import Clock
 from telportal.config import Config
 from telportal.events import EventBus, PhoneRegistration
 from telportal.ivr.flow import Flow
+from telportal.ivr.publishing import PublishedFlow
 from telportal.ivr.record import CallRecord
 from telportal.media import MediaEngine
 from telportal.net import (
@@ -41,7 +43,7 @@ from telportal.net import (
     TransportError,
 )
 from telportal.signaling.calls import InboundCall, OutboundLeg, bridge, phone_destination
-from telportal.signaling.directory import SipDirectory, SipTrunk, TenantEntry
+from telportal.signaling.directory import NumberRoute, SipDirectory, SipTrunk, TenantEntry
 from telportal.signaling.ivr_call import Handoff, IvrCall
 from telportal.signaling.queue_handoff import ring_queue_members
 from telportal.sip import (
@@ -84,7 +86,8 @@ HOUSEKEEPING_SECONDS = 1.0
 # Call records stay in memory until the call-record store exists (issue 6).
 MAX_KEPT_RECORDS = 1000
 
-FlowSource = Callable[[str, str | None], Awaitable[Flow | None]]
+# The flow a service number's calls run: a published version, or a bare Flow (tests).
+FlowSource = Callable[[str, str | None], Awaitable[Flow | PublishedFlow | None]]
 
 
 class RequestTimeout(Exception):
@@ -150,6 +153,7 @@ class SipService:
         self.prompt_dir = config.data_dir / "prompts"
         self.recording_dir = config.data_dir / "recordings"
         self.call_records: list[CallRecord] = []
+        self.records: CallRecords | None = None
         self.session_policy = SessionTimerPolicy()
         self.handoff: Handoff = ring_queue_members(self)
         self.calls_ended = 0
@@ -532,10 +536,14 @@ class SipService:
         if route is None:
             await self.call_extension(call)
             return
-        flow = await self.flows(route.tenant_id, route.service_id) if self.flows else None
-        if flow is None or self.media is None:
+        found = await self.flows(route.tenant_id, route.service_id) if self.flows else None
+        if found is None or self.media is None:
             await call.reject(480, "Service Not Available")
             return
+        flow, published = (
+            (found.flow, found.version) if isinstance(found, PublishedFlow) else (found, None)
+        )
+        await self._record_start(call, route)
         ivr = IvrCall(
             call,
             self.media,
@@ -549,6 +557,7 @@ class SipService:
             recording_dir=self.recording_dir,
         )
         record = await ivr.serve()
+        await self._record_end(call, record, published)
         self.call_records.append(record)
         if len(self.call_records) > MAX_KEPT_RECORDS:
             del self.call_records[: len(self.call_records) - MAX_KEPT_RECORDS]
@@ -560,6 +569,37 @@ class SipService:
             record.version,
             " > ".join(v.step for v in record.path),
         )
+
+    async def _record_start(self, call: InboundCall, route: NumberRoute) -> None:
+        if self.records is None:
+            return
+        try:
+            await self.records.start(
+                call.tenant_id,
+                call.call_id,
+                site=self.config.site.name,
+                direction="inbound",
+                caller=call.caller,
+                called=route.number,
+                service_id=route.service_id,
+            )
+        except Exception:
+            # A record that cannot be written must not cost the caller the call.
+            log.exception("could not record the start of call %s", call.call_id)
+
+    async def _record_end(self, call: InboundCall, record: CallRecord, version: int | None) -> None:
+        if self.records is None:
+            return
+        try:
+            await self.records.save_ivr(call.tenant_id, call.call_id, record, version)
+            await self.records.finish(
+                call.tenant_id,
+                call.call_id,
+                end_reason=call.end_reason or "ended",
+                outcome=record.outcome,
+            )
+        except Exception:
+            log.exception("could not record the end of call %s", call.call_id)
 
     async def call_extension(self, call: InboundCall) -> None:
         """Ring the registered phone(s) of the extension the Request-URI names."""

@@ -15,6 +15,8 @@ from sqlalchemy import (
     Boolean,
     DateTime,
     ForeignKey,
+    ForeignKeyConstraint,
+    Index,
     Integer,
     MetaData,
     String,
@@ -301,6 +303,83 @@ class Trunk(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class FlowVersion(Base):
+    """One published text of a service's IVR flow. Versions count from 1 per service and
+    are never changed or reused, so a call record's `flow_version` names the exact text."""
+
+    __tablename__ = "flows"
+    __table_args__ = (UniqueConstraint("service_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    service_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("services.id", ondelete="CASCADE")
+    )
+    version: Mapped[int] = mapped_column(Integer)
+    yaml: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime]
+    published_by: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+
+
+class CurrentFlow(Base):
+    """Which version of a service's flow new calls run: at most one row per service.
+
+    The foreign key on (service_id, version) lets the database guarantee that the
+    version in service exists and is this service's own.
+    """
+
+    __tablename__ = "current_flows"
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["service_id", "version"], ["flows.service_id", "flows.version"], ondelete="CASCADE"
+        ),
+    )
+
+    service_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("services.id", ondelete="CASCADE"), primary_key=True
+    )
+    tenant_id: Mapped[str] = _tenant_fk()
+    version: Mapped[int] = mapped_column(Integer)
+    since: Mapped[datetime]
+    made_by: Mapped[str] = mapped_column(String(200))
+
+
+class CallDetailRecord(Base):
+    """One call as it happened (a CDR): who called whom, when, and its way through the IVR.
+
+    Data, not configuration: written without audit entries or revision bumps. Records
+    outlive the service they were for (`service_id` is then NULL) but not their tenant.
+    """
+
+    __tablename__ = "call_records"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "call_id"),
+        Index("ix_call_records_tenant_id_started_at", "tenant_id", "started_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(String(36), ForeignKey("tenants.id", ondelete="CASCADE"))
+    call_id: Mapped[str] = mapped_column(String(255))
+    site: Mapped[str] = mapped_column(String(63))
+    direction: Mapped[str] = mapped_column(String(16))
+    caller: Mapped[str] = mapped_column(String(255))
+    called: Mapped[str] = mapped_column(String(255))
+    service_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("services.id", ondelete="SET NULL"), index=True
+    )
+    started_at: Mapped[datetime]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    end_reason: Mapped[str | None] = mapped_column(String(200))
+    flow_version: Mapped[int | None] = mapped_column(Integer)
+    # The IVR visits in order: step, type, at, elapsed, keys, outcome, notes.
+    ivr_path: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    digits: Mapped[list[str]]
+    outcome: Mapped[str | None] = mapped_column(String(200))
 
 
 class AccessToken(Base):

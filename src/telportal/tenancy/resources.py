@@ -1,9 +1,11 @@
 """The resources of the operator's model: who sees them, who changes them, what they check."""
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, delete, select
+from sqlalchemy import ColumnElement, delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telportal.auth.credentials import Passwords, digest_secrets, new_api_key
@@ -11,7 +13,9 @@ from telportal.errors import Conflict, Forbidden, Invalid
 from telportal.store.schema import (
     ApiKey,
     BusinessCenter,
+    CallDetailRecord,
     Department,
+    FlowVersion,
     NumberLink,
     Queue,
     QueueMember,
@@ -26,7 +30,7 @@ from telportal.store.schema import (
 )
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy import schemas as s
-from telportal.tenancy.crud import Action, Resource, ensure_ref
+from telportal.tenancy.crud import MAX_PAGE, Action, Resource, ensure_ref
 from telportal.tenancy.roles import Role, Scope
 
 OPERATOR_ONLY: dict[Action, Role] = {
@@ -458,6 +462,98 @@ class Trunks(Resource[Trunk]):
         out = s.TrunkOut.model_validate(obj)
         out.has_password = obj.auth_ha1_sha256 is not None
         return out
+
+
+class Flows(Resource[FlowVersion]):
+    """Published versions of a service's IVR flow (issue 5).
+
+    Not among `all_resources`: versions live under their service
+    (`/services/{id}/flows`), are never changed or deleted, and are written by
+    `telportal.ivr.publishing.FlowRepository`. "update" is the role that rolls back.
+    """
+
+    entity = "flow"
+    path = "flows"
+    model = FlowVersion
+    create_schema = s.FlowPublish
+    update_schema = None
+    out_schema = s.FlowVersionOut
+    _verbs: ClassVar[dict[Action, str]] = {"create": "publish", "update": "roll back"}
+
+    def require(self, scope: Scope, action: Action) -> None:
+        if not scope.role.at_least(self.roles[action]):
+            raise Forbidden(f"your role may not {self._verbs.get(action, action)} flows")
+
+
+class Calls(Resource[CallDetailRecord]):
+    """Call records: read here, written by `telportal.calls_store.CallRecords`.
+
+    Supervisors and above see every call of their tenant. Agents will see the calls
+    they took part in once agent legs are recorded; until then they see none.
+    """
+
+    entity = "call"
+    path = "calls"
+    model = CallDetailRecord
+    update_schema = None
+    out_schema = s.CallRecordOut
+    roles: ClassVar[dict[Action, Role]] = {
+        "read": Role.AGENT,
+        "create": Role.PLATFORM_OPERATOR,
+        "update": Role.PLATFORM_OPERATOR,
+        "delete": Role.PLATFORM_OPERATOR,
+    }
+
+    def visible(self, scope: Scope) -> list[ColumnElement[bool]]:
+        conds = super().visible(scope)
+        if not scope.role.at_least(Role.SUPERVISOR):
+            conds.append(false())
+        return conds
+
+    async def list(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        limit: int = 50,
+        offset: int = 0,
+        tenant_id: str | None = None,
+    ) -> tuple[Sequence[CallDetailRecord], int]:
+        return await self.search(session, scope, tenant_id=tenant_id, limit=limit, offset=offset)
+
+    async def search(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        *,
+        caller: str | None = None,
+        called: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        tenant_id: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[Sequence[CallDetailRecord], int]:
+        """Newest first; `since` is inclusive and `until` exclusive, on the start time."""
+        self.require(scope, "read")
+        q = self.query(scope)
+        for column, value in (
+            (CallDetailRecord.caller, caller),
+            (CallDetailRecord.called, called),
+            (CallDetailRecord.tenant_id, tenant_id),
+        ):
+            if value is not None:
+                q = q.where(column == value)
+        if since is not None:
+            q = q.where(CallDetailRecord.started_at >= since)
+        if until is not None:
+            q = q.where(CallDetailRecord.started_at < until)
+        total = await session.scalar(select(func.count()).select_from(q.subquery()))
+        rows = await session.execute(
+            q.order_by(CallDetailRecord.started_at.desc(), CallDetailRecord.id.desc())
+            .limit(min(limit, MAX_PAGE))
+            .offset(offset)
+        )
+        return rows.scalars().all(), int(total or 0)
 
 
 def all_resources(passwords: Passwords) -> list[Resource[Any]]:

@@ -474,3 +474,68 @@ class TrunkOut(Output):
     enabled: bool
     created_at: datetime
     updated_at: datetime
+
+
+# --- IVR flows -----------------------------------------------------------------
+
+FlowNote = Annotated[str, StringConstraints(max_length=2000, strip_whitespace=True)]
+
+
+class FlowPublish(Input):
+    yaml: str = Field(
+        min_length=1, max_length=1_000_000, description="The flow file's text (docs/flows.md)"
+    )
+    note: FlowNote = Field("", description="Why this version: shown in the version list")
+
+
+class FlowVersionOut(Output):
+    id: str
+    tenant_id: str
+    service_id: str
+    version: int = Field(description="1 for the service's first flow, then 2, 3, ...")
+    sha256: str = Field(description="Of the text, to compare with a file at hand")
+    published_at: datetime
+    published_by: str
+    note: str
+    current: bool = Field(False, description="Whether new calls run this version")
+
+
+class FlowVersionDetail(FlowVersionOut):
+    yaml: str
+
+
+class CurrentFlowOut(FlowVersionDetail):
+    current_since: datetime = Field(description="When this version was put in service")
+    made_current_by: str
+
+
+# --- call records ----------------------------------------------------------------
+
+
+class IvrVisitOut(BaseModel):
+    step: str
+    type: str
+    at: datetime
+    elapsed: float = Field(description="Seconds since the call entered the flow")
+    keys: list[str] = Field(description='Keys pressed per try; "(timeout)" for silence')
+    outcome: str
+    notes: list[str] = Field(default_factory=list)
+
+
+class CallRecordOut(Output):
+    id: str
+    tenant_id: str
+    call_id: str
+    site: str
+    direction: str
+    caller: str
+    called: str
+    service_id: str | None
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str | None
+    flow_version: int | None = Field(description="The service's flow version the call ran")
+    ivr_path: list[IvrVisitOut]
+    digits: list[str] = Field(description="Every key the caller pressed in the IVR, in order")
+    outcome: str | None

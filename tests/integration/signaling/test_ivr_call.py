@@ -3,8 +3,11 @@
 import asyncio
 from pathlib import Path
 
+from sqlalchemy import select
+
 from telportal.ivr import load_demo_flow
 from telportal.ivr.flow import Flow
+from telportal.store.schema import CallDetailRecord
 from telportal.tenancy import schemas as s
 from telportal.tenancy.roles import Scope
 from tests.integration.signaling.conftest import Edge, free_port
@@ -95,12 +98,8 @@ async def test_caller_presses_9_hears_the_announcement_and_is_hung_up(
     sip = edge.platform.sip
     assert sip is not None and sip.media is not None
     tenant_id = await add_carrier_trunk(edge)
+    # The demo seed published the demo flow as version 1 of the hotline service.
     demo: Flow = load_demo_flow()
-
-    async def flows(tenant: str, service_id: str | None) -> Flow | None:
-        return demo if tenant == tenant_id else None
-
-    sip.flows = flows
     scenario = tmp_path / "caller.xml"
     scenario.write_text(CALLER.replace("PCAP", str(PCAP)))
     caller = await asyncio.create_subprocess_exec(
@@ -123,3 +122,13 @@ async def test_caller_presses_9_hears_the_announcement_and_is_hung_up(
     assert record.digits == ("9",)
     assert [v.step for v in record.path] == ["greeting", "main_menu", "self_service", "goodbye"]
     assert record.outcome.startswith("hangup")
+    # ... and the stored call record says the same, with the published version.
+    async with edge.platform.db.read() as session:
+        row = (
+            await session.execute(
+                select(CallDetailRecord).where(CallDetailRecord.call_id == record.call_id)
+            )
+        ).scalar_one()
+    assert (row.tenant_id, row.called, row.flow_version) == (tenant_id, "4008001000", 1)
+    assert row.digits == ["9"] and row.ended_at is not None
+    assert [v["step"] for v in row.ivr_path] == [v.step for v in record.path]

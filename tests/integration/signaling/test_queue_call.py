@@ -3,8 +3,6 @@
 import asyncio
 from pathlib import Path
 
-from telportal.ivr import load_demo_flow
-from telportal.ivr.flow import Flow
 from tests.integration.signaling.conftest import Edge, free_port
 from tests.integration.signaling.test_ivr_call import CALLER, PCAP, add_carrier_trunk
 from tests.integration.signaling.test_sipp_call import _register_callee
@@ -33,13 +31,7 @@ Content-Length: 0
 async def test_caller_reaches_an_agent_of_the_sales_queue(edge: Edge, tmp_path: Path) -> None:
     sip = edge.platform.sip
     assert sip is not None
-    tenant_id = await add_carrier_trunk(edge)
-    demo: Flow = load_demo_flow()
-
-    async def flows(tenant: str, service_id: str | None) -> Flow | None:
-        return demo if tenant == tenant_id else None
-
-    sip.flows = flows
+    await add_carrier_trunk(edge)  # the demo flow is published by the seed
     agent_port = free_port()
     agent = await asyncio.create_subprocess_exec(
         sipp(), "-sn", "uas", "-i", "127.0.0.1", "-p", str(agent_port), "-m", "1",
