@@ -31,7 +31,7 @@ from telportal.sip import (
     parse_uri,
 )
 from telportal.sip.dialog import Dialog, DialogError, DialogId, DialogState
-from telportal.sip.digest import answer_challenge
+from telportal.sip.digest import DigestError, answer_challenge, answer_challenge_ha1
 from telportal.sip.session_timer import (
     Expire,
     SendRefresh,
@@ -43,7 +43,7 @@ from telportal.sip.transaction import TransactionId, new_branch, new_tag
 from telportal.sip.validate import Rejection
 
 if TYPE_CHECKING:
-    from telportal.signaling.directory import NumberRoute
+    from telportal.signaling.directory import NumberRoute, SipTrunk
     from telportal.signaling.service import SipService
 
 log = logging.getLogger(__name__)
@@ -72,10 +72,36 @@ class PassThroughMedia:
 
 @dataclass(frozen=True)
 class Credentials:
-    """For answering a 401/407 from a trunk or a far end."""
+    """For answering a 401/407 from a trunk or a far end: a password, or HA1 for one realm.
+
+    Trunks keep only HA1 (so a database leak does not give away carrier accounts);
+    a password is for callers that hold one, such as tests and tools.
+    """
 
     username: str
-    password: str
+    password: str | None = None
+    realm: str | None = None
+    ha1_md5: str | None = None
+    ha1_sha256: str | None = None
+
+    def answer(self, challenge: str, method: str, uri: str, cnonce: str, nc: int) -> str:
+        if self.password is not None:
+            return answer_challenge(
+                challenge, method, uri, self.username, self.password, cnonce, nc
+            )
+        if self.realm is None:
+            raise DigestError("credentials have neither a password nor a realm")
+        return answer_challenge_ha1(
+            challenge,
+            method,
+            uri,
+            self.username,
+            realm=self.realm,
+            ha1_md5=self.ha1_md5,
+            ha1_sha256=self.ha1_sha256,
+            cnonce=cnonce,
+            nc=nc,
+        )
 
 
 class _Leg:
@@ -222,6 +248,8 @@ class InboundCall(_Leg):
         self.answered = False
         # The service number this call dialled, when it dialled one.
         self.number_route: NumberRoute | None = None
+        # The trunk it came in by, when a trusted trunk sent it (it holds a channel).
+        self.trunk: SipTrunk | None = None
         # RFC 4028, agreed when the INVITE arrived and applied to our 2xx.
         self.timer_agreement: SessionTimerAgreement | None = None
         self.acked = asyncio.Event()
@@ -353,15 +381,13 @@ class OutboundLeg(_Leg):
                 header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
                 challenge = response.headers.get(header)
                 if challenge is not None:
-                    answer = answer_challenge(
-                        challenge,
-                        "INVITE",
-                        self.target,
-                        self.credentials.username,
-                        self.credentials.password,
-                        secrets.token_hex(8),
-                        1,
-                    )
+                    try:
+                        answer = self.credentials.answer(
+                            challenge, "INVITE", self.target, secrets.token_hex(8), 1
+                        )
+                    except DigestError as exc:
+                        log.warning("cannot answer %s's challenge: %s", self.target, exc)
+                        break
                     name = "Authorization" if response.status == 401 else "Proxy-Authorization"
                     request = self._build_invite(sdp, (name, answer))
                     continue

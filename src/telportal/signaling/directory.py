@@ -57,6 +57,11 @@ class SipTrunk:
     transport: str
     networks: tuple[IpNetwork, ...]
     keepalive: bool
+    username: str | None = None
+    auth_realm: str | None = None
+    ha1_md5: str | None = None
+    ha1_sha256: str | None = None
+    max_channels: int | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +152,19 @@ class SipDirectory:
     def queue_members(self, tenant_id: str, queue: str) -> tuple[str, ...]:
         """Extensions of the agents who answer a queue, in a stable order."""
         return self._queues.get((tenant_id, queue), ())
+
+    def outbound_trunk(self, tenant_id: str) -> SipTrunk | None:
+        """The trunk a tenant's calls to outside numbers leave by.
+
+        The tenant's own trunks come first, then the platform's shared ones; by
+        name within each, so the choice is stable and an operator can steer it.
+        """
+        own = [t for t in self._trunks.values() if t.tenant_id == tenant_id]
+        shared = [t for t in self._trunks.values() if t.tenant_id is None]
+        for group in (own, shared):
+            if group:
+                return min(group, key=lambda t: t.name)
+        return None
 
     def trunks(self) -> list[SipTrunk]:
         return list(self._trunks.values())
@@ -242,4 +260,9 @@ def _trunk(t: Trunk) -> SipTrunk:
         t.transport,
         tuple(ipaddress.ip_network(n, strict=False) for n in t.inbound_addresses),
         t.keepalive,
+        t.username,
+        t.auth_realm,
+        t.auth_ha1_md5,
+        t.auth_ha1_sha256,
+        t.max_channels,
     )

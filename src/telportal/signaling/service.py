@@ -15,6 +15,7 @@ guarantees it); an address that fails too often is ignored for a while.
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 import socket
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -42,7 +43,13 @@ from telportal.net import (
     TransportConfig,
     TransportError,
 )
-from telportal.signaling.calls import InboundCall, OutboundLeg, bridge, phone_destination
+from telportal.signaling.calls import (
+    Credentials,
+    InboundCall,
+    OutboundLeg,
+    bridge,
+    phone_destination,
+)
 from telportal.signaling.directory import NumberRoute, SipDirectory, SipTrunk, TenantEntry
 from telportal.signaling.ivr_call import Handoff, IvrCall
 from telportal.signaling.queue_handoff import ring_queue_members
@@ -85,6 +92,9 @@ SERVER = f"Telportal/{__version__}"
 HOUSEKEEPING_SECONDS = 1.0
 # Call records stay in memory until the call-record store exists (issue 6).
 MAX_KEPT_RECORDS = 1000
+
+# What a phone may dial out: digits with an optional leading + (no SIP URIs, no *codes).
+_DIALABLE = re.compile(r"\+?[0-9]{3,20}")
 
 # The flow a service number's calls run: a published version, or a bare Flow (tests).
 FlowSource = Callable[[str, str | None], Awaitable[Flow | PublishedFlow | None]]
@@ -163,6 +173,8 @@ class SipService:
             "INVITE": self._on_invite,
         }
         self.trunk_status: dict[str, TrunkStatus] = {}
+        # Calls in progress on each trunk, both directions: carriers sell channels.
+        self.trunk_channels: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._wake = asyncio.Event()
@@ -491,11 +503,15 @@ class SipService:
         called = req.uri.user if isinstance(req.uri, SipUri) else None
         route = self.directory.number_route(called, from_user or "") if called else None
         trunk = self.directory.trunk_for_source(source.host)
-        if trunk is not None and (route is not None or trunk.tenant_id is not None):
+        caller_is_trunk = trunk is not None and (route is not None or trunk.tenant_id is not None)
+        if trunk is not None and caller_is_trunk:
             # A carrier's or PBX's network is trusted; a service number names the
             # tenant, otherwise the trunk's own tenant takes the call.
             tenant_id = route.tenant_id if route is not None else str(trunk.tenant_id)
             caller = from_user or "anonymous"
+            if not self.seize_channel(trunk):
+                await self.respond(txn, make_response(req, 503, "Trunk Channels Busy"))
+                return
         else:
             who = await self.authenticate(req, txn, source)
             if who is None:
@@ -517,7 +533,10 @@ class SipService:
             call = InboundCall(self, req, txn, source, tenant_id, caller)
             call.number_route = route
             call.timer_agreement = agreement
+            call.trunk = trunk if caller_is_trunk else None
         except (ValueError, DialogError) as exc:
+            if caller_is_trunk and trunk is not None:
+                self.release_channel(trunk)
             await self.respond(txn, make_response(req, 400, str(exc)[:120]))
             return
         self._spawn(self._run_call(call))
@@ -528,7 +547,24 @@ class SipService:
         finally:
             if not call.ended.is_set() and not self._stopping:
                 await call.hangup("call handler finished")
+            if call.trunk is not None:
+                self.release_channel(call.trunk)
             self.calls_ended += 1
+
+    def seize_channel(self, trunk: SipTrunk) -> bool:
+        """Count a call on a trunk; False when its channels are all in use."""
+        used = self.trunk_channels.get(trunk.trunk_id, 0)
+        if trunk.max_channels is not None and used >= trunk.max_channels:
+            return False
+        self.trunk_channels[trunk.trunk_id] = used + 1
+        return True
+
+    def release_channel(self, trunk: SipTrunk) -> None:
+        used = self.trunk_channels.get(trunk.trunk_id, 0) - 1
+        if used > 0:
+            self.trunk_channels[trunk.trunk_id] = used
+        else:
+            self.trunk_channels.pop(trunk.trunk_id, None)
 
     async def route_call(self, call: InboundCall) -> None:
         """A service number runs its service's IVR flow; anything else rings an extension."""
@@ -607,7 +643,10 @@ class SipService:
         extension = uri.user if isinstance(uri, SipUri) else None
         user = self.directory.user(call.tenant_id, extension) if extension else None
         if user is None:
-            await call.reject(404)
+            if extension and call.trunk is None and _DIALABLE.fullmatch(extension):
+                await self.call_outside(call, extension)
+            else:
+                await call.reject(404)
             return
         bindings = [
             b for b in self.location.lookup(f"{call.tenant_id}/{user.extension}") if b.reachable
@@ -626,6 +665,63 @@ class SipService:
         )
         reason = await bridge(call, leg)
         log.info("call %s from %s to %s ended: %s", call.call_id, call.caller, extension, reason)
+
+    async def call_outside(self, call: InboundCall, number: str) -> None:
+        """A phone dials a number that is not an extension: out through the tenant's trunk.
+
+        Only authenticated phones get here; calls that came in from a trunk are never
+        sent back out to one (that would make us an open relay for toll fraud).
+        """
+        leg = self.trunk_leg(call.tenant_id, number, caller=call.caller)
+        if leg is None:
+            await call.reject(404)
+            return
+        trunk, outbound = leg
+        if not self.seize_channel(trunk):
+            await call.reject(503, "Trunk Channels Busy")
+            return
+        try:
+            reason = await bridge(call, outbound)
+        finally:
+            self.release_channel(trunk)
+        log.info(
+            "call %s from %s out to %s via %s: %s",
+            call.call_id,
+            call.caller,
+            number,
+            trunk.name,
+            reason,
+        )
+
+    def trunk_leg(
+        self, tenant_id: str, number: str, *, caller: str
+    ) -> tuple[SipTrunk, OutboundLeg] | None:
+        """An outbound leg to `number` through the tenant's trunk (not yet dialled)."""
+        trunk = self.directory.outbound_trunk(tenant_id)
+        if trunk is None:
+            return None
+        transport = Transport(trunk.transport)
+        host = f"[{trunk.host}]" if ":" in trunk.host else trunk.host
+        suffix = "" if transport is Transport.UDP else f";transport={trunk.transport}"
+        target = f"sip:{number}@{host}:{trunk.port}{suffix}"
+        credentials = (
+            Credentials(
+                trunk.username,
+                realm=trunk.auth_realm,
+                ha1_md5=trunk.ha1_md5,
+                ha1_sha256=trunk.ha1_sha256,
+            )
+            if trunk.username and trunk.auth_realm
+            else None
+        )
+        leg = OutboundLeg(
+            self,
+            target,
+            Peer(transport, trunk.host, trunk.port),
+            caller=caller,
+            credentials=credentials,
+        )
+        return trunk, leg
 
     async def _on_register(self, req: Request, txn: TransactionId, source: Source) -> None:
         who = await self.authenticate(req, txn, source)

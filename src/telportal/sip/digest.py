@@ -596,6 +596,47 @@ def answer_challenge(
     which cnonce and nc are not sent.
     """
     parsed = parse_challenge(challenge)
+    stored = digest_secrets(username, parsed.realm, password)
+    return _answer(parsed, method, uri, username, stored.ha1_md5, stored.ha1_sha256, cnonce, nc)
+
+
+def answer_challenge_ha1(
+    challenge: str,
+    method: str,
+    uri: str,
+    username: str,
+    *,
+    realm: str,
+    ha1_md5: str | None,
+    ha1_sha256: str | None,
+    cnonce: str,
+    nc: int,
+) -> str:
+    """Answer a challenge from stored HA1 values instead of a password.
+
+    This is how we authenticate to trunks without keeping their passwords: HA1 is
+    bound to one realm, so a challenge for another realm cannot be answered, and an
+    algorithm whose HA1 we lack cannot either; both are DigestErrors naming why.
+    """
+    parsed = parse_challenge(challenge)
+    if parsed.realm != realm:
+        raise DigestError(
+            f"challenge realm {_excerpt(parsed.realm)} "
+            f"is not the configured realm {_excerpt(realm)}"
+        )
+    return _answer(parsed, method, uri, username, ha1_md5, ha1_sha256, cnonce, nc)
+
+
+def _answer(
+    parsed: DigestChallenge,
+    method: str,
+    uri: str,
+    username: str,
+    ha1_md5: str | None,
+    ha1_sha256: str | None,
+    cnonce: str,
+    nc: int,
+) -> str:
     algorithm = _canonical_algorithm(parsed.algorithm)
     if algorithm is None:
         raise DigestError(f"algorithm {_excerpt(parsed.algorithm or '')} is not supported")
@@ -606,8 +647,9 @@ def answer_challenge(
         qop = QOP_AUTH
     if not 0 < nc <= 0xFFFFFFFF:
         raise DigestError(f"nc {nc} is outside 1..ffffffff")
-    stored = digest_secrets(username, parsed.realm, password)
-    ha1 = stored.ha1_md5 if algorithm == MD5 else stored.ha1_sha256
+    ha1 = ha1_md5 if algorithm == MD5 else ha1_sha256
+    if ha1 is None:
+        raise DigestError(f"no stored secret for algorithm {algorithm}")
     nc_value = f"{nc:08x}" if qop else None
     cnonce_value = cnonce if qop else None
     response = digest_response(

@@ -21,6 +21,7 @@ from telportal.sip.digest import (
     DigestServer,
     DigestVerdict,
     answer_challenge,
+    answer_challenge_ha1,
     choose_challenge,
     digest_response,
     format_challenge,
@@ -727,6 +728,55 @@ def test_client_echoes_opaque_and_omits_absent_algorithm() -> None:
         "auth",
         "000000ff",
     )
+
+
+@pytest.mark.parametrize("algorithm", [SHA256, MD5])
+def test_client_answers_from_stored_ha1_as_the_password_would(rig: Rig, algorithm: str) -> None:
+    stored = digest_secrets("1001", REALM, PASSWORD)
+    challenge = next(c for c in rig.server.challenges() if f"algorithm={algorithm}" in c)
+    uri = "sip:4008001000@acme"
+    from_password = answer_challenge(challenge, "INVITE", uri, "1001", PASSWORD, "c0ffee", 1)
+    from_ha1 = answer_challenge_ha1(
+        challenge,
+        "INVITE",
+        uri,
+        "1001",
+        realm=REALM,
+        ha1_md5=stored.ha1_md5,
+        ha1_sha256=stored.ha1_sha256,
+        cnonce="c0ffee",
+        nc=1,
+    )
+    assert from_ha1 == from_password
+    verdict = rig.server.verify("INVITE", uri, from_ha1, rig.store.lookup, source=SOURCE)
+    assert verdict == Authorized("1001", REALM, algorithm)
+
+
+def test_client_with_ha1_refuses_another_realm_and_a_missing_algorithm() -> None:
+    with pytest.raises(DigestError, match="realm 'other' is not the configured realm 'acme'"):
+        answer_challenge_ha1(
+            'Digest realm="other", nonce="n"',
+            "INVITE",
+            "sip:x",
+            "u",
+            realm="acme",
+            ha1_md5="0" * 32,
+            ha1_sha256=None,
+            cnonce="c",
+            nc=1,
+        )
+    with pytest.raises(DigestError, match="no stored secret for algorithm SHA-256"):
+        answer_challenge_ha1(
+            'Digest realm="acme", nonce="n", algorithm=SHA-256',
+            "INVITE",
+            "sip:x",
+            "u",
+            realm="acme",
+            ha1_md5="0" * 32,
+            ha1_sha256=None,
+            cnonce="c",
+            nc=1,
+        )
 
 
 # --- lockout -------------------------------------------------------------------------------
