@@ -127,6 +127,15 @@ class MediaSettings(_Section):
         return self
 
 
+class RecordingSettings(_Section):
+    """Recording of calls answered by agents (MISSION M8: quality and disputes)."""
+
+    # Record every call an agent answers, from the moment it is bridged.
+    agent_calls: bool = True
+    # stereo: caller left, agent right (for analytics); mixed: one channel, smaller files.
+    layout: Literal["stereo", "mixed"] = "stereo"
+
+
 class Config(_Section):
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -138,6 +147,7 @@ class Config(_Section):
     auth: AuthConfig = AuthConfig()
     sip: SipConfig = SipConfig()
     media: MediaSettings = MediaSettings()
+    recording: RecordingSettings = RecordingSettings()
 
     @property
     def db_url(self) -> str:

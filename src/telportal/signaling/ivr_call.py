@@ -108,6 +108,8 @@ class IvrCall:
         self.clock = clock
         self.prompt_dir = prompt_dir
         self.recording_dir = recording_dir
+        # Set by the handoff when an agent's conversation was recorded.
+        self.agent_recording: Path | None = None
         self.handoff = handoff
         self.http = http
         self.endpoint = ""

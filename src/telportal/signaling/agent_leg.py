@@ -1,0 +1,208 @@
+"""Reaching an agent for a waiting caller: ring their phone, whisper, bridge, record.
+
+The queue (today the interim handoff, then the ACD) decides *which* agent; this
+module does the telephony of connecting one: an outbound leg to the agent's
+registered phone with its own media endpoint, an announcement only the agent
+hears (which queue the call is from) before the caller is put through, the
+bridge through the media engine, and the recording of both parties from the
+moment they are connected. Nothing here chooses or retries; it reports.
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from telportal.media import MediaEngine, Playlist, RecordingLayout, RecordingSummary
+from telportal.media.events import PlayFinished
+from telportal.sdp import SessionDescription
+from telportal.signaling.calls import InboundCall, OutboundLeg, phone_destination
+
+if TYPE_CHECKING:
+    from telportal.signaling.service import SipService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentLeg:
+    """An agent's answered phone with its media endpoint, not yet bridged."""
+
+    extension: str
+    leg: OutboundLeg
+    endpoint_id: str
+
+
+@dataclass(frozen=True)
+class Connection:
+    """How a connected call ended."""
+
+    ended_by: str  # "caller" or "agent"
+    recording: Path | None
+    summary: RecordingSummary | None
+
+
+async def ring_agent(
+    service: "SipService",
+    call: InboundCall,
+    engine: MediaEngine,
+    extension: str,
+    ring_seconds: float,
+) -> AgentLeg | None:
+    """Ring the extension's reachable phone; the answered leg, or None.
+
+    None when the phone is not registered, refuses, does not answer in time, or the
+    caller hangs up meanwhile (then a late answer is hung up at once).
+    """
+    bindings = [b for b in service.location.lookup(f"{call.tenant_id}/{extension}") if b.reachable]
+    if not bindings or bindings[0].peer is None:
+        return None
+    binding = bindings[0]
+    assert binding.peer is not None
+    destination = phone_destination(binding.contact, binding.peer)
+    endpoint = await engine.create_endpoint(call.call_id)
+    leg = OutboundLeg(
+        service,
+        binding.contact,
+        destination,
+        caller=call.caller,
+        to=f"sip:{extension}@{service.sent_by(destination)}",
+    )
+    answered = False
+    try:
+        answered = await _dial(leg, endpoint.sdp.serialize().encode(), call, ring_seconds)
+        if answered and leg.final is not None:
+            await engine.accept_answer(
+                endpoint.endpoint_id, SessionDescription.parse(leg.final.body.decode())
+            )
+            return AgentLeg(extension, leg, endpoint.endpoint_id)
+        return None
+    except Exception:
+        if answered:
+            with contextlib.suppress(Exception):
+                await leg.hangup("media setup failed")
+        raise
+    finally:
+        if not answered:
+            with contextlib.suppress(Exception):
+                await engine.close(endpoint.endpoint_id)
+
+
+async def connect(
+    call: InboundCall,
+    engine: MediaEngine,
+    caller_endpoint: str,
+    agent: AgentLeg,
+    *,
+    whisper: Playlist | None,
+    recording: Path | None,
+    layout: RecordingLayout = RecordingLayout.STEREO,
+) -> Connection:
+    """Whisper to the agent, bridge the two, record, and wait until either side hangs up.
+
+    The caller keeps hearing what they heard (ringback, music) during the whisper, so
+    the handover sounds like one continuous wait. The recording is on the caller's
+    endpoint: what it receives is the caller (left), what it sends is the agent (right).
+    """
+    try:
+        if whisper is not None:
+            await play_to_end(engine, agent.endpoint_id, whisper, agent.leg.ended)
+        if call.ended.is_set() or agent.leg.ended.is_set():
+            return await _hang_up_the_other(call, agent, None, engine, caller_endpoint)
+        await engine.stop_play(caller_endpoint)
+        await engine.bridge(caller_endpoint, agent.endpoint_id)
+        if recording is not None:
+            recording.parent.mkdir(parents=True, exist_ok=True)
+            await engine.record_start(caller_endpoint, recording, layout=layout)
+        caller_gone = asyncio.create_task(call.ended.wait())
+        agent_gone = asyncio.create_task(agent.leg.ended.wait())
+        done, pending = await asyncio.wait(
+            {caller_gone, agent_gone}, return_when=asyncio.FIRST_COMPLETED
+        )
+        for task in pending:
+            task.cancel()
+        del done
+        return await _hang_up_the_other(call, agent, recording, engine, caller_endpoint)
+    finally:
+        with contextlib.suppress(Exception):
+            await engine.close(agent.endpoint_id)
+
+
+async def _hang_up_the_other(
+    call: InboundCall,
+    agent: AgentLeg,
+    recording: Path | None,
+    engine: MediaEngine,
+    caller_endpoint: str,
+) -> Connection:
+    summary: RecordingSummary | None = None
+    if recording is not None:
+        with contextlib.suppress(Exception):
+            summary = await engine.record_stop(caller_endpoint)
+    ended_by = "caller" if call.ended.is_set() else "agent"
+    if ended_by == "caller":
+        await agent.leg.hangup("caller hung up")
+    else:
+        await call.hangup("agent hung up")
+    return Connection(ended_by, recording, summary)
+
+
+async def play_to_end(
+    engine: MediaEngine,
+    endpoint_id: str,
+    playlist: Playlist,
+    gone: asyncio.Event,
+    limit_seconds: float = 60.0,
+) -> None:
+    """Play to one endpoint and wait until the prompt ends or its party hangs up."""
+    finished = asyncio.Event()
+    subscription = engine.events()
+
+    async def watch() -> None:
+        async for event in subscription:
+            if isinstance(event, PlayFinished) and event.play_id == play_id:
+                finished.set()
+                return
+
+    play_id = ""
+    watcher = asyncio.create_task(watch())
+    try:
+        play_id = await engine.play(endpoint_id, playlist, barge_in=False)
+        ends = [asyncio.create_task(finished.wait()), asyncio.create_task(gone.wait())]
+        try:
+            await asyncio.wait(ends, timeout=limit_seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in ends:
+                task.cancel()
+    finally:
+        subscription.close()
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+
+
+async def _dial(leg: OutboundLeg, offer: bytes, call: InboundCall, ring_seconds: float) -> bool:
+    """Ring one agent; True when they answered and the caller is still there."""
+    dial = asyncio.create_task(leg.dial(offer))
+    gone = asyncio.create_task(call.ended.wait())
+    try:
+        done, _ = await asyncio.wait(
+            {dial, gone}, timeout=ring_seconds, return_when=asyncio.FIRST_COMPLETED
+        )
+        if dial not in done:
+            await leg.cancel()
+            final = await dial
+            if 200 <= final.status < 300:
+                await leg.hangup("not needed")
+            return False
+        if call.ended.is_set():
+            if 200 <= dial.result().status < 300:
+                await leg.hangup("caller gone")
+            return False
+        return 200 <= dial.result().status < 300
+    finally:
+        gone.cancel()
+        if not dial.done():
+            dial.cancel()
+        await asyncio.gather(gone, dial, return_exceptions=True)
