@@ -299,7 +299,12 @@ class MediaSession:
         if stats is None or stats.ssrc != ssrc:
             stats = self._stats = ReceiverStatistics(ssrc, SAMPLE_RATE)
             self._events = TelephoneEventReceiver()
+        restarts = stats.restarts
         stats.receive(sequence, timestamp, now)
+        if stats.restarts != restarts:
+            # A restarted stream numbers its events afresh: an event timestamp below the
+            # last one is a new key, not a late packet of an old one.
+            self._events = TelephoneEventReceiver()
         marker = bool(second & 0x80)
         digits: tuple[Digit, ...] = ()
         if kind is PacketKind.EVENT:

@@ -41,6 +41,8 @@ class ReceiverStatistics:
         self._base_seq = 0
         self._bad_seq = RTP_SEQ_MOD + 1
         self._probation = MIN_SEQUENTIAL
+        # Times the source jumped and was taken as restarted (its timestamps start over).
+        self.restarts = 0
         self._received = 0
         self._expected_prior = 0
         self._received_prior = 0
@@ -91,6 +93,7 @@ class ReceiverStatistics:
                 return False
             # Two packets in sequence after a big jump: the source restarted.
             self._init_seq(seq)
+            self.restarts += 1
         self._received += 1
         return True
 

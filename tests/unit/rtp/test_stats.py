@@ -99,7 +99,9 @@ def test_big_jump_is_dropped_unless_the_next_packet_follows_it() -> None:
     feed(stats, [100, 101, 102])
     assert stats.receive(5000, 0, 1.0) is False  # 4898 ahead: MAX_DROPOUT is 3000
     assert stats.extended_highest_sequence == 102
+    assert stats.restarts == 0
     assert stats.receive(5001, 160, 1.02) is True  # in sequence: the source restarted
+    assert stats.restarts == 1
     assert (stats.received, stats.expected, stats.extended_highest_sequence) == (1, 1, 5001)
 
 
