@@ -282,7 +282,9 @@ class GatherStep(_Input):
     """Collect digits (an account number, a date...) into a variable."""
 
     type: Literal["gather"]
-    into: VarName = Field(description="The variable that receives the digits: NAME, read as vars.NAME")
+    into: VarName = Field(
+        description="The variable that receives the digits: NAME, read as vars.NAME"
+    )
     min_digits: int = Field(1, ge=1, le=32)
     max_digits: int = Field(20, ge=1, le=32)
     terminator: Literal["#", "*"] | None = Field("#", description="Ends the input early")
