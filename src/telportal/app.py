@@ -5,6 +5,7 @@ handed to it here, so tests build the same graph with a fake clock, cheap
 password hashing or another database.
 """
 
+import logging
 import socket
 import ssl
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from telportal.store.database import Database
 from telportal.tenancy.crud import Resource
 from telportal.tenancy.resources import all_resources
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Platform:
@@ -46,6 +49,11 @@ class Platform:
     async def start(self) -> None:
         if self.config.auto_migrate:
             await migrate.upgrade(self.db.engine)
+        if self.sip is not None and self.sip.records is not None:
+            # Calls that were up when this site last stopped cannot still be up.
+            closed = await self.sip.records.close_orphans(self.config.site.name)
+            if closed:
+                log.warning("closed %d call records left open by the last run", closed)
 
     async def close(self) -> None:
         await self.db.dispose()

@@ -6,13 +6,17 @@ anything when one changes. When a call is finished a `CallFinished` event is
 published after the commit, for wallboards and reports.
 
 The call layer calls, for each call: `start` when the call arrives, `answered`
-when it is answered, `save_ivr` when its flow ends, and `finish` when it ends.
+when it is answered, `save_ivr` when its flow ends, `queued` and `connected` as
+the ACD handles it, `add_leg` for every leg it places, and `finish` when it ends.
+A record is written before the caller hears anything (persist before you
+acknowledge); records a crash left open are closed by `close_orphans` when the
+site starts again.
 """
 
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from telportal.errors import Conflict, NotFound
@@ -96,6 +100,51 @@ class CallRecords:
             row.digits = list(record.digits)
             row.outcome = record.outcome[:MAX_TEXT]
 
+    async def queued(
+        self, tenant_id: str, call_id: str, queue: str, at: datetime | None = None
+    ) -> None:
+        """The call entered a queue (the first queue counts for the wait)."""
+        async with self.db.write(self.scope) as uow:
+            row = await self._row(uow, tenant_id, call_id)
+            row.queue = queue[:100]
+            if row.queued_at is None:
+                row.queued_at = at or uow.clock.now()
+
+    async def connected(
+        self,
+        tenant_id: str,
+        call_id: str,
+        *,
+        agent_id: str | None,
+        extension: str | None,
+        routing: dict[str, Any] | None = None,
+        recording: str | None = None,
+        at: datetime | None = None,
+    ) -> None:
+        """An agent answered and was put through; the wait ends here."""
+        async with self.db.write(self.scope) as uow:
+            row = await self._row(uow, tenant_id, call_id)
+            now = at or uow.clock.now()
+            row.agent_id, row.agent_extension = agent_id, extension
+            row.connected_at = now
+            if row.queued_at is not None:
+                row.wait_seconds = round((now - row.queued_at).total_seconds(), 3)
+            if routing is not None:
+                row.routing = routing
+            if recording is not None:
+                row.recording = recording[:500]
+
+    async def add_leg(self, tenant_id: str, call_id: str, leg: dict[str, Any]) -> None:
+        """One leg we placed for the call (an agent's phone, a trunk...), as it ended."""
+        async with self.db.write(self.scope) as uow:
+            row = await self._row(uow, tenant_id, call_id)
+            row.legs = [*row.legs, _jsonable(leg)]
+
+    async def add_transfer(self, tenant_id: str, call_id: str, transfer: dict[str, Any]) -> None:
+        async with self.db.write(self.scope) as uow:
+            row = await self._row(uow, tenant_id, call_id)
+            row.transfers = [*row.transfers, _jsonable(transfer)]
+
     async def finish(
         self,
         tenant_id: str,
@@ -104,6 +153,7 @@ class CallRecords:
         end_reason: str,
         ended_at: datetime | None = None,
         outcome: str | None = None,
+        hangup_by: str | None = None,
     ) -> None:
         """Close the record and announce `CallFinished`. A call is finished once."""
         async with self.db.write(self.scope) as uow:
@@ -113,6 +163,10 @@ class CallRecords:
             ended = ended_at or uow.clock.now()
             reason = end_reason[:MAX_TEXT]
             row.ended_at, row.end_reason = ended, reason
+            if hangup_by is not None:
+                row.hangup_by = hangup_by[:16]
+            if row.connected_at is not None:
+                row.talk_seconds = round((ended - row.connected_at).total_seconds(), 3)
             if outcome is not None:
                 row.outcome = outcome[:MAX_TEXT]
             uow.emit(
@@ -129,8 +183,27 @@ class CallRecords:
                     ended_at=ended,
                     end_reason=reason,
                     outcome=row.outcome,
+                    queue=row.queue,
+                    agent_id=row.agent_id,
+                    wait_seconds=row.wait_seconds,
+                    talk_seconds=row.talk_seconds,
+                    hangup_by=row.hangup_by,
                 )
             )
+
+    async def close_orphans(self, site: str, reason: str = "site restarted") -> int:
+        """Close the records this site left open when it stopped without ending its calls.
+
+        Their end time is unknown; the restart time is the honest upper bound, and the
+        reason says so. Returns how many were closed.
+        """
+        async with self.db.write(self.scope) as uow:
+            result = await uow.session.execute(
+                update(CallDetailRecord)
+                .where(CallDetailRecord.site == site, CallDetailRecord.ended_at.is_(None))
+                .values(ended_at=uow.clock.now(), end_reason=reason, hangup_by="system")
+            )
+            return int(getattr(result, "rowcount", 0) or 0)
 
     @staticmethod
     async def _row(uow: UnitOfWork, tenant_id: str, call_id: str) -> CallDetailRecord:
@@ -141,3 +214,8 @@ class CallRecords:
         if row is None:
             raise NotFound("call")
         return row
+
+
+def _jsonable(value: dict[str, Any]) -> dict[str, Any]:
+    """Datetimes as ISO text: JSON columns hold plain values only."""
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in value.items()}

@@ -116,7 +116,7 @@ async def test_list_filters_and_who_sees_what(
     r = await client.get("/api/v1/calls?since=2026-01-01T00:00:00", headers=w.admin)
     assert_error(r, 422, "invalid_request")
 
-    # Agents' own legs are not recorded yet, so they see no calls.
+    # An agent sees only the calls they answered: none of these.
     assert (await client.get("/api/v1/calls", headers=w.agent)).json()["total"] == 0
     some = page["items"][0]["id"]
     assert_error(await client.get(f"/api/v1/calls/{some}", headers=w.agent), 404, "not_found")
@@ -147,3 +147,117 @@ async def test_the_call_layer_s_mistakes_are_refused(platform: Platform, acme: T
     await calls.finish(w.tenant_id, "c1", end_reason="bye")
     with pytest.raises(Conflict):
         await calls.finish(w.tenant_id, "c1", end_reason="bye again")
+
+
+async def test_a_queued_call_answered_by_an_agent_has_a_complete_record(
+    platform: Platform, client: httpx.AsyncClient, clock: FakeClock, acme: TenantWorld
+) -> None:
+    w = acme
+    calls = CallRecords(platform.db)
+    sub = platform.bus.subscribe(f"call.{w.tenant_id}")
+    await calls.start(
+        w.tenant_id, "q-1", site="sh-1", direction="inbound", caller="13800138000",
+        called="4008001000", service_id=w.ids["services"],
+    )  # fmt: skip
+    await calls.answered(w.tenant_id, "q-1")
+    clock.advance(5)
+    await calls.queued(w.tenant_id, "q-1", "billing")
+    clock.advance(12.5)
+    ring = {"kind": "agent", "target": "1001", "started_at": clock.now(), "status": 200}
+    await calls.add_leg(w.tenant_id, "q-1", ring)
+    await calls.connected(
+        w.tenant_id, "q-1", agent_id=w.ids["users"], extension="1001",
+        routing={"queue": "billing", "free_agents": 1, "waiting": 0},
+        recording="recordings/q-1-agent-1001.wav",
+    )  # fmt: skip
+    await calls.add_transfer(w.tenant_id, "q-1", {"kind": "blind", "to": "1002"})
+    clock.advance(90)
+    await calls.finish(w.tenant_id, "q-1", end_reason="caller hung up", hangup_by="caller")
+
+    page = (await client.get("/api/v1/calls?queue=billing", headers=w.supervisor)).json()
+    (call,) = page["items"]
+    assert (call["queue"], call["agent_id"], call["agent_extension"]) == (
+        "billing", w.ids["users"], "1001",
+    )  # fmt: skip
+    assert (call["wait_seconds"], call["talk_seconds"], call["hangup_by"]) == (12.5, 90.0, "caller")
+    assert call["recording"] == "recordings/q-1-agent-1001.wav"
+    assert call["routing"] == {"queue": "billing", "free_agents": 1, "waiting": 0}
+    assert call["legs"] == [{**ring, "started_at": ring["started_at"].isoformat()}]
+    assert call["transfers"] == [{"kind": "blind", "to": "1002"}]
+    event = sub.get_nowait()
+    assert isinstance(event, CallFinished)
+    assert (event.queue, event.agent_id, event.wait_seconds, event.talk_seconds) == (
+        "billing", w.ids["users"], 12.5, 90.0,
+    )  # fmt: skip
+
+    # The agent who answered sees this call, and only calls like it.
+    await calls.start(w.tenant_id, "q-2", site="sh-1", direction="inbound", caller="1", called="2")
+    mine = (await client.get("/api/v1/calls", headers=w.agent)).json()
+    assert [c["call_id"] for c in mine["items"]] == ["q-1"]
+    assert (await client.get(f"/api/v1/calls/{call['id']}", headers=w.agent)).status_code == 200
+
+    async def ids(query: str) -> list[str]:
+        r = await client.get(f"/api/v1/calls?{query}", headers=w.admin)
+        assert r.status_code == 200, r.text
+        return [c["call_id"] for c in r.json()["items"]]
+
+    assert await ids(f"agent_id={w.ids['users']}") == ["q-1"]
+    assert await ids("answered=false") == ["q-2"]
+    assert await ids("hangup_by=caller&direction=inbound") == ["q-1"]
+    assert_error(
+        await client.get("/api/v1/calls?hangup_by=nobody", headers=w.admin), 422, "invalid_request"
+    )
+
+
+async def test_calls_export_as_csv_with_the_same_filters(
+    platform: Platform, client: httpx.AsyncClient, clock: FakeClock, acme: TenantWorld
+) -> None:
+    import csv
+    import io
+    import json
+
+    w = acme
+    calls = CallRecords(platform.db)
+    for i in range(3):
+        await calls.start(
+            w.tenant_id, f"x-{i}", site="sh-1", direction="inbound", caller=f"13{i}",
+            called="4008001000",
+        )  # fmt: skip
+        clock.advance(1)
+    await calls.save_ivr(
+        w.tenant_id, "x-1", simulate(load_demo_flow(), "5 9", "131", clock.now()).record, 1
+    )
+    r = await client.get("/api/v1/calls/export", headers=w.supervisor)
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/csv")
+    assert "calls.csv" in r.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["call_id"] for row in rows] == ["x-2", "x-1", "x-0"]
+    assert json.loads(rows[1]["digits"]) == ["5", "9"]  # lists travel as JSON
+    assert rows[1]["flow_version"] == "1" and rows[0]["ended_at"] == ""
+    r = await client.get("/api/v1/calls/export?caller=131", headers=w.admin)
+    assert [row["call_id"] for row in csv.DictReader(io.StringIO(r.text))] == ["x-1"]
+    # The same rule as the list: an agent exports only their own calls (none here).
+    r = await client.get("/api/v1/calls/export", headers=w.agent)
+    assert r.status_code == 200 and len(list(csv.DictReader(io.StringIO(r.text)))) == 0
+    assert_error(await client.get("/api/v1/calls/export"), 401, "unauthorized")
+
+
+async def test_records_left_open_by_a_crash_are_closed_on_restart(
+    platform: Platform, client: httpx.AsyncClient, clock: FakeClock, acme: TenantWorld
+) -> None:
+    w = acme
+    calls = CallRecords(platform.db)
+    await calls.start(w.tenant_id, "up-1", site="sh-1", direction="inbound", caller="1", called="2")
+    await calls.start(w.tenant_id, "up-2", site="bj-1", direction="inbound", caller="1", called="2")
+    await calls.start(w.tenant_id, "done", site="sh-1", direction="inbound", caller="1", called="2")
+    await calls.finish(w.tenant_id, "done", end_reason="bye", hangup_by="caller")
+    clock.advance(600)
+    assert await calls.close_orphans("sh-1") == 1  # only this site's, only open ones
+    assert await calls.close_orphans("sh-1") == 0
+    page = (await client.get("/api/v1/calls", headers=w.admin)).json()
+    by_id = {c["call_id"]: c for c in page["items"]}
+    assert by_id["up-1"]["end_reason"] == "site restarted"
+    assert by_id["up-1"]["hangup_by"] == "system" and by_id["up-1"]["ended_at"] is not None
+    assert by_id["up-2"]["ended_at"] is None  # another site's call may still be up
+    assert by_id["done"]["end_reason"] == "bye"

@@ -1,21 +1,91 @@
-"""Call records, newest first. Who sees which calls is `tenancy.resources.Calls`' rule."""
+"""Call records, newest first, as pages of JSON or as one CSV export.
 
+Who sees which calls is `tenancy.resources.Calls`' rule: supervisors their
+tenant's, agents the calls they answered.
+"""
+
+import csv
+import io
+import json
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
 from telportal.api.deps import PlatformDep, ScopeDep
 from telportal.api.pages import Page
 from telportal.api.resource_routes import ERRORS, Limit, Offset, TenantFilter
 from telportal.tenancy import schemas as s
-from telportal.tenancy.resources import Calls
+from telportal.tenancy.resources import CallFilter, Calls
 
 When = Annotated[
     AwareDatetime | None,
     Query(description="ISO 8601 with an offset, e.g. 2026-11-25T08:00:00Z"),
 ]
 Party = Annotated[str | None, Query(max_length=255, description="Exactly this number")]
+Text = Annotated[str | None, Query(max_length=100)]
+# The export streams in pages so a month of calls never sits in memory at once.
+EXPORT_PAGE = 500
+EXPORT_MAX = 1_000_000
+CSV_COLUMNS = (
+    "id", "call_id", "tenant_id", "site", "direction", "caller", "called", "service_id",
+    "started_at", "answered_at", "ended_at", "end_reason", "hangup_by", "flow_version",
+    "digits", "outcome", "queue", "queued_at", "wait_seconds", "agent_id", "agent_extension",
+    "connected_at", "talk_seconds", "recording", "ivr_path", "legs", "transfers",
+)  # fmt: skip
+
+
+def call_filter(
+    caller: Party = None,
+    called: Party = None,
+    since: When = None,
+    until: When = None,
+    tenant_id: TenantFilter = None,
+    service_id: Text = None,
+    queue: Text = None,
+    agent_id: Text = None,
+    direction: Annotated[
+        str | None, Query(pattern="^(inbound|outbound|internal)$", description="Call direction")
+    ] = None,
+    hangup_by: Annotated[str | None, Query(pattern="^(caller|agent|system)$")] = None,
+    answered: Annotated[
+        bool | None, Query(description="Only answered (or unanswered) calls")
+    ] = None,
+) -> CallFilter:
+    return CallFilter(
+        caller=caller,
+        called=called,
+        since=since,
+        until=until,
+        tenant_id=tenant_id,
+        service_id=service_id,
+        queue=queue,
+        agent_id=agent_id,
+        direction=direction,
+        hangup_by=hangup_by,
+        answered=answered,
+    )
+
+
+FilterDep = Annotated[CallFilter, Depends(call_filter)]
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list | dict):
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if hasattr(value, "isoformat"):
+        return str(value.isoformat())
+    return str(value)
+
+
+def _csv_line(values: list[str]) -> str:
+    out = io.StringIO()
+    csv.writer(out).writerow(values)
+    return out.getvalue()
 
 
 def call_router(calls: Calls) -> APIRouter:
@@ -25,29 +95,49 @@ def call_router(calls: Calls) -> APIRouter:
     async def list_calls(
         platform: PlatformDep,
         scope: ScopeDep,
-        caller: Party = None,
-        called: Party = None,
-        since: When = None,
-        until: When = None,
-        tenant_id: TenantFilter = None,
+        f: FilterDep,
         limit: Limit = 50,
         offset: Offset = 0,
     ) -> Any:
         """Newest first. `since` (inclusive) and `until` (exclusive) bound the start time."""
         async with platform.db.read() as session:
-            rows, total = await calls.search(
-                session,
-                scope,
-                caller=caller,
-                called=called,
-                since=since,
-                until=until,
-                tenant_id=tenant_id,
-                limit=limit,
-                offset=offset,
-            )
+            rows, total = await calls.search(session, scope, f, limit, offset)
             items = [s.CallRecordOut.model_validate(row) for row in rows]
         return Page[s.CallRecordOut](items=items, total=total, limit=limit, offset=offset)
+
+    @router.get(
+        "/export",
+        summary="Export calls as CSV",
+        response_class=StreamingResponse,
+        responses={200: {"content": {"text/csv": {}}}},
+    )
+    async def export_calls(platform: PlatformDep, scope: ScopeDep, f: FilterDep) -> Any:
+        """Every matching call, newest first, one CSV row each; lists and objects as JSON."""
+        query = calls.filtered(scope, f)  # checks the role before the response starts
+
+        async def rows() -> AsyncIterator[str]:
+            yield _csv_line(list(CSV_COLUMNS))
+            offset = 0
+            while offset < EXPORT_MAX:
+                async with platform.db.read() as session:
+                    page = (
+                        (await session.execute(query.limit(EXPORT_PAGE).offset(offset)))
+                        .scalars()
+                        .all()
+                    )
+                    lines = [
+                        _csv_line([_cell(getattr(row, c)) for c in CSV_COLUMNS]) for row in page
+                    ]
+                yield "".join(lines)
+                if len(page) < EXPORT_PAGE:
+                    return
+                offset += EXPORT_PAGE
+
+        return StreamingResponse(
+            rows(),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": 'attachment; filename="calls.csv"'},
+        )
 
     @router.get("/{record_id}", response_model=s.CallRecordOut, summary="Get a call")
     async def get_call(record_id: str, platform: PlatformDep, scope: ScopeDep) -> Any:

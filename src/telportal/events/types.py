@@ -85,6 +85,11 @@ class CallFinished(Event):
     ended_at: datetime
     end_reason: str
     outcome: str | None
+    queue: str | None = None
+    agent_id: str | None = None
+    wait_seconds: float | None = None
+    talk_seconds: float | None = None
+    hangup_by: str | None = None
 
     @property
     def subject(self) -> str:

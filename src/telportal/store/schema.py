@@ -14,6 +14,7 @@ from sqlalchemy import (
     JSON,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
@@ -261,8 +262,34 @@ class Queue(Base):
     max_wait_seconds: Mapped[int | None] = mapped_column(Integer)
     max_size: Mapped[int | None] = mapped_column(Integer)
     wrap_up_seconds: Mapped[int] = mapped_column(Integer, default=10)
+    # How long one agent's phone rings before the call goes back to the queue's head.
+    ring_timeout_seconds: Mapped[int] = mapped_column(Integer, default=20)
+    # Service level: the share of calls answered within this many seconds.
+    service_level_seconds: Mapped[int] = mapped_column(Integer, default=20)
+    # Where a call goes past max_wait or max_size: queue, service, voicemail,
+    # callback or agent (a supervisor's extension); NULL keeps it waiting.
+    overflow_action: Mapped[str | None] = mapped_column(String(16))
+    overflow_target: Mapped[str | None] = mapped_column(String(100))
+    offer_callback: Mapped[bool] = mapped_column(Boolean, default=True)
+    announce_position: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Music on hold: a WAV under the data dir's prompts; NULL plays the built-in music.
+    music: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class QueueSkill(Base):
+    """A skill a queue's calls need, with the least proficiency that will do."""
+
+    __tablename__ = "queue_skills"
+
+    queue_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("queues.id", ondelete="CASCADE"), primary_key=True
+    )
+    skill_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("skills.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    min_level: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class QueueMember(Base):
@@ -380,6 +407,24 @@ class CallDetailRecord(Base):
     ivr_path: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     digits: Mapped[list[str]]
     outcome: Mapped[str | None] = mapped_column(String(200))
+    # The ACD's part: the queue, the wait, the agent who answered, the conversation.
+    queue: Mapped[str | None] = mapped_column(String(100))
+    queued_at: Mapped[datetime | None]
+    wait_seconds: Mapped[float | None] = mapped_column(Float)
+    agent_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    agent_extension: Mapped[str | None] = mapped_column(String(32))
+    connected_at: Mapped[datetime | None]
+    talk_seconds: Mapped[float | None] = mapped_column(Float)
+    # caller, agent, system (the server ended it: flow, timeout, shutdown).
+    hangup_by: Mapped[str | None] = mapped_column(String(16))
+    recording: Mapped[str | None] = mapped_column(String(500))
+    # Each leg: kind (agent, trunk, phone), target, started/answered/ended, status.
+    legs: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    transfers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # The routing decision and the live figures it used.
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class AccessToken(Base):

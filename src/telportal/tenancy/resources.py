@@ -1,11 +1,12 @@
 """The resources of the operator's model: who sees them, who changes them, what they check."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, delete, false, func, select
+from sqlalchemy import ColumnElement, Select, delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telportal.auth.credentials import Passwords, digest_secrets, new_api_key
@@ -19,6 +20,7 @@ from telportal.store.schema import (
     NumberLink,
     Queue,
     QueueMember,
+    QueueSkill,
     Service,
     ServiceNumber,
     Site,
@@ -350,7 +352,7 @@ class Queues(Resource[Queue]):
     create_schema = s.QueueCreate
     update_schema = s.QueueUpdate
     out_schema = s.QueueOut
-    extra_fields = frozenset({"member_ids"})
+    extra_fields = frozenset({"member_ids", "skills"})
 
     async def check(
         self, uow: UnitOfWork, tenant_id: str | None, values: dict[str, Any], obj: Queue | None
@@ -361,24 +363,51 @@ class Queues(Resource[Queue]):
             await ensure_ref(uow.session, Service, values["service_id"], tenant_id, "service_id")
         for i, user_id in enumerate(values.get("member_ids") or []):
             await ensure_ref(uow.session, User, user_id, tenant_id, f"member_ids.{i}")
+        for i, skill in enumerate(values.get("skills") or []):
+            await ensure_ref(
+                uow.session, Skill, skill["skill_id"], tenant_id, f"skills.{i}.skill_id"
+            )
+        if obj is not None and ("overflow_action" in values or "overflow_target" in values):
+            action = values.get("overflow_action", obj.overflow_action)
+            target = values.get("overflow_target", obj.overflow_target)
+            try:
+                s.check_overflow(action and s.OverflowAction(action), target)
+            except ValueError as exc:
+                raise Invalid("overflow_target", str(exc)) from None
         return values
 
     async def after_write(
         self, uow: UnitOfWork, obj: Queue, values: dict[str, Any], creating: bool
     ) -> None:
-        if values.get("member_ids") is None:
-            return
-        await uow.session.execute(delete(QueueMember).where(QueueMember.queue_id == obj.id))
-        for user_id in dict.fromkeys(values["member_ids"]):
-            uow.session.add(QueueMember(queue_id=obj.id, user_id=user_id))
+        if values.get("member_ids") is not None:
+            await uow.session.execute(delete(QueueMember).where(QueueMember.queue_id == obj.id))
+            for user_id in dict.fromkeys(values["member_ids"]):
+                uow.session.add(QueueMember(queue_id=obj.id, user_id=user_id))
+        if values.get("skills") is not None:
+            await uow.session.execute(delete(QueueSkill).where(QueueSkill.queue_id == obj.id))
+            seen: set[str] = set()
+            for skill in values["skills"]:
+                if skill["skill_id"] in seen:
+                    raise Invalid("skills", "a skill is listed twice")
+                seen.add(skill["skill_id"])
+                uow.session.add(
+                    QueueSkill(
+                        queue_id=obj.id, skill_id=skill["skill_id"], min_level=skill["min_level"]
+                    )
+                )
         await uow.session.flush()
 
     async def out(self, session: AsyncSession, scope: Scope, obj: Queue) -> BaseModel:
         members = await session.execute(
             select(QueueMember.user_id).where(QueueMember.queue_id == obj.id)
         )
+        skills = await session.execute(select(QueueSkill).where(QueueSkill.queue_id == obj.id))
         out = s.QueueOut.model_validate(obj)
         out.member_ids = sorted(members.scalars())
+        out.skills = sorted(
+            (s.RequiredSkill(skill_id=x.skill_id, min_level=x.min_level) for x in skills.scalars()),
+            key=lambda x: x.skill_id,
+        )
         return out
 
 
@@ -485,11 +514,28 @@ class Flows(Resource[FlowVersion]):
             raise Forbidden(f"your role may not {self._verbs.get(action, action)} flows")
 
 
+@dataclass(frozen=True)
+class CallFilter:
+    """What `GET /calls` narrows by; every field is optional and they combine with AND."""
+
+    caller: str | None = None
+    called: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    tenant_id: str | None = None
+    service_id: str | None = None
+    queue: str | None = None
+    agent_id: str | None = None
+    direction: str | None = None
+    hangup_by: str | None = None
+    answered: bool | None = None
+
+
 class Calls(Resource[CallDetailRecord]):
     """Call records: read here, written by `telportal.calls_store.CallRecords`.
 
-    Supervisors and above see every call of their tenant. Agents will see the calls
-    they took part in once agent legs are recorded; until then they see none.
+    Supervisors and above see every call of their tenant; agents see the calls they
+    answered, and nothing else.
     """
 
     entity = "call"
@@ -507,7 +553,10 @@ class Calls(Resource[CallDetailRecord]):
     def visible(self, scope: Scope) -> list[ColumnElement[bool]]:
         conds = super().visible(scope)
         if not scope.role.at_least(Role.SUPERVISOR):
-            conds.append(false())
+            if scope.actor_kind == "user" and scope.actor_id is not None:
+                conds.append(CallDetailRecord.agent_id == scope.actor_id)
+            else:
+                conds.append(false())
         return conds
 
     async def list(
@@ -518,41 +567,44 @@ class Calls(Resource[CallDetailRecord]):
         offset: int = 0,
         tenant_id: str | None = None,
     ) -> tuple[Sequence[CallDetailRecord], int]:
-        return await self.search(session, scope, tenant_id=tenant_id, limit=limit, offset=offset)
+        return await self.search(session, scope, CallFilter(tenant_id=tenant_id), limit, offset)
+
+    def filtered(self, scope: Scope, f: CallFilter) -> Select[CallDetailRecord]:
+        """The visible records matching `f`, newest first; `since` inclusive, `until` not."""
+        self.require(scope, "read")
+        q = self.query(scope)
+        for column, value in (
+            (CallDetailRecord.caller, f.caller),
+            (CallDetailRecord.called, f.called),
+            (CallDetailRecord.tenant_id, f.tenant_id),
+            (CallDetailRecord.service_id, f.service_id),
+            (CallDetailRecord.queue, f.queue),
+            (CallDetailRecord.agent_id, f.agent_id),
+            (CallDetailRecord.direction, f.direction),
+            (CallDetailRecord.hangup_by, f.hangup_by),
+        ):
+            if value is not None:
+                q = q.where(column == value)
+        if f.since is not None:
+            q = q.where(CallDetailRecord.started_at >= f.since)
+        if f.until is not None:
+            q = q.where(CallDetailRecord.started_at < f.until)
+        if f.answered is not None:
+            answered = CallDetailRecord.answered_at
+            q = q.where(answered.is_not(None) if f.answered else answered.is_(None))
+        return q.order_by(CallDetailRecord.started_at.desc(), CallDetailRecord.id.desc())
 
     async def search(
         self,
         session: AsyncSession,
         scope: Scope,
-        *,
-        caller: str | None = None,
-        called: str | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        tenant_id: str | None = None,
+        f: CallFilter,
         limit: int = 50,
         offset: int = 0,
     ) -> tuple[Sequence[CallDetailRecord], int]:
-        """Newest first; `since` is inclusive and `until` exclusive, on the start time."""
-        self.require(scope, "read")
-        q = self.query(scope)
-        for column, value in (
-            (CallDetailRecord.caller, caller),
-            (CallDetailRecord.called, called),
-            (CallDetailRecord.tenant_id, tenant_id),
-        ):
-            if value is not None:
-                q = q.where(column == value)
-        if since is not None:
-            q = q.where(CallDetailRecord.started_at >= since)
-        if until is not None:
-            q = q.where(CallDetailRecord.started_at < until)
-        total = await session.scalar(select(func.count()).select_from(q.subquery()))
-        rows = await session.execute(
-            q.order_by(CallDetailRecord.started_at.desc(), CallDetailRecord.id.desc())
-            .limit(min(limit, MAX_PAGE))
-            .offset(offset)
-        )
+        q = self.filtered(scope, f)
+        total = await session.scalar(select(func.count()).select_from(q.order_by(None).subquery()))
+        rows = await session.execute(q.limit(min(limit, MAX_PAGE)).offset(offset))
         return rows.scalars().all(), int(total or 0)
 
 

@@ -7,7 +7,7 @@ rather than a silently ignored value.
 import ipaddress
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -336,6 +336,23 @@ class QueueStrategy(StrEnum):
     RING_ALL = "ring_all"
 
 
+class OverflowAction(StrEnum):
+    """Where a call goes when it waited too long or the queue is full."""
+
+    QUEUE = "queue"  # target: another queue's name
+    SERVICE = "service"  # target: a service id (its flow runs)
+    VOICEMAIL = "voicemail"  # the caller leaves a message that becomes a case
+    CALLBACK = "callback"  # we call back when an agent is free
+    AGENT = "agent"  # target: an extension, e.g. a supervisor's (MISSION M10)
+
+
+class RequiredSkill(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    skill_id: Id
+    min_level: int = Field(1, ge=1, le=10, description="The least proficiency that will do")
+
+
 class QueueCreate(Input):
     tenant_id: Id | None = None
     service_id: Id
@@ -345,7 +362,22 @@ class QueueCreate(Input):
     max_wait_seconds: int | None = Field(None, ge=1, le=86400)
     max_size: int | None = Field(None, ge=1, le=100_000)
     wrap_up_seconds: int = Field(10, ge=0, le=3600)
+    ring_timeout_seconds: int = Field(
+        20, ge=5, le=300, description="An agent who does not answer in time is skipped"
+    )
+    service_level_seconds: int = Field(20, ge=1, le=3600)
+    overflow_action: OverflowAction | None = None
+    overflow_target: str | None = Field(None, max_length=100)
+    offer_callback: bool = True
+    announce_position: bool = True
+    music: str | None = Field(None, max_length=255, pattern=r"^[A-Za-z0-9_./-]+\.wav$")
     member_ids: list[Id] = Field(default_factory=list, description="Users who answer this queue")
+    skills: list[RequiredSkill] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _overflow_complete(self) -> "QueueCreate":
+        check_overflow(self.overflow_action, self.overflow_target)
+        return self
 
 
 class QueueUpdate(Input):
@@ -355,7 +387,25 @@ class QueueUpdate(Input):
     max_wait_seconds: int | None = Field(None, ge=1, le=86400)
     max_size: int | None = Field(None, ge=1, le=100_000)
     wrap_up_seconds: int | None = Field(None, ge=0, le=3600)
+    ring_timeout_seconds: int | None = Field(None, ge=5, le=300)
+    service_level_seconds: int | None = Field(None, ge=1, le=3600)
+    overflow_action: OverflowAction | None = None
+    overflow_target: str | None = Field(None, max_length=100)
+    offer_callback: bool | None = None
+    announce_position: bool | None = None
+    music: str | None = Field(None, max_length=255, pattern=r"^[A-Za-z0-9_./-]+\.wav$")
     member_ids: list[Id] | None = None
+    skills: list[RequiredSkill] | None = None
+
+
+_NEEDS_TARGET = {"queue", "service", "agent"}
+
+
+def check_overflow(action: "OverflowAction | None", target: str | None) -> None:
+    if action is not None and action.value in _NEEDS_TARGET and not target:
+        raise ValueError(f"overflow_action {action.value} needs an overflow_target")
+    if action is None and target:
+        raise ValueError("overflow_target needs an overflow_action")
 
 
 class QueueOut(Output):
@@ -368,7 +418,15 @@ class QueueOut(Output):
     max_wait_seconds: int | None
     max_size: int | None
     wrap_up_seconds: int
+    ring_timeout_seconds: int
+    service_level_seconds: int
+    overflow_action: OverflowAction | None
+    overflow_target: str | None
+    offer_callback: bool
+    announce_position: bool
+    music: str | None
     member_ids: list[str] = Field(default_factory=list)
+    skills: list[RequiredSkill] = Field(default_factory=list)
     created_at: datetime
     updated_at: datetime
 
@@ -539,3 +597,19 @@ class CallRecordOut(Output):
     ivr_path: list[IvrVisitOut]
     digits: list[str] = Field(description="Every key the caller pressed in the IVR, in order")
     outcome: str | None
+    queue: str | None
+    queued_at: datetime | None
+    wait_seconds: float | None = Field(description="From entering the queue to an agent")
+    agent_id: str | None
+    agent_extension: str | None
+    connected_at: datetime | None = Field(description="When the agent was put through")
+    talk_seconds: float | None
+    hangup_by: str | None = Field(description="caller, agent or system")
+    recording: str | None = Field(description="The recording's file, under the data dir")
+    legs: list[dict[str, Any]] = Field(
+        default_factory=list, description="Each leg: kind, target, times and status"
+    )
+    transfers: list[dict[str, Any]] = Field(default_factory=list)
+    routing: dict[str, Any] | None = Field(
+        None, description="The routing decision and the live figures it used"
+    )
