@@ -15,12 +15,15 @@ from telportal.auth.credentials import Passwords
 from telportal.auth.lockout import Lockout
 from telportal.auth.service import Authenticator
 from telportal.calls_store import CallRecords
+from telportal.center.acd_service import AcdService
+from telportal.center.desktops import AgentDesktops
 from telportal.clock import Clock, SystemClock
 from telportal.config import Config, ConfigError, SiteRole
 from telportal.events import EventBus, InProcessBus
 from telportal.ivr.publishing import FlowRepository
 from telportal.media import EmbeddedMediaEngine, MediaConfig
 from telportal.net import SipTransportLayer, TransportConfig
+from telportal.signaling.acd_handoff import acd_handoff
 from telportal.signaling.directory import SipDirectory
 from telportal.signaling.service import SipService
 from telportal.store import migrate
@@ -42,6 +45,9 @@ class Platform:
     resources: dict[str, Resource[Any]] = field(default_factory=dict)
     # The SIP edge, on sites with the access role.
     sip: SipService | None = None
+    # The ACD, on sites with the center role; agents' open event sockets.
+    acd: AcdService | None = None
+    desktops: AgentDesktops = field(default_factory=AgentDesktops)
 
     def resource(self, path: str) -> Resource[Any]:
         return self.resources[path]
@@ -54,8 +60,12 @@ class Platform:
             closed = await self.sip.records.close_orphans(self.config.site.name)
             if closed:
                 log.warning("closed %d call records left open by the last run", closed)
+        if self.acd is not None:
+            await self.acd.start()
 
     async def close(self) -> None:
+        if self.acd is not None:
+            await self.acd.stop()
         await self.db.dispose()
 
 
@@ -96,7 +106,14 @@ def build_platform(
         sip.records = CallRecords(db)
         sip.prompt_dir = config.data_dir / "prompts"
         sip.recording_dir = config.data_dir / "recordings"
-    return Platform(config, clock, bus, db, passwords, auth, resources, sip)
+    desktops = AgentDesktops()
+    acd = None
+    if SiteRole.CENTER in config.site.roles:
+        acd = AcdService(db, clock, bus, ready_on_register=config.acd.ready_on_register)
+        if sip is not None:
+            # One process with both roles: queue steps go straight to this ACD.
+            sip.handoff = acd_handoff(sip, acd, desktops)
+    return Platform(config, clock, bus, db, passwords, auth, resources, sip, acd, desktops)
 
 
 def media_config(config: Config) -> MediaConfig:

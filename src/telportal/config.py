@@ -136,6 +136,14 @@ class RecordingSettings(_Section):
     layout: Literal["stereo", "mixed"] = "stereo"
 
 
+class AcdSettings(_Section):
+    """The ACD of a site with the center role."""
+
+    # An agent of a queue whose phone registers is signed in and ready at once; off,
+    # agents sign in and go ready from their desktop (the API).
+    ready_on_register: bool = True
+
+
 class Config(_Section):
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -148,6 +156,7 @@ class Config(_Section):
     sip: SipConfig = SipConfig()
     media: MediaSettings = MediaSettings()
     recording: RecordingSettings = RecordingSettings()
+    acd: AcdSettings = AcdSettings()
 
     @property
     def db_url(self) -> str:

@@ -1,13 +1,25 @@
 """Typed events and the bus that carries them between parts of the platform."""
 
 from telportal.events.bus import EventBus, InProcessBus, Subscription
-from telportal.events.types import ConfigChanged, Event, PhoneRegistration
+from telportal.events.types import (
+    AgentStatus,
+    CallFinished,
+    ConfigChanged,
+    Event,
+    PhoneRegistration,
+    QueueStatus,
+    ScreenPop,
+)
 
 __all__ = [
+    "AgentStatus",
+    "CallFinished",
     "ConfigChanged",
     "Event",
     "EventBus",
     "InProcessBus",
     "PhoneRegistration",
+    "QueueStatus",
+    "ScreenPop",
     "Subscription",
 ]

@@ -24,6 +24,11 @@ class Event:
     def subject(self) -> str:
         return f"{self.family}.{self.tenant_id or 'platform'}"
 
+    @property
+    def recipient(self) -> str | None:
+        """The one user an event is for; None: everyone of the tenant may see it."""
+        return None
+
 
 @dataclass(frozen=True, kw_only=True)
 class ConfigChanged(Event):
@@ -94,3 +99,85 @@ class CallFinished(Event):
     @property
     def subject(self) -> str:
         return f"{super().subject}.finished"
+
+
+@dataclass(frozen=True, kw_only=True)
+class AgentStatus(Event):
+    """An agent's ACD state changed (ready, not ready with a reason, ringing, talking...).
+
+    For desktops (the agent's own state) and wallboards (everyone's).
+    """
+
+    family: ClassVar[str] = "agent"
+
+    agent_id: str
+    extension: str | None
+    state: str
+    reason: str | None
+
+    @property
+    def subject(self) -> str:
+        return f"{super().subject}.{self.agent_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class QueueStatus(Event):
+    """A queue's live figures, now and since the tenant's midnight, for wallboards.
+
+    Sent when they change, at most about once a second per queue.
+    """
+
+    family: ClassVar[str] = "queue"
+
+    queue_id: str
+    queue: str
+    waiting: int
+    ringing: int
+    talking: int
+    longest_wait: float
+    agents_free: int
+    agents_staffed: int
+    entered: int
+    answered: int
+    abandoned: int
+    overflowed: int
+    service_level: float | None
+    service_level_seconds: float
+    average_answer_wait: float | None
+    average_handle_time: float | None
+
+    @property
+    def subject(self) -> str:
+        return f"{super().subject}.{self.queue_id}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScreenPop(Event):
+    """Who is calling, for the one agent about to be rung, sent before the phone rings.
+
+    Private to `agent_id`: it is never delivered to anyone else, supervisors included.
+    """
+
+    family: ClassVar[str] = "screenpop"
+
+    agent_id: str
+    call_id: str
+    queue: str
+    caller: str
+    called: str
+    service_id: str | None
+    customer: dict[str, object] | None
+    importance: int
+    ivr_path: list[str]
+    ivr_variables: dict[str, object]
+    recent_calls: list[dict[str, object]]
+    waited_seconds: float
+    decided_at: datetime
+
+    @property
+    def subject(self) -> str:
+        return f"{super().subject}.{self.agent_id}"
+
+    @property
+    def recipient(self) -> str | None:
+        return self.agent_id

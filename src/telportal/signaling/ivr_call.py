@@ -17,6 +17,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -106,10 +107,15 @@ class IvrCall:
         self.engine = engine
         self.flow = flow
         self.clock = clock
+        self.called = called
         self.prompt_dir = prompt_dir
         self.recording_dir = recording_dir
-        # Set by the handoff when an agent's conversation was recorded.
+        # Set by the handoff: the agent's recorded conversation, who hung up, how the
+        # queue part ended, and the routing decision with its figures.
         self.agent_recording: Path | None = None
+        self.hangup_by: str | None = None
+        self.queue_outcome: str | None = None
+        self.routing: dict[str, Any] | None = None
         self.handoff = handoff
         self.http = http
         self.endpoint = ""

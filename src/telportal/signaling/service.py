@@ -593,7 +593,7 @@ class SipService:
             recording_dir=self.recording_dir,
         )
         record = await ivr.serve()
-        await self._record_end(call, record, published)
+        await self._record_end(call, record, published, ivr)
         self.call_records.append(record)
         if len(self.call_records) > MAX_KEPT_RECORDS:
             del self.call_records[: len(self.call_records) - MAX_KEPT_RECORDS]
@@ -623,16 +623,23 @@ class SipService:
             # A record that cannot be written must not cost the caller the call.
             log.exception("could not record the start of call %s", call.call_id)
 
-    async def _record_end(self, call: InboundCall, record: CallRecord, version: int | None) -> None:
+    async def _record_end(
+        self, call: InboundCall, record: CallRecord, version: int | None, ivr: IvrCall
+    ) -> None:
         if self.records is None:
             return
+        hangup_by = ivr.hangup_by or ("caller" if call.end_reason == "peer hung up" else "system")
+        outcome = record.outcome
+        if ivr.queue_outcome:
+            outcome = f"{outcome}: {ivr.queue_outcome}"
         try:
             await self.records.save_ivr(call.tenant_id, call.call_id, record, version)
             await self.records.finish(
                 call.tenant_id,
                 call.call_id,
                 end_reason=call.end_reason or "ended",
-                outcome=record.outcome,
+                outcome=outcome,
+                hangup_by=hangup_by,
             )
         except Exception:
             log.exception("could not record the end of call %s", call.call_id)

@@ -3,6 +3,9 @@
 import asyncio
 from pathlib import Path
 
+from sqlalchemy import select
+
+from telportal.store.schema import CallDetailRecord
 from tests.integration.signaling.conftest import Edge, free_port
 from tests.integration.signaling.test_ivr_call import CALLER, PCAP, add_carrier_trunk
 from tests.integration.signaling.test_sipp_call import _register_callee
@@ -67,3 +70,24 @@ async def test_caller_reaches_an_agent_of_the_sales_queue(edge: Edge, tmp_path: 
     record = sip.call_records[-1]
     assert record.digits == ("1",)
     assert record.outcome == "queue sales"
+    # The stored record has the ACD's part: queue, agent, wait, talk, who hung up.
+    async with edge.platform.db.read() as session:
+        row = (
+            await session.execute(
+                select(CallDetailRecord).where(CallDetailRecord.call_id == record.call_id)
+            )
+        ).scalar_one()
+    agent_1001 = sip.directory.user(row.tenant_id, "1001")
+    assert agent_1001 is not None
+    assert (row.queue, row.agent_extension, row.agent_id) == ("sales", "1001", agent_1001.user_id)
+    assert row.connected_at is not None and row.queued_at is not None
+    assert row.wait_seconds is not None and 0 <= row.wait_seconds < 10
+    assert row.talk_seconds is not None and row.talk_seconds > 1  # the caller talked ~4 s
+    assert row.hangup_by == "caller" and row.ended_at is not None
+    assert row.outcome == "queue sales: answered by 1001"
+    assert row.recording == f"recordings/{record.call_id}-agent-1001.wav"
+    assert (edge.platform.config.data_dir / row.recording).is_file()
+    assert row.routing is not None
+    assert row.routing["agents"] == [agent_1001.user_id] and row.routing["free_agents"] >= 1
+    assert row.routing["screen_pop_desktops"] == 0  # no desktop was open
+    assert [leg["target"] for leg in row.legs] == ["1001"]

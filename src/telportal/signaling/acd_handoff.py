@@ -1,0 +1,469 @@
+"""A caller at a flow's queue step: waiting, offers, screen pop, agent, callback, overflow.
+
+The IVR hands the call here (`Handoff`). The call enters the ACD (`AcdService`)
+and hears its position and music while it waits. The ACD's decisions arrive on the
+call's inbox and are carried out here:
+- `Offer`: the screen pop is written to that agent's desktops first (and awaited),
+  then their phone rings; answered in time, the agent is connected (whisper,
+  bridge, recording) and the call stays theirs until one side hangs up; not
+  answered, refused or unreachable, the ACD hears why and offers the call on;
+- `Withdraw`: stop ringing that agent (the ACD judged the ring timeout, or another
+  agent answered first under ring-all);
+- `Overflow`: moved to another queue (keep waiting), or to a supervisor's phone,
+  voicemail, or an apology, as the queue says.
+While no agent is free, the caller may press 1 to be called back instead of
+waiting: their place in the queue is kept and the call ends.
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+
+from telportal.acd import Decision, Offer, Overflow, OverflowKind, Withdraw
+from telportal.center.acd_service import AcdService, QueueInfo
+from telportal.center.desktops import AgentDesktops
+from telportal.events import ScreenPop
+from telportal.ivr.actions import Action, Queue
+from telportal.media import PlayFile, Playlist, PlaySilence, PlaySpeech, PlayTone, RecordingLayout
+from telportal.media.events import DigitReceived
+from telportal.rtp.tones import Tone
+from telportal.signaling.agent_leg import AgentLeg, connect, play_to_end, ring_agent
+from telportal.signaling.calls import InboundCall
+from telportal.signaling.ivr_call import Handoff, IvrCall, say_unavailable
+from telportal.store.schema import CallDetailRecord
+
+if TYPE_CHECKING:
+    from telportal.signaling.service import SipService
+
+log = logging.getLogger(__name__)
+
+CALLBACK_KEY = "1"
+RECENT_CALLS = 5
+# Built-in music on hold: a slow four-note figure, quiet, with rests.
+_NOTES = (523.25, 659.25, 783.99, 659.25)
+BUILTIN_MUSIC = (
+    *(PlayTone(Tone((f,), (-22.0,), (380, 120), repeat=False), 500) for f in _NOTES),
+    PlaySilence(600),
+)
+
+
+@dataclass
+class _Ringing:
+    offer: Offer
+    task: "asyncio.Task[AgentLeg | None]"
+
+
+def acd_handoff(service: "SipService", acd: AcdService, desktops: AgentDesktops) -> Handoff:
+    """The handoff for IvrCall: queue steps go to the ACD; the rest is not available yet."""
+
+    async def handoff(call: InboundCall, action: Action, ivr: IvrCall) -> None:
+        if not isinstance(action, Queue):
+            await say_unavailable(call, action, ivr)
+            return
+        info = acd.queue(call.tenant_id, action.queue)
+        if info is None:
+            log.warning("call %s: no queue %r in tenant %s", call.call_id, action.queue,
+                        call.tenant_id)  # fmt: skip
+            await say_unavailable(call, action, ivr)
+            return
+        await QueuedCall(service, acd, desktops, call, ivr, info, action).run()
+
+    return handoff
+
+
+class QueuedCall:
+    def __init__(
+        self,
+        service: "SipService",
+        acd: AcdService,
+        desktops: AgentDesktops,
+        call: InboundCall,
+        ivr: IvrCall,
+        info: QueueInfo,
+        action: Queue,
+    ) -> None:
+        self.service = service
+        self.acd = acd
+        self.desktops = desktops
+        self.call = call
+        self.ivr = ivr
+        self.engine = ivr.engine
+        self.info = info
+        self.action = action
+        self.tenant_id = call.tenant_id
+        self.contact_id = call.call_id
+        self.ringing: dict[str, _Ringing] = {}
+        self.connected_to: str | None = None
+        self.digits: asyncio.Queue[str] = asyncio.Queue()
+        self.outcome = "waiting"
+        self.greeting: asyncio.Task[None] | None = None
+
+    # --- the wait ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        records = self.service.records
+        if records is not None:
+            await _quietly(records.queued(self.tenant_id, self.contact_id, self.info.name))
+        try:
+            inbox = self.acd.enqueue(
+                self.tenant_id,
+                self.contact_id,
+                self.info.queue_id,
+                priority=self.action.priority,
+                skills=self.action.skills,
+                max_wait=self.action.max_wait,
+            )
+        except Exception as exc:
+            log.warning("call %s could not enter queue %s: %s", self.contact_id, self.info.name,
+                        exc)  # fmt: skip
+            await say_unavailable(self.call, self.action, self.ivr)
+            return
+        stop_listening = self._listen_for_digits()
+        try:
+            await self._wait(inbox)
+        finally:
+            stop_listening()
+            if self.greeting is not None:
+                self.greeting.cancel()
+            for ringing in list(self.ringing.values()):
+                ringing.task.cancel()
+            await asyncio.gather(*(r.task for r in self.ringing.values()), return_exceptions=True)
+            if self.connected_to is None:
+                self.acd.abandoned(self.tenant_id, self.contact_id)
+            self.ivr.queue_outcome = self.outcome
+
+    async def _wait(self, inbox: "asyncio.Queue[Decision]") -> None:
+        await self._greet()
+        gone = asyncio.create_task(self.call.ended.wait())
+        try:
+            while not self.call.ended.is_set():
+                next_decision = asyncio.create_task(inbox.get())
+                next_digit = asyncio.create_task(self.digits.get())
+                answered = [r.task for r in self.ringing.values()]
+                done, _ = await asyncio.wait(
+                    {gone, next_decision, next_digit, *answered},
+                    return_when=asyncio.FIRST_COMPLETED,
+                )
+                for task in (next_decision, next_digit):
+                    if task not in done:
+                        task.cancel()
+                if gone in done:
+                    self.outcome = "abandoned"
+                    return
+                if next_decision in done and await self._decide(next_decision.result()):
+                    return
+                if next_digit in done and await self._digit(next_digit.result()):
+                    return
+                for agent_id, ringing in list(self.ringing.items()):
+                    if ringing.task.done() and await self._rang(agent_id, ringing):
+                        return
+        finally:
+            gone.cancel()
+
+    async def _greet(self) -> None:
+        """Position and expected wait, the callback offer when nobody is free, then music."""
+        parts: list[PlaySpeech] = []
+        if not self.ringing and self.acd.distributor.contact(self.tenant_id, self.contact_id):
+            position, wait = self.acd.position(self.tenant_id, self.contact_id)
+            if self.info.announce_position and position is not None:
+                parts.append(PlaySpeech(_position_text(position, wait)))
+            if self.info.offer_callback and self.service.directory.outbound_trunk(self.tenant_id):
+                parts.append(
+                    PlaySpeech(
+                        "All our agents are busy. To be called back instead of waiting, "
+                        f"press {CALLBACK_KEY} at any time."
+                    )
+                )
+        self.greeting = asyncio.create_task(self._announce_then_music(parts))
+
+    async def _announce_then_music(self, parts: list[PlaySpeech]) -> None:
+        if parts:
+            await play_to_end(
+                self.engine, self.ivr.endpoint, Playlist(tuple(parts)), self.call.ended
+            )
+        if self.connected_to is None and not self.call.ended.is_set():
+            await self._music()
+
+    def _music_items(self) -> tuple[Any, ...]:
+        if self.info.music:
+            path = self.service.prompt_dir / self.info.music
+            if path.is_file():
+                return (PlayFile(path),)
+            log.warning("queue %s: music %s not found; playing the built-in music",
+                        self.info.name, path)  # fmt: skip
+        return BUILTIN_MUSIC
+
+    def _music_list(self) -> Playlist:
+        return Playlist(self._music_items(), loop=True)
+
+    async def _music(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.engine.play(self.ivr.endpoint, self._music_list(), barge_in=False)
+
+    def _listen_for_digits(self) -> Any:
+        subscription = self.engine.events()
+
+        async def pump() -> None:
+            async for event in subscription:
+                if isinstance(event, DigitReceived) and event.endpoint_id == self.ivr.endpoint:
+                    self.digits.put_nowait(event.digit)
+
+        task = asyncio.create_task(pump())
+
+        def stop() -> None:
+            subscription.close()
+            task.cancel()
+
+        return stop
+
+    async def _digit(self, digit: str) -> bool:
+        if digit != CALLBACK_KEY or not self.info.offer_callback or self.ringing:
+            return False
+        if self.service.directory.outbound_trunk(self.tenant_id) is None:
+            return False
+        try:
+            self.acd.to_callback(self.tenant_id, self.contact_id, self.call.caller)
+        except Exception as exc:
+            log.info("call %s: no callback: %s", self.contact_id, exc)
+            return False
+        self.outcome = "callback requested"
+        self.connected_to = "callback"  # the ACD keeps the contact; do not abandon it
+        await self.engine.stop_play(self.ivr.endpoint)
+        await play_to_end(
+            self.engine,
+            self.ivr.endpoint,
+            Playlist(
+                (PlaySpeech("Thank you. We will call you back as soon as an agent is free."),)
+            ),
+            self.call.ended,
+        )
+        return True
+
+    # --- decisions --------------------------------------------------------------------
+
+    async def _decide(self, decision: Decision) -> bool:
+        """Act on one decision; True when the call's time in the queue is over."""
+        if isinstance(decision, Offer):
+            self._ring(decision)
+        elif isinstance(decision, Withdraw):
+            ringing = self.ringing.pop(decision.agent_id, None)
+            if ringing is not None:
+                ringing.task.cancel()
+                with contextlib.suppress(BaseException):
+                    await ringing.task
+        elif isinstance(decision, Overflow):
+            return await self._overflow(decision)
+        return False
+
+    def _ring(self, offer: Offer) -> None:
+        task = asyncio.create_task(self._offer(offer))
+        self.ringing[offer.agent_id] = _Ringing(offer, task)
+
+    async def _offer(self, offer: Offer) -> AgentLeg | None:
+        agent = self.acd.agent_info(self.tenant_id, offer.agent_id)
+        if agent is None or not agent.extension:
+            return None
+        started = self.service.clock.monotonic()
+        pop = await self._screen_pop(offer)
+        delivered = await self.desktops.deliver(self.tenant_id, offer.agent_id, pop)
+        pop_ms = (self.service.clock.monotonic() - started) * 1000
+        self.ivr.routing = {**_routing_json(offer), "screen_pop_ms": round(pop_ms, 3),
+                            "screen_pop_desktops": delivered}  # fmt: skip
+        log.info("call %s: screen pop to %s (%d desktops) %.2f ms after the decision",
+                 self.contact_id, agent.extension, delivered, pop_ms)  # fmt: skip
+        return await ring_agent(
+            self.service, self.call, self.engine, agent.extension, offer.ring_timeout + 5.0
+        )
+
+    async def _rang(self, agent_id: str, ringing: _Ringing) -> bool:
+        """A ring ended (answered or not); True when the caller is now with this agent."""
+        self.ringing.pop(agent_id, None)
+        try:
+            leg = ringing.task.result()
+        except Exception:
+            log.exception("call %s: ringing agent %s failed", self.contact_id, agent_id)
+            leg = None
+        view = self.acd.distributor.contact(self.tenant_id, self.contact_id)
+        still_offered = view is not None and agent_id in view.offers
+        if leg is None:
+            if still_offered:
+                self.acd.failed(self.tenant_id, self.contact_id, agent_id, "no-answer")
+            return False
+        if not still_offered or self.call.ended.is_set():
+            await leg.leg.hangup("offer withdrawn")
+            with contextlib.suppress(Exception):
+                await self.engine.close(leg.endpoint_id)
+            return False
+        self.acd.accepted(self.tenant_id, self.contact_id, agent_id)
+        self.connected_to = agent_id
+        if self.greeting is not None:
+            self.greeting.cancel()
+        for other in list(self.ringing.values()):  # ring all: the others stop now
+            other.task.cancel()
+        await self._talk(agent_id, leg)
+        return True
+
+    async def _talk(self, agent_id: str, leg: AgentLeg) -> None:
+        service = self.service
+        settings = service.config.recording
+        recording = (
+            service.recording_dir / f"{self.contact_id}-agent-{leg.extension}.wav"
+            if settings.agent_calls
+            else None
+        )
+        if service.records is not None:
+            relative = str(recording.relative_to(service.config.data_dir)) if recording else None
+            await _quietly(
+                service.records.connected(
+                    self.tenant_id, self.contact_id, agent_id=agent_id,
+                    extension=leg.extension, routing=self.ivr.routing, recording=relative,
+                )
+            )  # fmt: skip
+        self.outcome = f"answered by {leg.extension}"
+        answered_at = service.clock.now()
+        try:
+            connection = await connect(
+                self.call, self.engine, self.ivr.endpoint, leg,
+                whisper=Playlist((PlaySpeech(f"Call from the {self.info.name} queue."),)),
+                recording=recording, layout=RecordingLayout(settings.layout),
+            )  # fmt: skip
+            self.ivr.hangup_by = connection.ended_by
+            self.ivr.agent_recording = connection.recording
+        finally:
+            self.acd.ended(self.tenant_id, self.contact_id)
+            if service.records is not None:
+                await _quietly(
+                    service.records.add_leg(
+                        self.tenant_id, self.contact_id,
+                        {"kind": "agent", "target": leg.extension, "agent_id": agent_id,
+                         "answered_at": answered_at, "ended_at": service.clock.now(),
+                         "status": 200},
+                    )
+                )  # fmt: skip
+
+    async def _overflow(self, overflow: Overflow) -> bool:
+        if overflow.moved_to is not None:
+            moved = self.acd.queue_by_id(self.tenant_id, overflow.moved_to)
+            if moved is not None:
+                self.info = moved
+                if self.service.records is not None:
+                    await _quietly(
+                        self.service.records.queued(self.tenant_id, self.contact_id, moved.name)
+                    )
+            return False
+        self.connected_to = "overflow"  # it has left the ACD
+        target = overflow.target
+        self.outcome = f"overflow {overflow.reason}"
+        await self.engine.stop_play(self.ivr.endpoint)
+        if target is not None and target.kind is OverflowKind.SUPERVISOR:
+            leg = await ring_agent(self.service, self.call, self.engine, target.ref, 30.0)
+            if leg is not None:
+                self.outcome = f"overflow to {target.ref}"
+                connection = await connect(
+                    self.call, self.engine, self.ivr.endpoint, leg,
+                    whisper=Playlist((PlaySpeech(f"Overflow from the {self.info.name} queue."),)),
+                    recording=None,
+                )  # fmt: skip
+                self.ivr.hangup_by = connection.ended_by
+                return True
+        await play_to_end(
+            self.engine,
+            self.ivr.endpoint,
+            Playlist(
+                (PlaySpeech("Sorry, all our agents are still busy. Please call again later."),)
+            ),
+            self.call.ended,
+        )
+        return True
+
+    async def _screen_pop(self, offer: Offer) -> ScreenPop:
+        record = self.ivr.run.record()
+        return ScreenPop(
+            tenant_id=self.tenant_id,
+            agent_id=offer.agent_id,
+            call_id=self.contact_id,
+            queue=self.info.name,
+            caller=self.call.caller,
+            called=self.ivr.called,
+            service_id=self.info.service_id,
+            customer=None,
+            importance=0,
+            ivr_path=[v.step for v in record.path],
+            ivr_variables={k: _plain(v) for k, v in record.variables.items()},
+            recent_calls=await self._recent_calls(),
+            waited_seconds=round(offer.record.contact_wait, 3),
+            decided_at=offer.record.decided_at,
+        )
+
+    async def _recent_calls(self) -> list[dict[str, object]]:
+        """The caller's last calls to this tenant, for the agent's context."""
+        records = self.service.records
+        if records is None:
+            return []
+        try:
+            async with records.db.read() as session:
+                rows = (
+                    await session.execute(
+                        select(CallDetailRecord)
+                        .where(
+                            CallDetailRecord.tenant_id == self.tenant_id,
+                            CallDetailRecord.caller == self.call.caller,
+                            CallDetailRecord.call_id != self.contact_id,
+                        )
+                        .order_by(CallDetailRecord.started_at.desc())
+                        .limit(RECENT_CALLS)
+                    )
+                ).scalars()
+                return [
+                    {"call_id": r.call_id, "started_at": r.started_at.isoformat(),
+                     "queue": r.queue, "agent": r.agent_extension, "outcome": r.outcome}
+                    for r in rows
+                ]  # fmt: skip
+        except Exception:
+            log.exception("recent calls of %s", self.call.caller)
+            return []
+
+
+def _position_text(position: int, wait: float | None) -> str:
+    text = f"You are number {position} in the queue."
+    if wait is not None and wait >= 30:
+        minutes = max(1, round(wait / 60))
+        text += f" The expected wait is about {minutes} minute{'s' if minutes > 1 else ''}."
+    return text
+
+
+def _routing_json(offer: Offer) -> dict[str, Any]:
+    r = offer.record
+    return {
+        "queue_id": r.queue_id,
+        "agents": list(r.agent_ids),
+        "trigger": r.trigger,
+        "strategy": str(r.strategy),
+        "needs": sorted(f"{n.skill}>={n.min_level}" for n in r.needs),
+        "free_agents": r.free_agents,
+        "waiting": r.waiting,
+        "longest_wait": round(r.longest_wait, 3),
+        "contact_wait": round(r.contact_wait, 3),
+        "decided_at": r.decided_at.isoformat(),
+    }
+
+
+def _plain(value: object) -> object:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
+async def _quietly(write: Any) -> None:
+    """A record that cannot be written must not cost the caller the call."""
+    try:
+        await write
+    except Exception:
+        log.exception("could not write the call record")
