@@ -24,6 +24,7 @@ from telportal.ivr.publishing import FlowRepository
 from telportal.media import EmbeddedMediaEngine, MediaConfig
 from telportal.net import SipTransportLayer, TransportConfig
 from telportal.signaling.acd_handoff import acd_handoff
+from telportal.signaling.callback import CallbackRunner
 from telportal.signaling.directory import SipDirectory
 from telportal.signaling.service import SipService
 from telportal.store import migrate
@@ -113,6 +114,7 @@ def build_platform(
         if sip is not None:
             # One process with both roles: queue steps go straight to this ACD.
             sip.handoff = acd_handoff(sip, acd, desktops)
+            acd.on_callback = CallbackRunner(sip, acd)
     return Platform(config, clock, bus, db, passwords, auth, resources, sip, acd, desktops)
 
 

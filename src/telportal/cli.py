@@ -17,7 +17,14 @@ from sqlalchemy import select
 from telportal import __version__
 from telportal.app import Platform, build_platform
 from telportal.config import Config, ConfigError, load_config
-from telportal.demo import DEMO_ADMIN, DEMO_AGENTS, DEMO_NUMBER, DEMO_TENANT, seed_demo
+from telportal.demo import (
+    DEMO_ADMIN,
+    DEMO_AGENTS,
+    DEMO_NUMBER,
+    DEMO_SUPERVISOR,
+    DEMO_TENANT,
+    seed_demo,
+)
 from telportal.errors import DomainError
 from telportal.ivr.commands import flow_app
 from telportal.server import serve as run_server
@@ -182,6 +189,10 @@ def demo(
     table.add_row(
         "Agents (API login)",
         ", ".join(f"{a}@{DEMO_TENANT}" for a in DEMO_AGENTS) + f" / {info.password}",
+    )
+    table.add_row(
+        "Supervisor (wallboard)",
+        f"{DEMO_SUPERVISOR}@{DEMO_TENANT} / {info.password}, phone 1009",
     )
     table.add_row(
         "Agents (SIP phones)",

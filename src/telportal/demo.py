@@ -33,6 +33,7 @@ DEMO_TENANT = "acme"
 DEMO_NUMBER = "4008001000"
 DEMO_AGENTS = ("1001", "1002", "1003")
 DEMO_ADMIN = "admin"
+DEMO_SUPERVISOR = "supervisor"
 DEMO_QUEUES = ("sales", "support")
 
 T = TypeVar("T")
@@ -135,6 +136,25 @@ async def seed_demo(platform: Platform, password: str | None = None) -> DemoInfo
                         tenant_id=tid, service_id=service.id, name=name, member_ids=agent_ids
                     ),
                 )
+        supervisor = await _one(uow, User, tenant_id=tid, username=DEMO_SUPERVISOR)
+        if supervisor is None:
+            await res["users"].create(
+                uow,
+                s.UserCreate(
+                    tenant_id=tid,
+                    username=DEMO_SUPERVISOR,
+                    display_name="Supervisor",
+                    role=Role.SUPERVISOR,
+                    agent_kinds=[AgentKind.SUPERVISOR, AgentKind.MONITOR],
+                    extension="1009",
+                    password=pw,
+                    sip_password=pw,
+                ),
+            )
+        else:
+            await res["users"].update(
+                uow, supervisor.id, s.UserUpdate(password=pw, sip_password=pw)
+            )
         admin = await _one(uow, User, tenant_id=None, username=DEMO_ADMIN)
         if admin is None:
             await res["users"].create(

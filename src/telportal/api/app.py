@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from telportal import __version__
 from telportal.api import errors, events_socket
+from telportal.api.agent_routes import agent_router
 from telportal.api.call_routes import call_router
 from telportal.api.flow_routes import flow_router
 from telportal.api.resource_routes import resource_router
@@ -38,4 +39,5 @@ def create_api(platform: Platform) -> FastAPI:
         app.include_router(resource_router(res), prefix=API_PREFIX)
     app.include_router(flow_router(FlowRepository(platform.db)), prefix=API_PREFIX)
     app.include_router(call_router(Calls()), prefix=API_PREFIX)
+    app.include_router(agent_router(), prefix=API_PREFIX)
     return app

@@ -262,6 +262,12 @@ class AcdService:
         t = self._tenants.get(tenant_id)
         return t.agents.get(user_id) if t else None
 
+    def agents(self, tenant_id: str) -> list[AgentInfo]:
+        """Everyone who answers a queue, signed in or not, by extension."""
+        t = self._tenants.get(tenant_id)
+        found = [a for a in t.agents.values() if a.queues] if t else []
+        return sorted(found, key=lambda a: (a.extension or "~", a.username))
+
     def agent_by_extension(self, tenant_id: str, extension: str) -> AgentInfo | None:
         t = self._tenants.get(tenant_id)
         user_id = t.by_extension.get(extension) if t else None

@@ -145,12 +145,17 @@ class Espeak:
         One limit of the library: it lists the voices once per process, so a second data
         folder in the same process still sees the first folder's voice list.
         """
-        if _INITIALIZED.get("data_path") == self.data_path and self.sample_rate:
+        if _INITIALIZED.get("data_path") == self.data_path:
+            # Initialized already (perhaps by another Espeak object): initializing the
+            # library again frees buffers a synthesis may still reach, and crashed the
+            # process when many engines came and went in one run.
+            self.sample_rate = int(_INITIALIZED["rate"])
             return
         rate = self._lib.espeak_Initialize(AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), 0)
         if rate <= 0:
             raise SpeechError(f"espeak_Initialize failed with data at {self.data_path}")
         _INITIALIZED["data_path"] = self.data_path
+        _INITIALIZED["rate"] = str(rate)
         self.sample_rate = rate
 
     def _collect(

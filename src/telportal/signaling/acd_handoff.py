@@ -11,13 +11,14 @@ call's inbox and are carried out here:
   agent answered first under ring-all);
 - `Overflow`: moved to another queue (keep waiting), or to a supervisor's phone,
   voicemail, or an apology, as the queue says.
-While no agent is free, the caller may press 1 to be called back instead of
+While no agent is free, the caller may press * to be called back instead of
 waiting: their place in the queue is kept and the call ends.
 """
 
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -42,7 +43,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CALLBACK_KEY = "1"
+# Not 1: a caller who pressed 1 for the queue and presses it again by habit must not
+# give up their call by accident.
+CALLBACK_KEY = "*"
 RECENT_CALLS = 5
 # Built-in music on hold: a slow four-note figure, quiet, with rests.
 _NOTES = (523.25, 659.25, 783.99, 659.25)
@@ -56,6 +59,15 @@ BUILTIN_MUSIC = (
 class _Ringing:
     offer: Offer
     task: "asyncio.Task[AgentLeg | None]"
+    withdrawn: asyncio.Event
+
+    async def stop(self) -> None:
+        """Stop ringing (the phone gets a CANCEL) and wait until it has."""
+        self.withdrawn.set()
+        with contextlib.suppress(Exception):
+            leg = await self.task
+            if leg is not None:  # answered in the same instant: not wanted any more
+                await leg.leg.hangup("offer withdrawn")
 
 
 def acd_handoff(service: "SipService", acd: AcdService, desktops: AgentDesktops) -> Handoff:
@@ -176,7 +188,7 @@ class QueuedCall:
                 parts.append(
                     PlaySpeech(
                         "All our agents are busy. To be called back instead of waiting, "
-                        f"press {CALLBACK_KEY} at any time."
+                        "press star at any time."
                     )
                 )
         self.greeting = asyncio.create_task(self._announce_then_music(parts))
@@ -253,18 +265,17 @@ class QueuedCall:
         elif isinstance(decision, Withdraw):
             ringing = self.ringing.pop(decision.agent_id, None)
             if ringing is not None:
-                ringing.task.cancel()
-                with contextlib.suppress(BaseException):
-                    await ringing.task
+                await ringing.stop()
         elif isinstance(decision, Overflow):
             return await self._overflow(decision)
         return False
 
     def _ring(self, offer: Offer) -> None:
-        task = asyncio.create_task(self._offer(offer))
-        self.ringing[offer.agent_id] = _Ringing(offer, task)
+        withdrawn = asyncio.Event()
+        task = asyncio.create_task(self._offer(offer, withdrawn))
+        self.ringing[offer.agent_id] = _Ringing(offer, task, withdrawn)
 
-    async def _offer(self, offer: Offer) -> AgentLeg | None:
+    async def _offer(self, offer: Offer, withdrawn: asyncio.Event) -> AgentLeg | None:
         agent = self.acd.agent_info(self.tenant_id, offer.agent_id)
         if agent is None or not agent.extension:
             return None
@@ -277,7 +288,12 @@ class QueuedCall:
         log.info("call %s: screen pop to %s (%d desktops) %.2f ms after the decision",
                  self.contact_id, agent.extension, delivered, pop_ms)  # fmt: skip
         return await ring_agent(
-            self.service, self.call, self.engine, agent.extension, offer.ring_timeout + 5.0
+            self.service,
+            self.call,
+            self.engine,
+            agent.extension,
+            offer.ring_timeout + 5.0,
+            withdrawn,
         )
 
     async def _rang(self, agent_id: str, ringing: _Ringing) -> bool:
@@ -303,8 +319,9 @@ class QueuedCall:
         self.connected_to = agent_id
         if self.greeting is not None:
             self.greeting.cancel()
-        for other in list(self.ringing.values()):  # ring all: the others stop now
-            other.task.cancel()
+        others = list(self.ringing.values())  # ring all: the others stop now
+        self.ringing.clear()
+        await asyncio.gather(*(other.stop() for other in others), return_exceptions=True)
         await self._talk(agent_id, leg)
         return True
 
@@ -461,7 +478,7 @@ def _plain(value: object) -> object:
     return str(value)
 
 
-async def _quietly(write: Any) -> None:
+async def _quietly(write: Awaitable[object]) -> None:
     """A record that cannot be written must not cost the caller the call."""
     try:
         await write

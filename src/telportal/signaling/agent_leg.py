@@ -13,7 +13,7 @@ import contextlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from telportal.media import MediaEngine, Playlist, RecordingLayout, RecordingSummary
 from telportal.media.events import PlayFinished
@@ -24,6 +24,15 @@ if TYPE_CHECKING:
     from telportal.signaling.service import SipService
 
 log = logging.getLogger(__name__)
+
+
+class Caller(Protocol):
+    """Whoever the agent is rung for: an inbound call, or a callback not yet dialled."""
+
+    tenant_id: str
+    call_id: str
+    caller: str
+    ended: asyncio.Event
 
 
 @dataclass
@@ -46,15 +55,17 @@ class Connection:
 
 async def ring_agent(
     service: "SipService",
-    call: InboundCall,
+    call: Caller,
     engine: MediaEngine,
     extension: str,
     ring_seconds: float,
+    withdrawn: asyncio.Event | None = None,
 ) -> AgentLeg | None:
     """Ring the extension's reachable phone; the answered leg, or None.
 
-    None when the phone is not registered, refuses, does not answer in time, or the
-    caller hangs up meanwhile (then a late answer is hung up at once).
+    None when the phone is not registered, refuses, does not answer in time, the
+    offer is `withdrawn`, or the caller hangs up meanwhile. A phone still ringing
+    then gets a CANCEL; one that answered anyway is hung up at once.
     """
     bindings = [b for b in service.location.lookup(f"{call.tenant_id}/{extension}") if b.reachable]
     if not bindings or bindings[0].peer is None:
@@ -72,7 +83,9 @@ async def ring_agent(
     )
     answered = False
     try:
-        answered = await _dial(leg, endpoint.sdp.serialize().encode(), call, ring_seconds)
+        answered = await _dial(
+            leg, endpoint.sdp.serialize().encode(), call, ring_seconds, withdrawn
+        )
         if answered and leg.final is not None:
             await engine.accept_answer(
                 endpoint.endpoint_id, SessionDescription.parse(leg.final.body.decode())
@@ -91,7 +104,7 @@ async def ring_agent(
 
 
 async def connect(
-    call: InboundCall,
+    call: InboundCall | OutboundLeg,
     engine: MediaEngine,
     caller_endpoint: str,
     agent: AgentLeg,
@@ -131,7 +144,7 @@ async def connect(
 
 
 async def _hang_up_the_other(
-    call: InboundCall,
+    call: InboundCall | OutboundLeg,
     agent: AgentLeg,
     recording: Path | None,
     engine: MediaEngine,
@@ -182,13 +195,22 @@ async def play_to_end(
         await asyncio.gather(watcher, return_exceptions=True)
 
 
-async def _dial(leg: OutboundLeg, offer: bytes, call: InboundCall, ring_seconds: float) -> bool:
+async def _dial(
+    leg: OutboundLeg,
+    offer: bytes,
+    call: Caller,
+    ring_seconds: float,
+    withdrawn: asyncio.Event | None,
+) -> bool:
     """Ring one agent; True when they answered and the caller is still there."""
     dial = asyncio.create_task(leg.dial(offer))
     gone = asyncio.create_task(call.ended.wait())
+    stops = {gone}
+    if withdrawn is not None:
+        stops.add(asyncio.create_task(withdrawn.wait()))
     try:
         done, _ = await asyncio.wait(
-            {dial, gone}, timeout=ring_seconds, return_when=asyncio.FIRST_COMPLETED
+            {dial, *stops}, timeout=ring_seconds, return_when=asyncio.FIRST_COMPLETED
         )
         if dial not in done:
             await leg.cancel()
@@ -196,13 +218,15 @@ async def _dial(leg: OutboundLeg, offer: bytes, call: InboundCall, ring_seconds:
             if 200 <= final.status < 300:
                 await leg.hangup("not needed")
             return False
-        if call.ended.is_set():
+        stopped = call.ended.is_set() or (withdrawn is not None and withdrawn.is_set())
+        if stopped:
             if 200 <= dial.result().status < 300:
-                await leg.hangup("caller gone")
+                await leg.hangup("caller gone" if call.ended.is_set() else "offer withdrawn")
             return False
         return 200 <= dial.result().status < 300
     finally:
-        gone.cancel()
+        for task in stops:
+            task.cancel()
         if not dial.done():
             dial.cancel()
-        await asyncio.gather(gone, dial, return_exceptions=True)
+        await asyncio.gather(*stops, dial, return_exceptions=True)

@@ -160,8 +160,7 @@ def agent_phone(folder: Path, sip_port: int, server_port: int) -> None:
     # baresip 1.0's aufile only reads; sndfile dumps what is heard (and sent) to WAV, and
     # aubridge is a player that needs no sound card.
     modules = "\n".join(
-        f"module\t\t{m}.so"
-        for m in ("g711", "aufile", "aubridge", "sndfile", "account", "menu")
+        f"module\t\t{m}.so" for m in ("g711", "aufile", "aubridge", "sndfile", "account", "menu")
     )
     (folder / "config").write_text(
         f"sip_listen\t\t127.0.0.1:{sip_port}\n"
