@@ -1,12 +1,16 @@
 """A running SIP edge with the demo tenant, on 127.0.0.1."""
 
+import asyncio
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
+import uvicorn
 
+from telportal.api.app import create_api
 from telportal.app import Platform, build_platform
 from telportal.auth.credentials import Passwords
 from telportal.config import Config, SipConfig, parse_listen
@@ -63,3 +67,40 @@ async def edge(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     finally:
         await platform.sip.stop()
         await platform.close()
+
+
+@dataclass
+class Api:
+    base: str
+    client: httpx.AsyncClient
+
+    async def token(self, username: str) -> str:
+        r = await self.client.post(
+            "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
+        )
+        assert r.status_code == 200, r.text
+        token: str = r.json()["access_token"]
+        return token
+
+
+@pytest.fixture
+async def api(edge: Edge) -> AsyncIterator[Api]:
+    """The platform's API on a real HTTP server (uvicorn) for WebSocket clients."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_api(edge.platform), host="127.0.0.1", port=port, log_level="warning",
+            lifespan="off",
+        )
+    )  # fmt: skip
+    task = asyncio.create_task(server.serve())
+    async with asyncio.timeout(10):
+        while not server.started:  # noqa: ASYNC110 - uvicorn's own flag
+            await asyncio.sleep(0.02)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as client:
+            yield Api(base, client)
+    finally:
+        server.should_exit = True
+        await task

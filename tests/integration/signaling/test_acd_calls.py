@@ -13,24 +13,18 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
-import pytest
-import uvicorn
 import websockets
 from sqlalchemy import select
 
-from telportal.api.app import create_api
 from telportal.events import AgentStatus, QueueStatus
 from telportal.store.schema import CallDetailRecord
 from telportal.tenancy import schemas as s
 from telportal.tenancy.roles import Scope
-from tests.integration.signaling.conftest import PASSWORD, Edge, free_port
+from tests.integration.signaling.conftest import Api, Edge, free_port
 from tests.integration.signaling.sipp_scenarios import RINGING_CALLEE
 from tests.integration.signaling.test_ivr_call import CALLER, PCAP
 from tests.integration.signaling.test_sipp_call import _register_callee
@@ -132,43 +126,6 @@ Content-Length: 0
   <recv response="200"/>
 </scenario>
 """.replace("CUSTOMER", CUSTOMER)
-
-
-@dataclass
-class Api:
-    base: str
-    client: httpx.AsyncClient
-
-    async def token(self, username: str) -> str:
-        r = await self.client.post(
-            "/api/v1/auth/token", json={"username": username, "password": PASSWORD}
-        )
-        assert r.status_code == 200, r.text
-        token: str = r.json()["access_token"]
-        return token
-
-
-@pytest.fixture
-async def api(edge: Edge) -> AsyncIterator[Api]:
-    """The platform's API on a real HTTP server (uvicorn) for WebSocket clients."""
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            create_api(edge.platform), host="127.0.0.1", port=port, log_level="warning",
-            lifespan="off",
-        )
-    )  # fmt: skip
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(10):
-        while not server.started:  # noqa: ASYNC110 - uvicorn's own flag
-            await asyncio.sleep(0.02)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base) as client:
-            yield Api(base, client)
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def add_trunk(edge: Edge, port: int) -> None:

@@ -8,10 +8,12 @@ hears to WAV. We check, each by normalised cross-correlation:
 - baresip heard the caller's speech from the pcap, passed through the bridge;
 - our stereo recording of the bridged call holds the caller (left, the pcap) and
   the agent (right, baresip's file), and not the other way round.
+And the screen pop reaches agent 1001's event socket before baresip sees the INVITE.
 """
 
 import asyncio
 import struct
+import time
 import wave
 from pathlib import Path
 
@@ -21,7 +23,8 @@ import pytest
 from telportal.media import PlaySpeech
 from telportal.media.engine import EmbeddedMediaEngine
 from telportal.rtp.g711 import pcma_decode
-from tests.integration.signaling.conftest import PASSWORD, Edge, free_port
+from tests.integration.signaling.conftest import PASSWORD, Api, Edge, free_port
+from tests.integration.signaling.test_acd_calls import Desktop
 from tests.integration.signaling.test_baresip import baresip
 from tests.integration.signaling.test_ivr_call import PCAP, add_carrier_trunk
 from tests.integration.signaling.test_sipp_register import sipp
@@ -180,7 +183,7 @@ def agent_phone(folder: Path, sip_port: int, server_port: int) -> None:
 # baresip 1.0 (libre) gives up when any challenge names an algorithm it lacks.
 @pytest.mark.parametrize("edge", [{"digest_algorithms": ("MD5",)}], indirect=True)
 async def test_bridged_agent_call_carries_and_records_both_parties(
-    edge: Edge, tmp_path: Path
+    edge: Edge, api: Api, tmp_path: Path
 ) -> None:
     assert G711A_PCAP.is_file(), "sip-tester's pcaps are missing: make setup installs it"
     sip = edge.platform.sip
@@ -190,10 +193,23 @@ async def test_bridged_agent_call_carries_and_records_both_parties(
     phone_dir.mkdir()
     microphone = noise_file(phone_dir / "microphone.wav", 40.0)
     agent_phone(phone_dir, free_port(), edge.port)
+    # -s prints each SIP message baresip handles; stdbuf makes it line-buffered, so a
+    # line's arrival here is when baresip saw the message.
     phone = await asyncio.create_subprocess_exec(
-        baresip(), "-f", str(phone_dir), "-n", "127.0.0.1", "-t", "60",
+        "stdbuf", "-oL", baresip(), "-f", str(phone_dir), "-n", "127.0.0.1", "-t", "60", "-s",
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
+    lines: list[tuple[float, str]] = []
+
+    async def read_phone() -> None:
+        assert phone.stdout is not None
+        async for raw in phone.stdout:
+            lines.append((time.time(), raw.decode(errors="replace")))
+
+    reader = asyncio.create_task(read_phone())
+    token = await api.token("1001@acme")
+    desktop = Desktop(api.base.replace("http://", "ws://") + f"/api/v1/events?token={token}")
+    await desktop.__aenter__()
     try:
         async with asyncio.timeout(20):
             while not sip.location.lookup(f"{acme}/1001"):  # noqa: ASYNC110 - registration
@@ -218,11 +234,18 @@ async def test_bridged_agent_call_carries_and_records_both_parties(
             while not sip.call_records:  # noqa: ASYNC110 - the call task finishes on its own
                 await asyncio.sleep(0.05)
     finally:
+        await desktop.__aexit__()
         if phone.returncode is None:
             phone.terminate()
-        out, _ = await phone.communicate()
-    log = out.decode(errors="replace")
+        await phone.wait()
+        await asyncio.wait_for(reader, 10)
+    log = "".join(line for _, line in lines)
     assert "Call established: sip:" in log, log[-2000:]
+    # The screen pop reached agent 1001's desktop before baresip saw the INVITE.
+    (popped_at, pop), *others = desktop.pops
+    assert not others and pop["caller"] == "13800138000" and pop["queue"] == "sales"
+    invited_at = next(t for t, line in lines if "INVITE sip:1001" in line)
+    assert popped_at < invited_at, (popped_at, invited_at)
     record = sip.call_records[-1]
     assert record.digits == ("1",) and record.outcome == "queue sales"
 
