@@ -83,6 +83,7 @@ async def test_audit_records_who_and_what_without_secrets(
             "role": "agent",
             "password": "very-secret-pw",
             "sip_password": "sip-secret-pw",
+            "extension": "1001",
         },
     )
     await client.patch(
@@ -100,3 +101,33 @@ async def test_audit_records_who_and_what_without_secrets(
     text = str(log)
     for secret in ("very-secret-pw", "sip-secret-pw", "another-secret", "argon2"):
         assert secret not in text
+
+
+async def test_a_phone_s_digest_secret_is_over_its_extension(
+    platform: Platform, client: httpx.AsyncClient
+) -> None:
+    """A supervisor signs in as 'sup' but their phone registers as 1009: HA1 is over 1009."""
+    from telportal.auth.credentials import digest_secrets
+    from telportal.store.schema import User
+
+    await make_operator(platform)
+    op = await login(client, "root")
+    t = await create(client, op, "tenants", {"slug": "acme", "name": "Acme"})
+    body = {"tenant_id": t["id"], "username": "sup", "role": "supervisor"}
+    r = await client.post("/api/v1/users", json={**body, "sip_password": "phone-pw-1"}, headers=op)
+    assert r.status_code == 422 and "needs an extension" in r.json()["message"]
+    u = await create(
+        client, op, "users", {**body, "extension": "1009", "sip_password": "phone-pw-1"}
+    )
+    async with platform.db.read() as session:
+        row = await session.get(User, u["id"])
+    assert row is not None
+    assert row.sip_ha1_md5 == digest_secrets("1009", "acme", "phone-pw-1").ha1_md5
+    r = await client.patch(f"/api/v1/users/{u['id']}", json={"extension": "1010"}, headers=op)
+    assert r.status_code == 422 and "needs a new sip_password" in r.json()["message"]
+    r = await client.patch(
+        f"/api/v1/users/{u['id']}",
+        json={"extension": "1010", "sip_password": "phone-pw-2"},
+        headers=op,
+    )
+    assert r.status_code == 200, r.text

@@ -7,6 +7,7 @@ from telportal.api import errors, events_socket
 from telportal.api.agent_routes import agent_router
 from telportal.api.call_routes import call_router
 from telportal.api.flow_routes import flow_router
+from telportal.api.live_call_routes import live_call_router
 from telportal.api.resource_routes import resource_router
 from telportal.api.routes import health, router
 from telportal.app import Platform
@@ -40,4 +41,5 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(flow_router(FlowRepository(platform.db)), prefix=API_PREFIX)
     app.include_router(call_router(Calls()), prefix=API_PREFIX)
     app.include_router(agent_router(), prefix=API_PREFIX)
+    app.include_router(live_call_router(), prefix=API_PREFIX)
     return app

@@ -4,6 +4,7 @@ from telportal.events.bus import EventBus, InProcessBus, Subscription
 from telportal.events.types import (
     AgentStatus,
     CallFinished,
+    CallState,
     ConfigChanged,
     Event,
     PhoneRegistration,
@@ -14,6 +15,7 @@ from telportal.events.types import (
 __all__ = [
     "AgentStatus",
     "CallFinished",
+    "CallState",
     "ConfigChanged",
     "Event",
     "EventBus",

@@ -181,3 +181,23 @@ class ScreenPop(Event):
     @property
     def recipient(self) -> str | None:
         return self.agent_id
+
+
+@dataclass(frozen=True, kw_only=True)
+class CallState(Event):
+    """A connected call changed: talking, held, transferring, transferred, monitored,
+    recording paused or resumed, DTMF sent, ended. For desktops and supervisors."""
+
+    family: ClassVar[str] = "callstate"
+
+    call_id: str
+    state: str
+    agent_id: str | None
+    agent_extension: str | None
+    caller: str
+    queue: str | None
+    detail: str | None = None
+
+    @property
+    def subject(self) -> str:
+        return f"{super().subject}.{self.state}"

@@ -30,12 +30,13 @@ from telportal.center.acd_service import AcdService, QueueInfo
 from telportal.center.desktops import AgentDesktops
 from telportal.events import ScreenPop
 from telportal.ivr.actions import Action, Queue
-from telportal.media import PlayFile, Playlist, PlaySilence, PlaySpeech, PlayTone, RecordingLayout
+from telportal.media import PlayFile, Playlist, PlaySpeech, RecordingLayout
 from telportal.media.events import DigitReceived
-from telportal.rtp.tones import Tone
 from telportal.signaling.agent_leg import AgentLeg, connect, play_to_end, ring_agent
 from telportal.signaling.calls import InboundCall
 from telportal.signaling.ivr_call import Handoff, IvrCall, say_unavailable
+from telportal.signaling.live_calls import LiveCall
+from telportal.signaling.music import BUILTIN_MUSIC
 from telportal.store.schema import CallDetailRecord
 
 if TYPE_CHECKING:
@@ -47,12 +48,6 @@ log = logging.getLogger(__name__)
 # give up their call by accident.
 CALLBACK_KEY = "*"
 RECENT_CALLS = 5
-# Built-in music on hold: a slow four-note figure, quiet, with rests.
-_NOTES = (523.25, 659.25, 783.99, 659.25)
-BUILTIN_MUSIC = (
-    *(PlayTone(Tone((f,), (-22.0,), (380, 120), repeat=False), 500) for f in _NOTES),
-    PlaySilence(600),
-)
 
 
 @dataclass
@@ -343,15 +338,21 @@ class QueuedCall:
             )  # fmt: skip
         self.outcome = f"answered by {leg.extension}"
         answered_at = service.clock.now()
+        live = LiveCall(
+            self.tenant_id, self.contact_id, self.call.caller, self.info.name, agent_id, leg,
+            self.ivr.endpoint, self.call, recording,
+        )  # fmt: skip
         try:
             connection = await connect(
                 self.call, self.engine, self.ivr.endpoint, leg,
                 whisper=Playlist((PlaySpeech(f"Call from the {self.info.name} queue."),)),
-                recording=recording, layout=RecordingLayout(settings.layout),
+                recording=recording, layout=RecordingLayout(settings.layout), live=live,
+                on_connected=lambda: service.live_calls.add(live),
             )  # fmt: skip
-            self.ivr.hangup_by = connection.ended_by
+            self.ivr.hangup_by = live.hung_up_by or connection.ended_by
             self.ivr.agent_recording = connection.recording
         finally:
+            service.live_calls.remove(live)
             self.acd.ended(self.tenant_id, self.contact_id)
             if service.records is not None:
                 await _quietly(

@@ -11,6 +11,7 @@ moment they are connected. Nothing here chooses or retries; it reports.
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -21,6 +22,7 @@ from telportal.sdp import SessionDescription
 from telportal.signaling.calls import InboundCall, OutboundLeg, phone_destination
 
 if TYPE_CHECKING:
+    from telportal.signaling.live_calls import LiveCall
     from telportal.signaling.service import SipService
 
 log = logging.getLogger(__name__)
@@ -29,10 +31,17 @@ log = logging.getLogger(__name__)
 class Caller(Protocol):
     """Whoever the agent is rung for: an inbound call, or a callback not yet dialled."""
 
-    tenant_id: str
-    call_id: str
-    caller: str
-    ended: asyncio.Event
+    @property
+    def tenant_id(self) -> str: ...
+
+    @property
+    def call_id(self) -> str: ...
+
+    @property
+    def caller(self) -> str: ...
+
+    @property
+    def ended(self) -> asyncio.Event: ...
 
 
 @dataclass
@@ -112,12 +121,16 @@ async def connect(
     whisper: Playlist | None,
     recording: Path | None,
     layout: RecordingLayout = RecordingLayout.STEREO,
+    live: "LiveCall | None" = None,
+    on_connected: Callable[[], None] | None = None,
 ) -> Connection:
     """Whisper to the agent, bridge the two, record, and wait until either side hangs up.
 
     The caller keeps hearing what they heard (ringback, music) during the whisper, so
     the handover sounds like one continuous wait. The recording is on the caller's
     endpoint: what it receives is the caller (left), what it sends is the agent (right).
+    With `live`, the call-control API may replace the agent (a transfer): the old
+    agent's leg then ends and the conversation goes on with the new one.
     """
     try:
         if whisper is not None:
@@ -129,14 +142,20 @@ async def connect(
         if recording is not None:
             recording.parent.mkdir(parents=True, exist_ok=True)
             await engine.record_start(caller_endpoint, recording, layout=layout)
-        caller_gone = asyncio.create_task(call.ended.wait())
-        agent_gone = asyncio.create_task(agent.leg.ended.wait())
-        done, pending = await asyncio.wait(
-            {caller_gone, agent_gone}, return_when=asyncio.FIRST_COMPLETED
-        )
-        for task in pending:
-            task.cancel()
-        del done
+        if on_connected is not None:
+            on_connected()  # only now may the call-control API act on the call
+        while True:
+            if live is not None:
+                agent = live.agent
+            caller_gone = asyncio.create_task(call.ended.wait())
+            agent_gone = asyncio.create_task(agent.leg.ended.wait())
+            _, pending = await asyncio.wait(
+                {caller_gone, agent_gone}, return_when=asyncio.FIRST_COMPLETED
+            )
+            for task in pending:
+                task.cancel()
+            if call.ended.is_set() or live is None or live.agent is agent:
+                break  # the caller or the present agent hung up
         return await _hang_up_the_other(call, agent, recording, engine, caller_endpoint)
     finally:
         with contextlib.suppress(Exception):

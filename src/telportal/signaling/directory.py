@@ -115,6 +115,10 @@ class SipDirectory:
         entry = self._tenants.get(tenant_id)
         return entry.slug if entry else None
 
+    def users(self, tenant_id: str) -> list[SipUser]:
+        entry = self._tenants.get(tenant_id)
+        return list(entry.users.values()) if entry else []
+
     def user(self, tenant_id: str, extension: str) -> SipUser | None:
         entry = self._tenants.get(tenant_id)
         return entry.users.get(extension) if entry else None

@@ -52,6 +52,7 @@ from telportal.signaling.calls import (
 )
 from telportal.signaling.directory import NumberRoute, SipDirectory, SipTrunk, TenantEntry
 from telportal.signaling.ivr_call import Handoff, IvrCall
+from telportal.signaling.live_calls import LiveCalls
 from telportal.signaling.queue_handoff import ring_queue_members
 from telportal.sip import (
     Headers,
@@ -173,6 +174,8 @@ class SipService:
             "INVITE": self._on_invite,
         }
         self.trunk_status: dict[str, TrunkStatus] = {}
+        # Calls connected to an agent, for the call-control API.
+        self.live_calls = LiveCalls(self)
         # Calls in progress on each trunk, both directions: carriers sell channels.
         self.trunk_channels: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()

@@ -306,14 +306,25 @@ class Users(Resource[User]):
             )
             if (await uow.session.execute(taken)).first() is not None:
                 raise Conflict("a user with these values already exists")
+        if (
+            obj is not None
+            and values.get("extension") not in (None, obj.extension)
+            and obj.sip_ha1_sha256 is not None
+            and values.get("sip_password") is None
+        ):
+            raise Invalid("extension", "a new extension needs a new sip_password (the phone's)")
         if values.get("password") is not None:
             values["password_hash"] = self.passwords.hash(values["password"])
         if values.get("sip_password") is not None:
             if tenant_id is None:
                 raise Invalid("sip_password", "platform operators have no phone")
             realm = (await uow.session.get(Tenant, tenant_id)).slug  # type: ignore[union-attr]
-            username = obj.username if obj else values["username"]
-            secrets = digest_secrets(username, realm, values["sip_password"])
+            # The phone's SIP user is the extension (what it registers as and is
+            # called by), so HA1 is over the extension, not the sign-in name.
+            sip_user = values.get("extension") or (obj.extension if obj else None)
+            if not sip_user:
+                raise Invalid("sip_password", "a phone needs an extension to register as")
+            secrets = digest_secrets(sip_user, realm, values["sip_password"])
             values["sip_ha1_md5"] = secrets.ha1_md5
             values["sip_ha1_sha256"] = secrets.ha1_sha256
         return values

@@ -1,0 +1,270 @@
+"""Connected agent calls, and what the call-control API may do to them (MISSION M17).
+
+A call an agent answered is registered here for as long as it lasts. The API then
+acts on it: hang up, hold and unhold (the caller hears music, the agent silence),
+send DTMF to the caller's side, pause and resume the recording (for card numbers),
+transfer it blind to another extension, and let a supervisor listen, whisper to the
+agent or barge in. Every change is published as a `CallState` event.
+
+The media topology follows one rule, restored after every change: a call with no
+supervisor is a bridge (caller <-> agent); a call with supervisors is a mix in
+which the caller and the agent are participants and each supervisor has their
+role. Hold takes the caller out of either and plays music to them.
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from telportal.events import CallState
+from telportal.media import MediaEngine, MixRole, Playlist
+from telportal.signaling.agent_leg import AgentLeg, ring_agent
+from telportal.signaling.calls import InboundCall, OutboundLeg
+from telportal.signaling.music import BUILTIN_MUSIC
+
+if TYPE_CHECKING:
+    from telportal.signaling.service import SipService
+
+log = logging.getLogger(__name__)
+
+MONITOR_RING_SECONDS = 30.0
+TRANSFER_RING_SECONDS = 30.0
+
+
+class CallControlError(Exception):
+    """An operation the call's present state does not allow; the message says why."""
+
+
+@dataclass
+class Monitor:
+    user_id: str
+    extension: str
+    mode: MixRole
+    leg: AgentLeg
+
+
+@dataclass
+class LiveCall:
+    tenant_id: str
+    call_id: str
+    caller: str
+    queue: str | None
+    agent_id: str | None
+    agent: AgentLeg
+    caller_endpoint: str
+    party: InboundCall | OutboundLeg
+    recording: Path | None
+    held: bool = False
+    recording_paused: bool = False
+    monitors: dict[str, Monitor] = field(default_factory=dict)
+    transfers: list[dict[str, str]] = field(default_factory=list)
+    # Who ended it through the API (agent or system), for the call record.
+    hung_up_by: str | None = None
+    # Set when `agent` is replaced (a transfer): the call goes on with the new agent.
+    swapped: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @property
+    def mix_id(self) -> str:
+        return f"call-{self.call_id}"
+
+
+class LiveCalls:
+    def __init__(self, service: "SipService") -> None:
+        self.service = service
+        self._calls: dict[tuple[str, str], LiveCall] = {}
+
+    @property
+    def engine(self) -> MediaEngine:
+        engine = self.service.media
+        if engine is None:
+            raise CallControlError("this site has no media engine")
+        return engine
+
+    # --- registry ---------------------------------------------------------------------
+
+    def add(self, call: LiveCall) -> None:
+        self._calls[(call.tenant_id, call.call_id)] = call
+        self._publish(call, "talking")
+
+    def remove(self, call: LiveCall) -> None:
+        if self._calls.pop((call.tenant_id, call.call_id), None) is not None:
+            self._publish(call, "ended")
+
+    def get(self, tenant_id: str, call_id: str) -> LiveCall | None:
+        return self._calls.get((tenant_id, call_id))
+
+    def of_tenant(self, tenant_id: str) -> list[LiveCall]:
+        return [c for (t, _), c in self._calls.items() if t == tenant_id]
+
+    def _publish(self, call: LiveCall, state: str, detail: str | None = None) -> None:
+        event = CallState(
+            tenant_id=call.tenant_id,
+            call_id=call.call_id,
+            state=state,
+            agent_id=call.agent_id,
+            agent_extension=call.agent.extension,
+            caller=call.caller,
+            queue=call.queue,
+            detail=detail,
+        )
+        self.service.spawn(self.service.bus.publish(event))
+
+    # --- operations -------------------------------------------------------------------
+
+    async def hangup(self, call: LiveCall, by: str) -> None:
+        call.hung_up_by = by
+        await call.party.hangup(f"hung up through the API by the {by}")
+        # The conversation's own task hangs up the agent when it sees the caller gone.
+
+    async def hold(self, call: LiveCall) -> None:
+        if call.held:
+            raise CallControlError("the call is already on hold")
+        engine = self.engine
+        await engine.unbridge(call.caller_endpoint)
+        await engine.unmix(call.caller_endpoint)
+        await engine.play(
+            call.caller_endpoint,
+            Playlist(BUILTIN_MUSIC, loop=True),
+            barge_in=False,
+        )
+        call.held = True
+        self._publish(call, "held")
+
+    async def unhold(self, call: LiveCall) -> None:
+        if not call.held:
+            raise CallControlError("the call is not on hold")
+        await self.engine.stop_play(call.caller_endpoint)
+        call.held = False
+        await self._reconnect(call)
+        self._publish(call, "talking")
+
+    async def send_dtmf(self, call: LiveCall, digits: str) -> None:
+        await self.engine.send_digits(call.caller_endpoint, digits)
+        self._publish(call, "dtmf", digits)
+
+    async def pause_recording(self, call: LiveCall) -> None:
+        if call.recording is None:
+            raise CallControlError("the call is not being recorded")
+        if call.recording_paused:
+            raise CallControlError("the recording is already paused")
+        await self.engine.record_pause(call.caller_endpoint)
+        call.recording_paused = True
+        self._publish(call, "recording_paused")
+
+    async def resume_recording(self, call: LiveCall) -> None:
+        if call.recording is None or not call.recording_paused:
+            raise CallControlError("the recording is not paused")
+        await self.engine.record_resume(call.caller_endpoint)
+        call.recording_paused = False
+        self._publish(call, "recording_resumed")
+
+    async def transfer(self, call: LiveCall, extension: str) -> str:
+        """Blind transfer to an extension: ring it; when it answers, it replaces the agent."""
+        if extension == call.agent.extension:
+            raise CallControlError("the call is already with that extension")
+        engine = self.engine
+        self._publish(call, "transferring", extension)
+        target = await ring_agent(
+            self.service, _Party(call), engine, extension, TRANSFER_RING_SECONDS
+        )
+        if target is None:
+            self._publish(call, "talking", f"transfer to {extension} not answered")
+            raise CallControlError(f"extension {extension} did not answer")
+        old = call.agent
+        call.transfers.append({"from": old.extension, "to": extension, "kind": "blind"})
+        call.agent = target
+        user = self.service.directory.user(call.tenant_id, extension)
+        call.agent_id = user.user_id if user else None
+        call.swapped.set()
+        if not call.held:
+            await self._reconnect(call)
+        await old.leg.hangup("transferred")
+        with contextlib.suppress(Exception):
+            await engine.close(old.endpoint_id)
+        self._publish(call, "transferred", extension)
+        records = self.service.records
+        if records is not None:
+            with contextlib.suppress(Exception):
+                await records.add_transfer(
+                    call.tenant_id, call.call_id, {**call.transfers[-1], "kind": "blind"}
+                )
+        return extension
+
+    async def monitor(self, call: LiveCall, user_id: str, extension: str, mode: MixRole) -> None:
+        """A supervisor joins: their phone rings, then they listen, whisper or barge."""
+        if mode is MixRole.PARTICIPANT:
+            raise CallControlError("a supervisor listens, whispers or barges")
+        if user_id in call.monitors:
+            await self._set_mode(call, call.monitors[user_id], mode)
+            return
+        leg = await ring_agent(
+            self.service, _Party(call), self.engine, extension, MONITOR_RING_SECONDS
+        )
+        if leg is None:
+            raise CallControlError(f"the supervisor's phone {extension} did not answer")
+        monitor = Monitor(user_id, extension, mode, leg)
+        call.monitors[user_id] = monitor
+        await self._reconnect(call)
+        self._publish(call, f"monitor_{mode.value}", extension)
+        self.service.spawn(self._until_monitor_leaves(call, monitor))
+
+    async def _set_mode(self, call: LiveCall, monitor: Monitor, mode: MixRole) -> None:
+        monitor.mode = mode
+        await self._reconnect(call)
+        self._publish(call, f"monitor_{mode.value}", monitor.extension)
+
+    async def _until_monitor_leaves(self, call: LiveCall, monitor: Monitor) -> None:
+        ended = asyncio.create_task(monitor.leg.leg.ended.wait())
+        gone = asyncio.create_task(call.party.ended.wait())
+        try:
+            await asyncio.wait({ended, gone}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            ended.cancel()
+            gone.cancel()
+        call.monitors.pop(monitor.user_id, None)
+        if not monitor.leg.leg.ended.is_set():
+            await monitor.leg.leg.hangup("call over")
+        with contextlib.suppress(Exception):
+            await self.engine.close(monitor.leg.endpoint_id)
+        if not call.party.ended.is_set() and not call.held:
+            with contextlib.suppress(Exception):
+                await self._reconnect(call)
+        self._publish(call, "monitor_left", monitor.extension)
+
+    async def _reconnect(self, call: LiveCall) -> None:
+        """Restore the call's media: a bridge, or a mix when supervisors are on it."""
+        engine = self.engine
+        if not call.monitors:
+            await engine.bridge(call.caller_endpoint, call.agent.endpoint_id)
+            return
+        await engine.mix(call.mix_id, call.caller_endpoint, MixRole.PARTICIPANT)
+        await engine.mix(call.mix_id, call.agent.endpoint_id, MixRole.PARTICIPANT)
+        for m in call.monitors.values():
+            whisper_to = call.agent.endpoint_id if m.mode is MixRole.WHISPER else None
+            await engine.mix(call.mix_id, m.leg.endpoint_id, m.mode, whisper_to=whisper_to)
+
+
+@dataclass
+class _Party:
+    """The call as `ring_agent` sees it when ringing someone into it."""
+
+    call: LiveCall
+
+    @property
+    def tenant_id(self) -> str:
+        return self.call.tenant_id
+
+    @property
+    def call_id(self) -> str:
+        return self.call.call_id
+
+    @property
+    def caller(self) -> str:
+        return self.call.caller
+
+    @property
+    def ended(self) -> asyncio.Event:
+        return self.call.party.ended

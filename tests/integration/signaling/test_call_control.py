@@ -1,0 +1,129 @@
+"""Call control through REST on a live call with real SIP peers (SIPp phones).
+
+The caller reaches agent 1001 through the demo flow; then, through the API: hold and
+unhold, recording pause and resume, DTMF, a supervisor (1009) who listens and then
+barges in, a blind transfer to 1002, and a hang-up. Each step is checked in the
+call's state, in the `callstate` events, and in the call record.
+"""
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import select
+
+from telportal.events import CallState
+from telportal.store.schema import CallDetailRecord
+from tests.integration.signaling.conftest import Api, Edge, free_port
+from tests.integration.signaling.test_acd_calls import (
+    add_trunk,
+    caller_scenario,
+    finished,
+    start_sipp,
+    until_state,
+)
+from tests.integration.signaling.test_sipp_call import _register_callee
+
+
+async def test_hold_recording_dtmf_monitor_transfer_and_hangup(
+    edge: Edge, api: Api, tmp_path: Path
+) -> None:
+    sip = edge.platform.sip
+    assert sip is not None
+    await add_trunk(edge, free_port())
+    bus = edge.platform.bus.subscribe()
+    phones = {}
+    for extension in ("1001", "1002", "1009"):
+        port = free_port()
+        phones[extension] = await start_sipp(
+            tmp_path, f"p{extension}", "-sn", "uas", "-p", str(port), "-m", "1"
+        )
+        await _register_callee(edge, port, extension=extension)
+    agent = {"Authorization": f"Bearer {await api.token('1001@acme')}"}
+    other_agent = {"Authorization": f"Bearer {await api.token('1003@acme')}"}
+    supervisor = {"Authorization": f"Bearer {await api.token('supervisor@acme')}"}
+    # 1002 is busy elsewhere (not ready), so the queue's call goes to 1001.
+    busy_token = await api.token("1002@acme")
+    busy = {"Authorization": f"Bearer {busy_token}"}
+    await until_state(api, busy_token, "ready")
+    r = await api.client.post(
+        "/api/v1/agents/me/not-ready", json={"reason": "meeting"}, headers=busy
+    )
+    assert r.status_code == 200, r.text
+    (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=0, hung_up_by_server=True))
+    caller = await start_sipp(
+        tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
+        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(30):
+            while not (calls := (await api.client.get("/api/v1/live-calls", headers=agent)).json()):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        (call,) = calls
+        assert call["agent_extension"] == "1001" and call["queue"] == "sales"
+        base = f"/api/v1/live-calls/{call['call_id']}"
+
+        async def post(path: str, headers: dict[str, str], body: Any = None) -> httpx.Response:
+            return await api.client.post(base + path, json=body, headers=headers)
+
+        assert (await post("/hold", agent)).json()["held"] is True
+        r = await post("/hold", agent)
+        assert r.status_code == 409 and "already on hold" in r.json()["message"]
+        assert (await post("/unhold", agent)).json()["held"] is False
+        assert (await post("/recording/pause", agent)).json()["recording_paused"] is True
+        assert (await post("/recording/resume", agent)).json()["recording_paused"] is False
+        assert (await post("/dtmf", agent, {"digits": "12#"})).status_code == 200
+        assert (await post("/dtmf", agent, {"digits": "x"})).status_code == 422
+        # Another agent does not see this call; an agent cannot monitor.
+        assert (await post("/hold", other_agent)).status_code == 404
+        assert (await post("/monitor", agent, {"mode": "listen"})).status_code == 403
+
+        r = await post("/monitor", supervisor, {"mode": "listen"})
+        assert r.status_code == 200, r.text
+        assert r.json()["monitors"][0]["extension"] == "1009"
+        r = await post("/monitor", supervisor, {"mode": "barge"})
+        assert r.json()["monitors"][0]["mode"] == "barge"
+
+        r = await post("/transfer", agent, {"to": "1002"})
+        assert r.status_code == 200, r.text
+        assert r.json()["agent_extension"] == "1002"
+        assert r.json()["transfers"] == [{"from": "1001", "to": "1002", "kind": "blind"}]
+        await finished(phones["1001"], tmp_path, "p1001")  # its leg got BYE at the transfer
+        # 1001 no longer holds the call: it cannot act on it.
+        assert (await post("/hold", agent)).status_code == 404
+
+        r = await post("/hangup", supervisor)
+        assert r.status_code == 204, r.text
+        await finished(caller, tmp_path, "caller")  # the caller got our BYE
+        for extension in ("1002", "1009"):
+            await finished(phones[extension], tmp_path, f"p{extension}")
+    finally:
+        for proc in (caller, *phones.values()):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+
+    async with asyncio.timeout(10):
+        while (await api.client.get("/api/v1/live-calls", headers=supervisor)).json():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        while True:
+            async with edge.platform.db.read() as session:
+                row = (await session.execute(select(CallDetailRecord))).scalars().one()
+            if row.ended_at is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert row.transfers == [{"from": "1001", "to": "1002", "kind": "blind"}]
+    assert row.hangup_by == "system" and row.agent_extension == "1001"
+    states = []
+    while (event := bus.get_nowait()) is not None:
+        if isinstance(event, CallState):
+            states.append((event.state, event.detail))
+    # Events are published as the steps happen, so they come in the steps' order
+    # (monitor_left may come whenever the supervisor's leg ends).
+    names = [name for name, _ in states if name != "monitor_left"]
+    assert names == [
+        "talking", "held", "talking", "recording_paused", "recording_resumed", "dtmf",
+        "monitor_listen", "monitor_barge", "transferring", "transferred", "ended",
+    ], states  # fmt: skip
+    assert ("dtmf", "12#") in states and ("transferred", "1002") in states
