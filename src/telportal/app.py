@@ -110,7 +110,13 @@ def build_platform(
     desktops = AgentDesktops()
     acd = None
     if SiteRole.CENTER in config.site.roles:
-        acd = AcdService(db, clock, bus, ready_on_register=config.acd.ready_on_register)
+        acd = AcdService(
+            db,
+            clock,
+            bus,
+            ready_on_register=config.acd.ready_on_register,
+            center_id=config.site.name,
+        )
         if sip is not None:
             # One process with both roles: queue steps go straight to this ACD.
             sip.handoff = acd_handoff(sip, acd, desktops)

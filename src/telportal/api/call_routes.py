@@ -49,7 +49,7 @@ def call_filter(
     direction: Annotated[
         str | None, Query(pattern="^(inbound|outbound|internal)$", description="Call direction")
     ] = None,
-    hangup_by: Annotated[str | None, Query(pattern="^(caller|agent|system)$")] = None,
+    hangup_by: Annotated[str | None, Query(pattern="^(caller|callee|agent|system)$")] = None,
     answered: Annotated[
         bool | None, Query(description="Only answered (or unanswered) calls")
     ] = None,

@@ -29,6 +29,7 @@ from sqlalchemy import select
 from telportal.acd import (
     AgentProfile,
     AgentStateChanged,
+    CenterChoice,
     Decision,
     Distributor,
     Offer,
@@ -40,6 +41,7 @@ from telportal.acd import (
     QueueSnapshot,
     SkillNeed,
     Strategy,
+    choose_center,
 )
 from telportal.clock import Clock
 from telportal.errors import NotFound
@@ -106,11 +108,14 @@ class AcdService:
         bus: EventBus,
         *,
         ready_on_register: bool = True,
+        center_id: str = "local",
     ) -> None:
         self.db = db
         self.clock = clock
         self.bus = bus
         self.ready_on_register = ready_on_register
+        self.center_id = center_id
+        self._queue_needs: dict[str, list[SkillNeed]] = {}
         self.distributor = Distributor(clock)
         self._tenants: dict[str, _Tenant] = {}
         self._waiters: dict[tuple[str, str], asyncio.Queue[Decision]] = {}
@@ -171,6 +176,7 @@ class AcdService:
         queue_needs: dict[str, list[SkillNeed]] = {}
         for queue_id, skill, level in needs:
             queue_needs.setdefault(queue_id, []).append(SkillNeed(skill, level))
+        self._queue_needs = queue_needs
         user_queues: dict[str, set[str]] = {}
         for m in members:
             user_queues.setdefault(m.user_id, set()).add(m.queue_id)
@@ -397,6 +403,16 @@ class AcdService:
         return estimate.position, estimate.expected_wait
 
     # --- statistics ---------------------------------------------------------------------
+
+    def choose_center(self, tenant_id: str, queue_id: str, skills: tuple[str, ...]) -> CenterChoice:
+        """Which service center should take a new contact, on the centers' live figures.
+
+        In one process there is one center, this site; the figures are the ones a
+        multi-site view will receive from the others, and the choice is recorded.
+        """
+        needs = {n.skill for n in self._queue_needs.get(queue_id, ())} | set(skills)
+        figures = self.distributor.center_figures(tenant_id, self.center_id, local=True)
+        return choose_center(tenant_id, sorted(needs), [figures])
 
     def queue_snapshot(self, tenant_id: str, queue_id: str) -> QueueSnapshot:
         return self.distributor.queue_snapshot(tenant_id, queue_id)

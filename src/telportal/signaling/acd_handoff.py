@@ -117,6 +117,15 @@ class QueuedCall:
         if records is not None:
             await _quietly(records.queued(self.tenant_id, self.contact_id, self.info.name))
         try:
+            choice = self.acd.choose_center(self.tenant_id, self.info.queue_id, self.action.skills)
+            self.ivr.routing = {
+                "center": choice.center_id,
+                "center_reason": choice.reason,
+                "centers_considered": choice.considered,
+            }
+        except Exception:
+            log.exception("call %s: no center choice", self.contact_id)
+        try:
             inbox = self.acd.enqueue(
                 self.tenant_id,
                 self.contact_id,
@@ -278,7 +287,8 @@ class QueuedCall:
         pop = await self._screen_pop(offer)
         delivered = await self.desktops.deliver(self.tenant_id, offer.agent_id, pop)
         pop_ms = (self.service.clock.monotonic() - started) * 1000
-        self.ivr.routing = {**_routing_json(offer), "screen_pop_ms": round(pop_ms, 3),
+        self.ivr.routing = {**(self.ivr.routing or {}), **_routing_json(offer),
+                            "screen_pop_ms": round(pop_ms, 3),
                             "screen_pop_desktops": delivered}  # fmt: skip
         log.info("call %s: screen pop to %s (%d desktops) %.2f ms after the decision",
                  self.contact_id, agent.extension, delivered, pop_ms)  # fmt: skip

@@ -18,6 +18,7 @@ import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from telportal.net import Peer, Source, Transport
@@ -246,6 +247,9 @@ class InboundCall(_Leg):
         self.call_id = request.call_id
         self.dialog = Dialog.from_uas(request, new_tag(), self.contact())
         self.answered = False
+        self.answered_at: datetime | None = None
+        # Who ended a call between phones, for its record: caller, callee or system.
+        self.hangup_by: str | None = None
         # The service number this call dialled, when it dialled one.
         self.number_route: NumberRoute | None = None
         # The trunk it came in by, when a trusted trunk sent it (it holds a channel).
@@ -274,6 +278,7 @@ class InboundCall(_Leg):
         assert self.dialog is not None
         self._final_sent = True
         self.answered = True
+        self.answered_at = self.service.clock.now()
         self.last_sdp = sdp
         agreement = self.timer_agreement
         headers = list(agreement.headers) if agreement else []

@@ -573,7 +573,7 @@ class SipService:
         """A service number runs its service's IVR flow; anything else rings an extension."""
         route = call.number_route
         if route is None:
-            await self.call_extension(call)
+            await self._recorded_call(call)
             return
         found = await self.flows(route.tenant_id, route.service_id) if self.flows else None
         if found is None or self.media is None:
@@ -626,6 +626,40 @@ class SipService:
             # A record that cannot be written must not cost the caller the call.
             log.exception("could not record the start of call %s", call.call_id)
 
+    async def _recorded_call(self, call: InboundCall) -> None:
+        """A call between phones, or out through a trunk: it gets a record like any call."""
+        uri = call.request.uri
+        called = (uri.user if isinstance(uri, SipUri) else None) or str(uri)
+        dialled_out = (
+            call.trunk is None
+            and self.directory.user(call.tenant_id, called) is None
+            and _DIALABLE.fullmatch(called) is not None
+        )
+        records = self.records
+        if records is not None:
+            try:
+                await records.start(
+                    call.tenant_id, call.call_id, site=self.config.site.name,
+                    direction="outbound" if dialled_out else "internal",
+                    caller=call.caller, called=called[:255],
+                )  # fmt: skip
+            except Exception:
+                log.exception("could not record the start of call %s", call.call_id)
+                records = None
+        try:
+            await self.call_extension(call)
+        finally:
+            if records is not None:
+                try:
+                    if call.answered_at is not None:
+                        await records.answered(call.tenant_id, call.call_id, call.answered_at)
+                    await records.finish(
+                        call.tenant_id, call.call_id, end_reason=call.end_reason or "ended",
+                        hangup_by=call.hangup_by or "system",
+                    )  # fmt: skip
+                except Exception:
+                    log.exception("could not record the end of call %s", call.call_id)
+
     async def _record_end(
         self, call: InboundCall, record: CallRecord, version: int | None, ivr: IvrCall
     ) -> None:
@@ -636,6 +670,8 @@ class SipService:
         if ivr.queue_outcome:
             outcome = f"{outcome}: {ivr.queue_outcome}"
         try:
+            if call.answered_at is not None:
+                await self.records.answered(call.tenant_id, call.call_id, call.answered_at)
             await self.records.save_ivr(call.tenant_id, call.call_id, record, version)
             await self.records.finish(
                 call.tenant_id,
@@ -674,6 +710,7 @@ class SipService:
             to=f"sip:{user.extension}@{self.sent_by(binding.peer)}",
         )
         reason = await bridge(call, leg)
+        call.hangup_by = _hangup_by(reason)
         log.info("call %s from %s to %s ended: %s", call.call_id, call.caller, extension, reason)
 
     async def call_outside(self, call: InboundCall, number: str) -> None:
@@ -692,6 +729,7 @@ class SipService:
             return
         try:
             reason = await bridge(call, outbound)
+            call.hangup_by = _hangup_by(reason)
         finally:
             self.release_channel(trunk)
         log.info(
@@ -832,3 +870,12 @@ def _route_address(remote: str) -> str:
             return str(s.getsockname()[0])
         except OSError:
             return "127.0.0.1"
+
+
+def _hangup_by(bridge_outcome: str) -> str:
+    """Who ended a bridged call, from `bridge()`'s account of it."""
+    if bridge_outcome in ("caller hung up", "caller gone"):
+        return "caller"
+    if bridge_outcome == "callee hung up":
+        return "callee"
+    return "system"

@@ -267,11 +267,18 @@ async def test_bridged_agent_call_carries_and_records_both_parties(
     rate, stereo = read_wav(recordings[0])
     assert rate == RATE and stereo.shape[1] == 2
     left, right = stereo[:, 0], stereo[:, 1]
-    mic_window = microphone[2 * RATE : 4 * RATE]
+    # Half-second windows: baresip's packets come in bursts on a loaded machine, and a
+    # stretch that arrived late is shifted in the file; each window is still found
+    # whole. The best of several windows counts.
+    mic_windows = [microphone[int(t * RATE) : int((t + 0.5) * RATE)] for t in (2, 4, 6, 8)]
+
+    def best(signal: np.ndarray, windows: list[np.ndarray]) -> float:
+        return max(similarity(signal, w) for w in windows)
+
     scores = {
         "caller in left": similarity(left, speech_window),
-        "agent in right": similarity(right, mic_window),
-        "agent in left": similarity(left, mic_window),
+        "agent in right": best(right, mic_windows),
+        "agent in left": best(left, mic_windows),
         "caller in right": similarity(right, speech_window),
     }
     assert scores["caller in left"] > 0.9, scores

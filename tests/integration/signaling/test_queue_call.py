@@ -90,4 +90,7 @@ async def test_caller_reaches_an_agent_of_the_sales_queue(edge: Edge, tmp_path: 
     assert row.routing is not None
     assert row.routing["agents"] == [agent_1001.user_id] and row.routing["free_agents"] >= 1
     assert row.routing["screen_pop_desktops"] == 0  # no desktop was open
+    # The resource view chose this site's center, which had a free agent.
+    assert row.routing["center"] == "local"
+    assert row.routing["center_reason"] == "local_center_free"
     assert [leg["target"] for leg in row.legs] == ["1001"]
