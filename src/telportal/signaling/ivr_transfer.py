@@ -1,0 +1,173 @@
+"""A flow's transfer and callback steps, carried out on the live call (MISSION M4, M7).
+
+- Transfer to an agent (an extension of the tenant): their phone rings while the
+  caller hears ringback; answered, the two are connected like any agent call
+  (whisper, bridge, recording, call control). Not answered: the caller hears an
+  apology and the call ends.
+- Transfer to a number: out through the tenant's trunk (a branch office, a mobile),
+  bridged through the media engine so the call stays recorded and controllable.
+- Callback: the caller's request enters the queue as a callback keeping its place
+  (the ACD rings an agent, then the number, as for a callback asked for while
+  waiting); the flow goes on (usually to a thank-you and hang-up).
+Transfers to another service or another site need the multi-site layer; until then
+the caller hears that the service is not available, and the log says why.
+"""
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING
+
+from telportal.center.acd_service import AcdService
+from telportal.ivr.actions import RequestCallback, Transfer
+from telportal.media import Playlist, PlaySpeech, PlayTone, RecordingLayout
+from telportal.rtp.tones import RINGBACK_CHINA
+from telportal.sdp import SessionDescription
+from telportal.signaling.agent_leg import connect, ring_agent
+from telportal.signaling.calls import InboundCall, OutboundLeg
+from telportal.signaling.ivr_call import IvrCall, say_unavailable
+from telportal.signaling.live_calls import LiveCall
+
+if TYPE_CHECKING:
+    from telportal.signaling.service import SipService
+
+log = logging.getLogger(__name__)
+
+TRANSFER_RING_SECONDS = 30.0
+
+
+async def transfer(
+    service: "SipService", call: InboundCall, action: Transfer, ivr: IvrCall
+) -> None:
+    records = service.records
+    if records is not None:
+        with contextlib.suppress(Exception):
+            await records.add_transfer(
+                call.tenant_id,
+                call.call_id,
+                {"kind": "ivr", "to": f"{action.kind} {action.target}"},
+            )
+    if action.kind == "agent":
+        await _to_agent(service, call, action.target, ivr)
+    elif action.kind == "number":
+        await _to_number(service, call, action.target, ivr)
+    else:
+        log.info("call %s: transfer to a %s needs the multi-site layer", call.call_id, action.kind)
+        await say_unavailable(call, action, ivr)
+
+
+async def _sorry(ivr: IvrCall) -> None:
+    await ivr.engine.stop_play(ivr.endpoint)
+    await ivr.play_and_wait(
+        Playlist((PlaySpeech("Sorry, the person you are calling is not available. Goodbye."),))
+    )
+
+
+async def _to_agent(service: "SipService", call: InboundCall, extension: str, ivr: IvrCall) -> None:
+    engine = ivr.engine
+    user = service.directory.user(call.tenant_id, extension)
+    if user is None:
+        log.warning("call %s: the flow transfers to unknown extension %s", call.call_id, extension)
+        await _sorry(ivr)
+        return
+    await engine.play(
+        ivr.endpoint, Playlist((PlayTone(RINGBACK_CHINA),), loop=True), barge_in=False
+    )
+    leg = await ring_agent(service, call, engine, extension, TRANSFER_RING_SECONDS)
+    if leg is None:
+        await _sorry(ivr)
+        return
+    settings = service.config.recording
+    recording = (
+        service.recording_dir / f"{call.call_id}-agent-{extension}.wav"
+        if settings.agent_calls
+        else None
+    )
+    if service.records is not None:
+        relative = str(recording.relative_to(service.config.data_dir)) if recording else None
+        with contextlib.suppress(Exception):
+            await service.records.connected(
+                call.tenant_id, call.call_id, agent_id=user.user_id, extension=extension,
+                recording=relative,
+            )  # fmt: skip
+    live = LiveCall(
+        call.tenant_id, call.call_id, call.caller, None, user.user_id, leg, ivr.endpoint, call,
+        recording,
+    )  # fmt: skip
+    try:
+        connection = await connect(
+            call, engine, ivr.endpoint, leg, whisper=None, recording=recording,
+            layout=RecordingLayout(settings.layout), live=live,
+            on_connected=lambda: service.live_calls.add(live),
+        )  # fmt: skip
+        ivr.hangup_by = live.hung_up_by or connection.ended_by
+        ivr.agent_recording = connection.recording
+    finally:
+        service.live_calls.remove(live)
+
+
+async def _to_number(service: "SipService", call: InboundCall, number: str, ivr: IvrCall) -> None:
+    engine = ivr.engine
+    found = service.trunk_leg(call.tenant_id, number, caller=call.caller)
+    if found is None:
+        log.warning("call %s: no trunk to transfer to %s", call.call_id, number)
+        await _sorry(ivr)
+        return
+    trunk, outside = found
+    if not service.seize_channel(trunk):
+        await _sorry(ivr)
+        return
+    await engine.play(
+        ivr.endpoint, Playlist((PlayTone(RINGBACK_CHINA),), loop=True), barge_in=False
+    )
+    endpoint = await engine.create_endpoint(call.call_id)
+    try:
+        response = await outside.dial(endpoint.sdp.serialize().encode())
+        if call.ended.is_set():
+            if 200 <= response.status < 300:
+                await outside.hangup("caller gone")
+            return
+        if not 200 <= response.status < 300:
+            await _sorry(ivr)
+            return
+        await engine.accept_answer(
+            endpoint.endpoint_id, SessionDescription.parse(response.body.decode())
+        )
+        await engine.stop_play(ivr.endpoint)
+        await engine.bridge(ivr.endpoint, endpoint.endpoint_id)
+        if service.records is not None:
+            with contextlib.suppress(Exception):
+                await service.records.add_leg(
+                    call.tenant_id, call.call_id,
+                    {"kind": "trunk", "target": number, "trunk": trunk.name, "status": 200},
+                )  # fmt: skip
+        ended = await _first_to_end(call, outside)
+        ivr.hangup_by = "caller" if ended == "caller" else "callee"
+    finally:
+        service.release_channel(trunk)
+        with contextlib.suppress(Exception):
+            await engine.close(endpoint.endpoint_id)
+
+
+async def _first_to_end(call: InboundCall, outside: OutboundLeg) -> str:
+    caller = asyncio.create_task(call.ended.wait())
+    other = asyncio.create_task(outside.ended.wait())
+    done, pending = await asyncio.wait({caller, other}, return_when=asyncio.FIRST_COMPLETED)
+    for task in pending:
+        task.cancel()
+    if caller in done:
+        await outside.hangup("caller hung up")
+        return "caller"
+    await call.hangup("the other side hung up")
+    return "callee"
+
+
+def request_callback(acd: AcdService, call: InboundCall, action: RequestCallback) -> bool:
+    """Put the caller's callback request in the queue; False when there is no such queue."""
+    info = acd.queue(call.tenant_id, action.queue)
+    if info is None or not action.number:
+        return False
+    contact_id = f"{call.call_id}-callback"
+    acd.enqueue(call.tenant_id, contact_id, info.queue_id)
+    acd.to_callback(call.tenant_id, contact_id, action.number)
+    return True
