@@ -298,9 +298,14 @@ class AcdService:
             raise NotFound("agent")
         return agent
 
+    @staticmethod
+    def reaches_mobile(agent: AgentInfo) -> bool:
+        """A mobile or external agent is reached on their number through the trunk."""
+        return bool(agent.mobile_number) and bool(agent.kinds & {"mobile", "external"})
+
     def sign_in(self, tenant_id: str, user_id: str, *, ready: bool = False) -> None:
         agent = self._known(tenant_id, user_id)
-        reachable = self._reachable.get((tenant_id, user_id), False)
+        reachable = self._reachable.get((tenant_id, user_id), False) or self.reaches_mobile(agent)
         self._apply(
             self.distributor.sign_in(self._profile(agent), ready=ready, reachable=reachable)
         )
@@ -334,6 +339,7 @@ class AcdService:
         if agent is None or not agent.queues:
             return  # not an agent of any queue
         if self.signed_in(tenant_id, user_id):
+            reachable = reachable or self.reaches_mobile(agent)
             self._apply(self.distributor.set_reachable(tenant_id, user_id, reachable))
         elif reachable and self.ready_on_register:
             self._apply(self.distributor.sign_in(self._profile(agent), ready=True, reachable=True))

@@ -290,8 +290,9 @@ class QueuedCall:
 
     async def _offer(self, offer: Offer, withdrawn: asyncio.Event) -> AgentLeg | None:
         agent = self.acd.agent_info(self.tenant_id, offer.agent_id)
-        if agent is None or not agent.extension:
+        if agent is None:
             return None
+        extension = agent.extension or agent.username
         started = self.service.clock.monotonic()
         pop = await self._screen_pop(offer)
         delivered = await self.desktops.deliver(self.tenant_id, offer.agent_id, pop)
@@ -300,14 +301,16 @@ class QueuedCall:
                             "screen_pop_ms": round(pop_ms, 3),
                             "screen_pop_desktops": delivered}  # fmt: skip
         log.info("call %s: screen pop to %s (%d desktops) %.2f ms after the decision",
-                 self.contact_id, agent.extension, delivered, pop_ms)  # fmt: skip
+                 self.contact_id, extension, delivered, pop_ms)  # fmt: skip
         return await ring_agent(
             self.service,
             self.call,
             self.engine,
-            agent.extension,
+            extension,
             offer.ring_timeout + 5.0,
             withdrawn,
+            mobile=agent.mobile_number if self.acd.reaches_mobile(agent) else None,
+            announce=f"a call from the {self.info.name} queue",
         )
 
     async def _rang(self, agent_id: str, ringing: _Ringing) -> bool:

@@ -14,10 +14,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from telportal.media import MediaEngine, Playlist, RecordingLayout, RecordingSummary
-from telportal.media.events import PlayFinished
+from telportal.media import MediaEngine, Playlist, PlaySpeech, RecordingLayout, RecordingSummary
+from telportal.media.events import DigitReceived, PlayFinished
 from telportal.sdp import SessionDescription
 from telportal.signaling.calls import InboundCall, OutboundLeg, phone_destination
 
@@ -69,20 +69,30 @@ async def ring_agent(
     extension: str,
     ring_seconds: float,
     withdrawn: asyncio.Event | None = None,
+    *,
+    mobile: str | None = None,
+    announce: str = "a call",
 ) -> AgentLeg | None:
-    """Ring the extension's reachable phone; the answered leg, or None.
+    """Ring the extension's reachable phone (or else the agent's mobile); the answered leg.
 
     None when the phone is not registered, refuses, does not answer in time, the
     offer is `withdrawn`, or the caller hangs up meanwhile. A phone still ringing
     then gets a CANCEL; one that answered anyway is hung up at once.
+
+    With no registered phone and a `mobile` number, the mobile is called through the
+    tenant's trunk, and the agent must press 1 to accept: a voicemail box or someone
+    else picking up must not take the caller.
     """
     bindings = [b for b in service.location.lookup(f"{call.tenant_id}/{extension}") if b.reachable]
     if not bindings or bindings[0].peer is None:
-        return None
+        if mobile is None:
+            return None
+        return await _ring_mobile(
+            service, call, engine, extension, mobile, ring_seconds, withdrawn, announce
+        )
     binding = bindings[0]
     assert binding.peer is not None
     destination = phone_destination(binding.contact, binding.peer)
-    endpoint = await engine.create_endpoint(call.call_id)
     leg = OutboundLeg(
         service,
         binding.contact,
@@ -90,6 +100,18 @@ async def ring_agent(
         caller=call.caller,
         to=f"sip:{extension}@{service.sent_by(destination)}",
     )
+    return await _answered(leg, call, engine, extension, ring_seconds, withdrawn)
+
+
+async def _answered(
+    leg: OutboundLeg,
+    call: Caller,
+    engine: MediaEngine,
+    extension: str,
+    ring_seconds: float,
+    withdrawn: asyncio.Event | None,
+) -> AgentLeg | None:
+    endpoint = await engine.create_endpoint(call.call_id)
     answered = False
     try:
         answered = await _dial(
@@ -110,6 +132,100 @@ async def ring_agent(
         if not answered:
             with contextlib.suppress(Exception):
                 await engine.close(endpoint.endpoint_id)
+
+
+ACCEPT_KEY = "1"
+ACCEPT_SECONDS = 10.0
+
+
+async def _ring_mobile(
+    service: "SipService",
+    call: Caller,
+    engine: MediaEngine,
+    extension: str,
+    mobile: str,
+    ring_seconds: float,
+    withdrawn: asyncio.Event | None,
+    announce: str,
+) -> AgentLeg | None:
+    found = service.trunk_leg(call.tenant_id, mobile, caller=call.caller)
+    if found is None:
+        log.warning("agent %s: no trunk to reach mobile %s", extension, mobile)
+        return None
+    trunk, leg = found
+    if not service.seize_channel(trunk):
+        return None
+    agent: AgentLeg | None = None
+    try:
+        agent = await _answered(leg, call, engine, extension, ring_seconds, withdrawn)
+        if agent is None:
+            return None
+        if not await _accepted(engine, agent, announce, call, withdrawn):
+            log.info("agent %s: the mobile answered but did not accept", extension)
+            await leg.hangup("not accepted")
+            with contextlib.suppress(Exception):
+                await engine.close(agent.endpoint_id)
+            agent = None
+            return None
+        service.spawn(_release_when_done(service, trunk, leg))
+        return agent
+    finally:
+        if agent is None:
+            service.release_channel(trunk)
+
+
+async def _release_when_done(service: "SipService", trunk: Any, leg: OutboundLeg) -> None:
+    await leg.ended.wait()
+    service.release_channel(trunk)
+
+
+async def _accepted(
+    engine: MediaEngine,
+    agent: AgentLeg,
+    announce: str,
+    call: Caller,
+    withdrawn: asyncio.Event | None,
+) -> bool:
+    """Ask the person who answered to press 1; True when they do in time."""
+    pressed = asyncio.Event()
+    subscription = engine.events()
+
+    async def watch() -> None:
+        async for event in subscription:
+            if (
+                isinstance(event, DigitReceived)
+                and event.endpoint_id == agent.endpoint_id
+                and event.digit == ACCEPT_KEY
+            ):
+                pressed.set()
+                return
+
+    watcher = asyncio.create_task(watch())
+    prompt = Playlist(
+        (PlaySpeech(f"You have {announce}. Press {ACCEPT_KEY} to accept."),), loop=True
+    )
+    try:
+        await engine.play(agent.endpoint_id, prompt, barge_in=True)
+        stops = [pressed.wait(), agent.leg.ended.wait(), call.ended.wait()]
+        if withdrawn is not None:
+            stops.append(withdrawn.wait())
+        tasks = [asyncio.create_task(s) for s in stops]
+        try:
+            await asyncio.wait(tasks, timeout=ACCEPT_SECONDS, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in tasks:
+                task.cancel()
+        await engine.stop_play(agent.endpoint_id)
+        return (
+            pressed.is_set()
+            and not agent.leg.ended.is_set()
+            and not call.ended.is_set()
+            and not (withdrawn is not None and withdrawn.is_set())
+        )
+    finally:
+        subscription.close()
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
 
 
 async def connect(
