@@ -29,6 +29,7 @@ RESOURCES = [
     "numbers",
     "number-links",
     "trunks",
+    "customers",
     "calls",
 ]
 # Records of what happened: read-only, so changing or deleting them has no route.
@@ -46,6 +47,7 @@ PATCHES: dict[str, dict[str, Any]] = {
     "numbers": {"description": "hijacked"},
     "number-links": {"caller_prefix": "0"},
     "trunks": {"host": "evil.example"},
+    "customers": {"notes": "hijacked"},
 }
 
 

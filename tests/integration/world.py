@@ -106,6 +106,16 @@ async def build_tenant(
             "password": "trunk-secret-1",
         },
     )
+    customer = await create(
+        client,
+        a,
+        "customers",
+        {
+            "name": f"{slug} customer",
+            "importance": 3,
+            "identities": [{"kind": "phone", "value": "+86 139 0000 0000"}],
+        },
+    )
     num = await create(client, op, "numbers", {"number": number})
     link = await create(
         client,
@@ -125,6 +135,7 @@ async def build_tenant(
             "numbers": num["id"],
             "number-links": link["id"],
             "trunks": trunk["id"],
+            "customers": customer["id"],
         }
     )
     flow = await create(

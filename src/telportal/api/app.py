@@ -6,13 +6,14 @@ from telportal import __version__
 from telportal.api import errors, events_socket
 from telportal.api.agent_routes import agent_router
 from telportal.api.call_routes import call_router
+from telportal.api.customer_routes import customer_router
 from telportal.api.flow_routes import flow_router
 from telportal.api.live_call_routes import live_call_router
 from telportal.api.resource_routes import resource_router
 from telportal.api.routes import health, router
 from telportal.app import Platform
 from telportal.ivr.publishing import FlowRepository
-from telportal.tenancy.resources import Calls
+from telportal.tenancy.resources import Calls, Customers
 
 API_PREFIX = "/api/v1"
 
@@ -36,6 +37,8 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(health)
     app.include_router(router, prefix=API_PREFIX)
     app.include_router(events_socket.router, prefix=API_PREFIX)
+    # Before the generic routes, so /customers/lookup is not read as an id.
+    app.include_router(customer_router(Customers()), prefix=API_PREFIX)
     for res in platform.resources.values():
         app.include_router(resource_router(res), prefix=API_PREFIX)
     app.include_router(flow_router(FlowRepository(platform.db)), prefix=API_PREFIX)

@@ -51,6 +51,21 @@ class ConfigChanged(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class DataChanged(Event):
+    """A customer, a case or other tenant data changed; desktops refresh what they show."""
+
+    family: ClassVar[str] = "data"
+
+    entity: str
+    entity_id: str
+    action: ChangeAction
+
+    @property
+    def subject(self) -> str:
+        return f"{super().subject}.{self.entity}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class PhoneRegistration(Event):
     """A phone's binding changed; `reachable` says whether the user can be called now.
 

@@ -28,6 +28,8 @@ from sqlalchemy import select
 from telportal.acd import Decision, Offer, Overflow, OverflowKind, Withdraw
 from telportal.center.acd_service import AcdService, QueueInfo
 from telportal.center.desktops import AgentDesktops
+from telportal.crm import store as crm_store
+from telportal.crm.identities import IdentityKind
 from telportal.events import ScreenPop
 from telportal.ivr.actions import Action, Queue, RequestCallback, Transfer
 from telportal.media import PlayFile, Playlist, PlaySpeech, RecordingLayout
@@ -118,6 +120,8 @@ class QueuedCall:
         self.digits: asyncio.Queue[str] = asyncio.Queue()
         self.outcome = "waiting"
         self.greeting: asyncio.Task[None] | None = None
+        self.customer: dict[str, object] | None = None
+        self.importance = 0
 
     # --- the wait ---------------------------------------------------------------------
 
@@ -134,12 +138,14 @@ class QueuedCall:
             }
         except Exception:
             log.exception("call %s: no center choice", self.contact_id)
+        self.customer, self.importance = await self._customer()
         try:
             inbox = self.acd.enqueue(
                 self.tenant_id,
                 self.contact_id,
                 self.info.queue_id,
                 priority=self.action.priority,
+                importance=self.importance,
                 skills=self.action.skills,
                 max_wait=self.action.max_wait,
             )
@@ -431,14 +437,36 @@ class QueuedCall:
             caller=self.call.caller,
             called=self.ivr.called,
             service_id=self.info.service_id,
-            customer=None,
-            importance=0,
+            customer=self.customer,
+            importance=self.importance,
             ivr_path=[v.step for v in record.path],
             ivr_variables={k: _plain(v) for k, v in record.variables.items()},
             recent_calls=await self._recent_calls(),
             waited_seconds=round(offer.record.contact_wait, 3),
             decided_at=offer.record.decided_at,
         )
+
+    async def _customer(self) -> tuple[dict[str, object] | None, int]:
+        """The caller as the CRM knows them (by their number), and their importance: for
+        the screen pop, and to raise the call's priority in the queue."""
+        records = self.service.records
+        if records is None:
+            return None, 0
+        try:
+            async with records.db.read() as session:
+                found = await crm_store.find(
+                    session, self.tenant_id, IdentityKind.PHONE, self.call.caller
+                )
+                if found is None:
+                    return None, 0
+                return {
+                    "id": found.id, "name": found.name, "importance": found.importance,
+                    "tags": list(found.tags), "external_id": found.external_id,
+                    "notes": found.notes[:500],
+                }, found.importance  # fmt: skip
+        except Exception:
+            log.exception("customer lookup for %s", self.call.caller)
+            return None, 0
 
     async def _recent_calls(self) -> list[dict[str, object]]:
         """The caller's last calls to this tenant, for the agent's context."""

@@ -502,3 +502,70 @@ class ConfigRevision(Base):
     scope: Mapped[str] = mapped_column(String(36), primary_key=True)
     revision: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[datetime]
+
+
+class Customer(Base):
+    """A customer of a tenant, known across branches and channels (MISSION M9).
+
+    Data, not configuration: changes are audited and announced, never bump the
+    revision. `merged_into` points a duplicate at the record that absorbed it; the
+    duplicate keeps its history and is hidden from lookups.
+    """
+
+    __tablename__ = "customers"
+    __table_args__ = (UniqueConstraint("tenant_id", "external_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(200), default="")
+    # The enterprise's own customer id, for its systems to push and find records.
+    external_id: Mapped[str | None] = mapped_column(String(100))
+    # 0 ordinary .. 5 most important (VIP); raises the call's priority in the queue.
+    importance: Mapped[int] = mapped_column(Integer, default=0)
+    tags: Mapped[list[str]]
+    notes: Mapped[str] = mapped_column(Text, default="")
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    merged_into: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CustomerIdentity(Base):
+    """One way to recognise a customer: a phone number, an email, a chat handle.
+
+    Values are normalised before they are stored or looked up, so one unique index
+    answers "who is this?" for any channel.
+    """
+
+    __tablename__ = "customer_identities"
+    __table_args__ = (UniqueConstraint("tenant_id", "kind", "value"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    customer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    kind: Mapped[str] = mapped_column(String(16))
+    value: Mapped[str] = mapped_column(String(255))
+
+
+class CustomerInteraction(Base):
+    """Something that happened with a customer outside our calls: a purchase pushed by
+    the enterprise, a note, a message. Calls and cases join the timeline by reference."""
+
+    __tablename__ = "customer_interactions"
+    __table_args__ = (Index("ix_customer_interactions_customer_id_at", "customer_id", "at"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    customer_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("customers.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(32), default="")
+    summary: Mapped[str] = mapped_column(String(500), default="")
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source: Mapped[str] = mapped_column(String(100), default="")

@@ -7,7 +7,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telportal.clock import Clock
-from telportal.events import ConfigChanged, Event
+from telportal.events import ConfigChanged, DataChanged, Event
 from telportal.events.types import ChangeAction
 from telportal.store.schema import AuditEntry, ConfigRevision
 from telportal.tenancy.roles import Scope
@@ -47,6 +47,27 @@ class UnitOfWork:
             )
         )
         return revision
+
+    def data_changed(
+        self,
+        tenant_id: str | None,
+        entity: str,
+        entity_id: str,
+        action: ChangeAction,
+        changes: dict[str, Any],
+    ) -> None:
+        """Record a change to data (a customer, a case): audited and announced, but no
+        revision bump, since no site reloads anything for it."""
+        self.audit(tenant_id, entity, entity_id, action, changes)
+        self.emit(
+            DataChanged(
+                tenant_id=tenant_id,
+                at=self.clock.now(),
+                entity=entity,
+                entity_id=entity_id,
+                action=action,
+            )
+        )
 
     def audit(
         self,

@@ -15,6 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telportal.errors import Conflict, Forbidden, Invalid, NotFound
+from telportal.events.types import ChangeAction
 from telportal.store.schema import Base, Tenant
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Role, Scope
@@ -52,6 +53,9 @@ class Resource(Generic[M]):
     secret_fields: ClassVar[frozenset[str]] = frozenset()
     # Fields of the request that are not columns (links, secrets to derive from).
     extra_fields: ClassVar[frozenset[str]] = frozenset()
+    # Configuration bumps the revision and makes sites reload; data (customers, cases)
+    # is audited and announced, but no site reloads anything for it.
+    is_data: ClassVar[bool] = False
 
     # --- access ---------------------------------------------------------------
 
@@ -172,9 +176,7 @@ class Resource(Generic[M]):
         uow.session.add(obj)
         await self._flush(uow)
         await self.after_write(uow, obj, values, creating=True)
-        await uow.config_changed(
-            tenant_id, self.entity, self.id_of(obj), "created", self._redact(values)
-        )
+        await self.changed(uow, tenant_id, self.id_of(obj), "created", self._redact(values))
         return obj
 
     async def create_out(self, uow: UnitOfWork, body: BaseModel) -> BaseModel:
@@ -199,7 +201,7 @@ class Resource(Generic[M]):
             "before": self._redact({k: _plain(v) for k, v in before.items()}),
             "after": self._redact({k: _plain(v) for k, v in values.items()}),
         }
-        await uow.config_changed(tenant_id, self.entity, self.id_of(obj), "updated", changes)
+        await self.changed(uow, tenant_id, self.id_of(obj), "updated", changes)
         return obj
 
     async def delete(self, uow: UnitOfWork, obj_id: str) -> None:
@@ -214,7 +216,20 @@ class Resource(Generic[M]):
             raise Conflict(
                 f"this {self.entity.replace('_', ' ')} is still in use; remove what refers to it"
             ) from None
-        await uow.config_changed(tenant_id, self.entity, obj_id, "deleted", {})
+        await self.changed(uow, tenant_id, obj_id, "deleted", {})
+
+    async def changed(
+        self,
+        uow: UnitOfWork,
+        tenant_id: str | None,
+        obj_id: str,
+        action: ChangeAction,
+        changes: dict[str, Any],
+    ) -> None:
+        if self.is_data:
+            uow.data_changed(tenant_id, self.entity, obj_id, action, changes)
+        else:
+            await uow.config_changed(tenant_id, self.entity, obj_id, action, changes)
 
     @staticmethod
     def id_of(obj: Base) -> str:

@@ -10,11 +10,14 @@ from sqlalchemy import ColumnElement, Select, delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telportal.auth.credentials import Passwords, digest_secrets, new_api_key
+from telportal.crm.identities import IdentityKind, normalize
 from telportal.errors import Conflict, Forbidden, Invalid
 from telportal.store.schema import (
     ApiKey,
     BusinessCenter,
     CallDetailRecord,
+    Customer,
+    CustomerIdentity,
     Department,
     FlowVersion,
     NumberLink,
@@ -619,6 +622,82 @@ class Calls(Resource[CallDetailRecord]):
         return rows.scalars().all(), int(total or 0)
 
 
+class Customers(Resource[Customer]):
+    """Customers: data, not configuration. Agents create and update them as they work."""
+
+    entity = "customer"
+    path = "customers"
+    model = Customer
+    create_schema = s.CustomerCreate
+    update_schema = s.CustomerUpdate
+    out_schema = s.CustomerOut
+    is_data = True
+    roles: ClassVar[dict[Action, Role]] = {
+        "read": Role.AGENT,
+        "create": Role.AGENT,
+        "update": Role.AGENT,
+        "delete": Role.SUPERVISOR,
+    }
+    extra_fields = frozenset({"identities"})
+
+    async def check(
+        self, uow: UnitOfWork, tenant_id: str | None, values: dict[str, Any], obj: Customer | None
+    ) -> dict[str, Any]:
+        if values.get("identities") is not None:
+            seen: set[tuple[str, str]] = set()
+            normalized = []
+            for item in values["identities"]:
+                kind = IdentityKind(item["kind"])
+                key = (kind.value, normalize(kind, item["value"]))
+                if key not in seen:
+                    seen.add(key)
+                    normalized.append({"kind": key[0], "value": key[1]})
+            values["identities"] = normalized
+        return values
+
+    async def after_write(
+        self, uow: UnitOfWork, obj: Customer, values: dict[str, Any], creating: bool
+    ) -> None:
+        if values.get("identities") is None:
+            return
+        await uow.session.execute(
+            delete(CustomerIdentity).where(CustomerIdentity.customer_id == obj.id)
+        )
+        await uow.session.flush()
+        for item in values["identities"]:
+            taken = await uow.session.execute(
+                select(CustomerIdentity.customer_id).where(
+                    CustomerIdentity.tenant_id == obj.tenant_id,
+                    CustomerIdentity.kind == item["kind"],
+                    CustomerIdentity.value == item["value"],
+                )
+            )
+            other = taken.scalar_one_or_none()
+            if other is not None:
+                raise Conflict(
+                    f"{item['kind']} {item['value']} belongs to customer {other}; merge them"
+                )
+            uow.session.add(
+                CustomerIdentity(
+                    tenant_id=obj.tenant_id,
+                    customer_id=obj.id,
+                    kind=item["kind"],
+                    value=item["value"],
+                )
+            )
+        await uow.session.flush()
+
+    async def out(self, session: AsyncSession, scope: Scope, obj: Customer) -> BaseModel:
+        rows = await session.execute(
+            select(CustomerIdentity)
+            .where(CustomerIdentity.customer_id == obj.id)
+            .order_by(CustomerIdentity.kind, CustomerIdentity.value)
+        )
+        out = s.CustomerOut.model_validate(obj)
+        out.identities = [s.IdentityIn(kind=i.kind, value=i.value) for i in rows.scalars()]
+        return out
+
+
 def all_resources(passwords: Passwords) -> list[Resource[Any]]:
     return [
         Tenants(),
@@ -633,4 +712,5 @@ def all_resources(passwords: Passwords) -> list[Resource[Any]]:
         Queues(),
         ApiKeys(),
         Trunks(),
+        Customers(),
     ]

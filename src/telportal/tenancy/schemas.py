@@ -7,7 +7,7 @@ rather than a silently ignored value.
 import ipaddress
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -613,3 +613,55 @@ class CallRecordOut(Output):
     routing: dict[str, Any] | None = Field(
         None, description="The routing decision and the live figures it used"
     )
+
+
+# --- customers ---------------------------------------------------------------------
+
+
+class IdentityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: Literal["phone", "email", "chat", "external"]
+    value: str = Field(min_length=1, max_length=255)
+
+
+class CustomerCreate(Input):
+    tenant_id: Id | None = None
+    name: str = Field("", max_length=200)
+    external_id: str | None = Field(None, max_length=100, description="The enterprise's own id")
+    importance: int = Field(0, ge=0, le=5, description="0 ordinary .. 5 most important (VIP)")
+    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] = Field(
+        default_factory=list, max_length=50
+    )
+    notes: str = Field("", max_length=10_000)
+    attributes: dict[str, str | int | float | bool | None] = Field(
+        default_factory=dict, description="Free fields from the enterprise's systems"
+    )
+    identities: list[IdentityIn] = Field(default_factory=list, max_length=50)
+
+
+class CustomerUpdate(Input):
+    name: str | None = Field(None, max_length=200)
+    external_id: str | None = Field(None, max_length=100)
+    importance: int | None = Field(None, ge=0, le=5)
+    tags: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] | None = Field(
+        None, max_length=50
+    )
+    notes: str | None = Field(None, max_length=10_000)
+    attributes: dict[str, str | int | float | bool | None] | None = None
+    identities: list[IdentityIn] | None = Field(None, max_length=50)
+
+
+class CustomerOut(Output):
+    id: str
+    tenant_id: str
+    name: str
+    external_id: str | None
+    importance: int
+    tags: list[str]
+    notes: str
+    attributes: dict[str, Any]
+    identities: list[IdentityIn] = Field(default_factory=list)
+    merged_into: str | None
+    created_at: datetime
+    updated_at: datetime

@@ -267,6 +267,14 @@ async def test_an_agent_who_does_not_answer_is_skipped_and_pops_come_first(
         )
         assert r.status_code == 403, r.text
 
+        # The caller is a known customer: the pop says who, and how important.
+        r = await api.client.post(
+            "/api/v1/customers",
+            json={"name": "Wang Fang", "importance": 4, "tags": ["gold"],
+                  "identities": [{"kind": "phone", "value": f"+86 {CUSTOMER}"}]},
+            headers={"Authorization": f"Bearer {t1002}"},
+        )  # fmt: skip
+        assert r.status_code == 201, r.text
         ws = api.base.replace("http://", "ws://") + "/api/v1/events?token="
         async with Desktop(ws + t1001) as desk_1001, Desktop(ws + t1002) as desk_1002:
             (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=12000))
@@ -286,6 +294,8 @@ async def test_an_agent_who_does_not_answer_is_skipped_and_pops_come_first(
         assert pop["caller"] == CUSTOMER and pop["called"] == "4008001000"
         assert pop["ivr_path"][-1] == "sales" and "main_menu" in pop["ivr_path"]
         assert pop["waited_seconds"] >= 4.5  # it waited out 1001's ring timeout
+        assert pop["customer"]["name"] == "Wang Fang" and pop["importance"] == 4
+        assert pop["customer"]["tags"] == ["gold"]
         assert not any(m["type"] == "screenpop" for m in desk_1001.other + desk_1002.other)
         invites = invite_times(tmp_path / "a1002.msg")
         assert len(invites) == 1, (tmp_path / "a1002.msg").read_text()[:2000]

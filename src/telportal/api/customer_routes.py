@@ -1,0 +1,136 @@
+"""Customer routes beyond CRUD: lookup by any identity, timeline, merge, interactions.
+
+CRUD (`/customers`, `/customers/{id}`) comes from the generic resource routes; these
+are mounted first so `/customers/lookup` is not taken for an id.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from telportal.api.deps import PlatformDep, ScopeDep
+from telportal.api.resource_routes import ERRORS
+from telportal.crm import store
+from telportal.crm.identities import IdentityKind
+from telportal.errors import Invalid, NotFound
+from telportal.tenancy import schemas as s
+from telportal.tenancy.resources import Customers
+from telportal.tenancy.roles import Role, Scope
+
+Ident = Annotated[str | None, Query(max_length=255)]
+
+
+class Merge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    duplicate_id: str = Field(max_length=36)
+
+
+class InteractionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kind: str = Field(min_length=1, max_length=32, examples=["purchase", "complaint", "note"])
+    channel: str = Field("", max_length=32)
+    summary: str = Field("", max_length=500)
+    data: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    at: AwareDatetime | None = None
+
+
+class TimelineOut(BaseModel):
+    at: datetime
+    kind: str
+    channel: str
+    summary: str
+    ref: str
+    data: dict[str, Any]
+
+
+def _tenant(scope: Scope) -> str:
+    if scope.tenant_id is None:
+        raise Invalid("tenant", "customers belong to a tenant: use a tenant user's token")
+    return scope.tenant_id
+
+
+def customer_router(customers: Customers) -> APIRouter:
+    router = APIRouter(prefix="/customers", tags=["customers"], responses=ERRORS)
+
+    @router.get("/lookup", response_model=s.CustomerOut, summary="Find by any identity")
+    async def lookup(
+        platform: PlatformDep,
+        scope: ScopeDep,
+        phone: Ident = None,
+        email: Ident = None,
+        chat: Ident = None,
+        external_id: Ident = None,
+    ) -> Any:
+        """Exactly one of phone, email, chat or external_id; merged records lead to the
+        record they went into. 404 when nobody has it."""
+        customers.require(scope, "read")
+        given = [
+            (kind, value)
+            for kind, value in (
+                (IdentityKind.PHONE, phone),
+                (IdentityKind.EMAIL, email),
+                (IdentityKind.CHAT, chat),
+                (IdentityKind.EXTERNAL, external_id),
+            )
+            if value is not None
+        ]
+        if len(given) != 1:
+            raise Invalid("query", "give exactly one of phone, email, chat, external_id")
+        kind, value = given[0]
+        async with platform.db.read() as session:
+            found = await store.find(session, _tenant(scope), kind, value)
+            if found is None:
+                raise NotFound("customer")
+            return await customers.out(session, scope, found)
+
+    @router.get("/{customer_id}/timeline", response_model=list[TimelineOut], summary="Interactions")
+    async def timeline(
+        customer_id: str,
+        platform: PlatformDep,
+        scope: ScopeDep,
+        limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    ) -> Any:
+        """Calls (by any of the customer's numbers) and pushed interactions, newest first."""
+        async with platform.db.read() as session:
+            customer = await customers.get(session, scope, customer_id)
+            entries = await store.timeline(session, customer.tenant_id, customer, limit)
+        return [TimelineOut(**e.__dict__) for e in entries]
+
+    @router.post(
+        "/{customer_id}/interactions",
+        status_code=201,
+        response_model=TimelineOut,
+        summary="Record an interaction (enterprise systems push transactions here)",
+    )
+    async def add_interaction(
+        customer_id: str, body: InteractionIn, platform: PlatformDep, scope: ScopeDep
+    ) -> Any:
+        customers.require(scope, "update")
+        async with platform.db.write(scope) as uow:
+            row = await store.add_interaction(
+                uow, _tenant(scope), customer_id, kind=body.kind, channel=body.channel,
+                summary=body.summary, data=dict(body.data), source=scope.actor_name,
+                at=body.at,
+            )  # fmt: skip
+            return TimelineOut(
+                at=row.at, kind=row.kind, channel=row.channel, summary=row.summary,
+                ref=row.id, data=dict(row.data),
+            )  # fmt: skip
+
+    @router.post("/{customer_id}/merge", response_model=s.CustomerOut, summary="Merge a duplicate")
+    async def merge(customer_id: str, body: Merge, platform: PlatformDep, scope: ScopeDep) -> Any:
+        """The duplicate's identities move here; its record and history stay, pointing here."""
+        if not scope.role.at_least(Role.SUPERVISOR):
+            customers.require(scope, "delete")  # raises Forbidden with the usual message
+        async with platform.db.write(scope) as uow:
+            await store.merge(uow, _tenant(scope), customer_id, body.duplicate_id)
+        async with platform.db.read() as session:
+            return await customers.out(
+                session, scope, await customers.get(session, scope, customer_id)
+            )
+
+    return router
