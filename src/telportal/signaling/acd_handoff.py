@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 # Not 1: a caller who pressed 1 for the queue and presses it again by habit must not
 # give up their call by accident.
 CALLBACK_KEY = "*"
+REANNOUNCE_SECONDS = 45.0
 RECENT_CALLS = 5
 
 
@@ -197,28 +198,45 @@ class QueuedCall:
             gone.cancel()
 
     async def _greet(self) -> None:
-        """Position and expected wait, the callback offer when nobody is free, then music."""
-        parts: list[PlaySpeech] = []
-        if not self.ringing and self.acd.distributor.contact(self.tenant_id, self.contact_id):
-            position, wait = self.acd.position(self.tenant_id, self.contact_id)
-            if self.info.announce_position and position is not None:
-                parts.append(PlaySpeech(_position_text(position, wait)))
-            if self.info.offer_callback and self.service.directory.outbound_trunk(self.tenant_id):
-                parts.append(
-                    PlaySpeech(
-                        "All our agents are busy. To be called back instead of waiting, "
-                        "press star at any time."
-                    )
-                )
-        self.greeting = asyncio.create_task(self._announce_then_music(parts))
+        self.greeting = asyncio.create_task(self._announcements())
 
-    async def _announce_then_music(self, parts: list[PlaySpeech]) -> None:
-        if parts:
-            await play_to_end(
-                self.engine, self.ivr.endpoint, Playlist(tuple(parts)), self.call.ended
+    def _announcement(self) -> list[PlaySpeech]:
+        """Where the caller is in the queue, and the callback offer while nobody is free."""
+        parts: list[PlaySpeech] = []
+        if self.ringing or self.connected_to is not None:
+            return parts
+        if not self.acd.distributor.contact(self.tenant_id, self.contact_id):
+            return parts
+        position, wait = self.acd.position(self.tenant_id, self.contact_id)
+        if self.info.announce_position and position is not None:
+            parts.append(PlaySpeech(_position_text(position, wait)))
+        if self.info.offer_callback and self.service.directory.outbound_trunk(self.tenant_id):
+            parts.append(
+                PlaySpeech(
+                    "All our agents are busy. To be called back instead of waiting, "
+                    "press star at any time."
+                )
             )
-        if self.connected_to is None and not self.call.ended.is_set():
-            await self._music()
+        return parts
+
+    async def _announcements(self) -> None:
+        """Announce, then music; every REANNOUNCE_SECONDS of waiting, announce again with
+        the caller's new position, so a long wait never feels forgotten."""
+        first = True
+        while not self.call.ended.is_set() and self.connected_to is None:
+            parts = self._announcement()
+            if parts:
+                await self.engine.stop_play(self.ivr.endpoint)
+                await play_to_end(
+                    self.engine, self.ivr.endpoint, Playlist(tuple(parts)), self.call.ended
+                )
+            if self.connected_to is not None or self.call.ended.is_set():
+                return
+            if parts or first:  # otherwise the music is still playing: leave it be
+                await self._music()
+            first = False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.call.ended.wait(), REANNOUNCE_SECONDS)
 
     def _music_items(self) -> tuple[Any, ...]:
         if self.info.music:

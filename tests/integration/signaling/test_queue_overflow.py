@@ -7,8 +7,11 @@ caller to extension 1009 (the demo supervisor), whose SIPp phone answers.
 import asyncio
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
+from telportal.media import Playlist, PlaySpeech
+from telportal.signaling import acd_handoff
 from telportal.store.schema import CallDetailRecord
 from telportal.tenancy import schemas as s
 from telportal.tenancy.roles import Scope
@@ -22,9 +25,21 @@ from tests.integration.signaling.test_acd_calls import (
 from tests.integration.signaling.test_sipp_call import _register_callee
 
 
-async def test_waiting_too_long_overflows_to_the_supervisor(edge: Edge, tmp_path: Path) -> None:
+async def test_waiting_too_long_overflows_to_the_supervisor(
+    edge: Edge, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     platform, acd, sip = edge.platform, edge.platform.acd, edge.platform.sip
-    assert acd is not None and sip is not None
+    assert acd is not None and sip is not None and sip.media is not None
+    # Re-announce every 1.5 s instead of 45 s, and note what is played to the caller.
+    monkeypatch.setattr(acd_handoff, "REANNOUNCE_SECONDS", 1.5)
+    spoken: list[str] = []
+    real_play = sip.media.play
+
+    async def play(endpoint_id: str, playlist: Playlist, *, barge_in: bool = True) -> str:
+        spoken.extend(i.text for i in playlist.items if isinstance(i, PlaySpeech))
+        return await real_play(endpoint_id, playlist, barge_in=barge_in)
+
+    monkeypatch.setattr(sip.media, "play", play)
     await add_trunk(edge, free_port())
     acme = sip.directory.tenant_for_domain("acme")
     assert acme is not None
@@ -67,6 +82,8 @@ async def test_waiting_too_long_overflows_to_the_supervisor(edge: Edge, tmp_path
                 break
             await asyncio.sleep(0.05)
     assert row.outcome == "queue sales: overflow to 1009"
+    positions = [text for text in spoken if text.startswith("You are number 1 in the queue")]
+    assert len(positions) >= 2, spoken  # told again while waiting
     assert row.hangup_by == "caller"
     snapshot = acd.queue_snapshot(acme.tenant_id, sales.queue_id)
     assert (snapshot.overflowed, snapshot.answered, snapshot.waiting) == (1, 0, 0)
