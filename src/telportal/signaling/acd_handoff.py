@@ -122,6 +122,7 @@ class QueuedCall:
         self.outcome = "waiting"
         self.greeting: asyncio.Task[None] | None = None
         self.customer: dict[str, object] | None = None
+        self.recent_calls: list[dict[str, object]] = []
         self.importance = 0
 
     # --- the wait ---------------------------------------------------------------------
@@ -140,6 +141,9 @@ class QueuedCall:
         except Exception:
             log.exception("call %s: no center choice", self.contact_id)
         self.customer, self.importance = await self._customer()
+        # Read now, while the caller waits, so the screen pop is built in memory when
+        # an agent is chosen and nothing stands between the decision and the pop.
+        self.recent_calls = await self._recent_calls()
         try:
             inbox = self.acd.enqueue(
                 self.tenant_id,
@@ -459,7 +463,7 @@ class QueuedCall:
             importance=self.importance,
             ivr_path=[v.step for v in record.path],
             ivr_variables={k: _plain(v) for k, v in record.variables.items()},
-            recent_calls=await self._recent_calls(),
+            recent_calls=self.recent_calls,
             waited_seconds=round(offer.record.contact_wait, 3),
             decided_at=offer.record.decided_at,
         )
