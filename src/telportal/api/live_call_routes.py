@@ -50,6 +50,7 @@ class LiveCallOut(BaseModel):
     recording: bool
     recording_paused: bool
     monitors: list[dict[str, str]]
+    consulting: str | None = Field(None, description="The extension being consulted")
     transfers: list[dict[str, str]]
 
 
@@ -67,6 +68,7 @@ def _out(call: LiveCall) -> LiveCallOut:
             {"user_id": m.user_id, "extension": m.extension, "mode": m.mode.value}
             for m in call.monitors.values()
         ],
+        consulting=call.consult.extension if call.consult else None,
         transfers=list(call.transfers),
     )
 
@@ -153,17 +155,6 @@ def live_call_router() -> APIRouter:
         await _do(_calls(platform).resume_recording(call))
         return _out(call)
 
-    @router.post("/{call_id}/transfer", response_model=LiveCallOut, summary="Blind transfer")
-    async def transfer(
-        call_id: CallId, body: Transfer, platform: PlatformDep, scope: ScopeDep
-    ) -> Any:
-        """Rings the extension; when it answers it replaces the agent (409 if it does not)."""
-        call = _call(platform, scope, call_id)
-        if not any(u.extension == body.to for u in _extensions(platform, call.tenant_id)):
-            raise NotFound("extension")
-        await _do(_calls(platform).transfer(call, body.to))
-        return _out(call)
-
     @router.post(
         "/{call_id}/monitor", response_model=LiveCallOut, summary="Listen, whisper or barge"
     )
@@ -185,7 +176,66 @@ def live_call_router() -> APIRouter:
         await _do(_calls(platform).monitor(call, user.user_id, user.extension, MixRole(body.mode)))
         return _out(call)
 
+    _add_transfer_routes(router)
     return router
+
+
+def _add_transfer_routes(router: APIRouter) -> None:
+    """Blind and attended transfer, and conferences."""
+
+    @router.post("/{call_id}/transfer", response_model=LiveCallOut, summary="Blind transfer")
+    async def transfer(
+        call_id: CallId, body: Transfer, platform: PlatformDep, scope: ScopeDep
+    ) -> Any:
+        """Rings the extension; when it answers it replaces the agent (409 if it does not)."""
+        call = _call(platform, scope, call_id)
+        await _extension(platform, call, body.to)
+        await _do(_calls(platform).transfer(call, body.to))
+        return _out(call)
+
+    @router.post(
+        "/{call_id}/consult", response_model=LiveCallOut, summary="Attended transfer: consult"
+    )
+    async def consult(
+        call_id: CallId, body: Transfer, platform: PlatformDep, scope: ScopeDep
+    ) -> Any:
+        """The caller holds (music) while the extension rings and then talks to the agent."""
+        call = _call(platform, scope, call_id)
+        await _extension(platform, call, body.to)
+        await _do(_calls(platform).consult(call, body.to))
+        return _out(call)
+
+    @router.post(
+        "/{call_id}/complete-transfer",
+        response_model=LiveCallOut,
+        summary="Attended transfer: complete",
+    )
+    async def complete(call_id: CallId, platform: PlatformDep, scope: ScopeDep) -> Any:
+        call = _call(platform, scope, call_id)
+        await _do(_calls(platform).complete_transfer(call))
+        return _out(call)
+
+    @router.post(
+        "/{call_id}/cancel-consult", response_model=LiveCallOut, summary="Attended transfer: cancel"
+    )
+    async def cancel(call_id: CallId, platform: PlatformDep, scope: ScopeDep) -> Any:
+        call = _call(platform, scope, call_id)
+        await _do(_calls(platform).cancel_consult(call))
+        return _out(call)
+
+    @router.post("/{call_id}/conference", response_model=LiveCallOut, summary="Add a third party")
+    async def conference(
+        call_id: CallId, body: Transfer, platform: PlatformDep, scope: ScopeDep
+    ) -> Any:
+        call = _call(platform, scope, call_id)
+        await _extension(platform, call, body.to)
+        await _do(_calls(platform).conference(call, body.to))
+        return _out(call)
+
+
+async def _extension(platform: Any, call: LiveCall, extension: str) -> None:
+    if not any(u.extension == extension for u in _extensions(platform, call.tenant_id)):
+        raise NotFound("extension")
 
 
 def _extensions(platform: Any, tenant_id: str) -> list[Any]:

@@ -59,7 +59,10 @@ class LiveCall:
     recording: Path | None
     held: bool = False
     recording_paused: bool = False
+    # Supervisors (listen, whisper, barge) and conference members (participant).
     monitors: dict[str, Monitor] = field(default_factory=dict)
+    # The agent's consultation call of an attended transfer, while it lasts.
+    consult: AgentLeg | None = None
     transfers: list[dict[str, str]] = field(default_factory=list)
     # Who ended it through the API (agent or system), for the call record.
     hung_up_by: str | None = None
@@ -185,13 +188,97 @@ class LiveCalls:
         with contextlib.suppress(Exception):
             await engine.close(old.endpoint_id)
         self._publish(call, "transferred", extension)
+        await self._record_transfer(call)
+        return extension
+
+    async def consult(self, call: LiveCall, extension: str) -> None:
+        """Attended transfer, first half: the caller holds while the agent talks to the
+        extension; then `complete_transfer` or `cancel_consult`."""
+        if call.consult is not None:
+            raise CallControlError("a consultation is already in progress")
+        if extension == call.agent.extension:
+            raise CallControlError("the call is already with that extension")
+        was_held = call.held
+        if not was_held:
+            await self.hold(call)
+        self._publish(call, "consulting", extension)
+        target = await ring_agent(
+            self.service, _Party(call), self.engine, extension, TRANSFER_RING_SECONDS
+        )
+        if target is None:
+            if not was_held:
+                await self.unhold(call)
+            raise CallControlError(f"extension {extension} did not answer")
+        call.consult = target
+        await self.engine.bridge(call.agent.endpoint_id, target.endpoint_id)
+        self.service.spawn(self._until_consult_ends(call, target))
+
+    async def _until_consult_ends(self, call: LiveCall, consult: AgentLeg) -> None:
+        await consult.leg.ended.wait()
+        if call.consult is consult:  # hung up by the one consulted: back to the caller
+            call.consult = None
+            with contextlib.suppress(Exception):
+                await self.engine.close(consult.endpoint_id)
+            if not call.party.ended.is_set() and call.held:
+                with contextlib.suppress(Exception):
+                    await self.unhold(call)
+
+    async def complete_transfer(self, call: LiveCall) -> str:
+        """Attended transfer, second half: the caller goes to the one consulted."""
+        target = call.consult
+        if target is None:
+            raise CallControlError("there is no consultation to complete")
+        call.consult = None
+        old = call.agent
+        call.transfers.append({"from": old.extension, "to": target.extension, "kind": "attended"})
+        call.agent = target
+        user = self.service.directory.user(call.tenant_id, target.extension)
+        call.agent_id = user.user_id if user else None
+        call.swapped.set()
+        await self.engine.stop_play(call.caller_endpoint)
+        call.held = False
+        await self._reconnect(call)
+        await old.leg.hangup("transferred")
+        with contextlib.suppress(Exception):
+            await self.engine.close(old.endpoint_id)
+        self._publish(call, "transferred", target.extension)
+        await self._record_transfer(call)
+        return target.extension
+
+    async def cancel_consult(self, call: LiveCall) -> None:
+        consult = call.consult
+        if consult is None:
+            raise CallControlError("there is no consultation to cancel")
+        call.consult = None
+        await consult.leg.hangup("consultation cancelled")
+        with contextlib.suppress(Exception):
+            await self.engine.close(consult.endpoint_id)
+        self._publish(call, "consult_cancelled", consult.extension)
+        if call.held:
+            await self.unhold(call)
+
+    async def conference(self, call: LiveCall, extension: str) -> None:
+        """Add a third party: their phone rings, then everyone hears everyone."""
+        key = f"conference:{extension}"
+        if key in call.monitors or extension == call.agent.extension:
+            raise CallControlError(f"{extension} is already on the call")
+        leg = await ring_agent(
+            self.service, _Party(call), self.engine, extension, TRANSFER_RING_SECONDS
+        )
+        if leg is None:
+            raise CallControlError(f"extension {extension} did not answer")
+        member = Monitor(key, extension, MixRole.PARTICIPANT, leg)
+        call.monitors[key] = member
+        if not call.held:
+            await self._reconnect(call)
+        self._publish(call, "conference", extension)
+        self.service.spawn(self._until_monitor_leaves(call, member))
+
+    async def _record_transfer(self, call: LiveCall) -> None:
         records = self.service.records
         if records is not None:
             with contextlib.suppress(Exception):
-                await records.add_transfer(
-                    call.tenant_id, call.call_id, {**call.transfers[-1], "kind": "blind"}
-                )
-        return extension
+                await records.add_transfer(call.tenant_id, call.call_id, call.transfers[-1])
 
     async def monitor(self, call: LiveCall, user_id: str, extension: str, mode: MixRole) -> None:
         """A supervisor joins: their phone rings, then they listen, whisper or barge."""

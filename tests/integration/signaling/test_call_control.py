@@ -127,3 +127,85 @@ async def test_hold_recording_dtmf_monitor_transfer_and_hangup(
         "monitor_listen", "monitor_barge", "transferring", "transferred", "ended",
     ], states  # fmt: skip
     assert ("dtmf", "12#") in states and ("transferred", "1002") in states
+
+
+async def test_attended_transfer_and_a_conference(edge: Edge, api: Api, tmp_path: Path) -> None:
+    """1001 consults 1002 and cancels, consults again and completes; then 1002 adds 1003."""
+    sip = edge.platform.sip
+    assert sip is not None
+    await add_trunk(edge, free_port())
+    phones = {}
+    calls_each = {"1001": "1", "1002": "2", "1003": "1"}  # 1002 is rung twice
+    for extension, count in calls_each.items():
+        port = free_port()
+        phones[extension] = await start_sipp(
+            tmp_path, f"p{extension}", "-sn", "uas", "-p", str(port), "-m", count
+        )
+        await _register_callee(edge, port, extension=extension)
+    tokens = {e: await api.token(f"{e}@acme") for e in ("1001", "1002", "1003")}
+    for extension in ("1002", "1003"):  # busy with other work: the queue rings 1001
+        await until_state(api, tokens[extension], "ready")
+        r = await api.client.post(
+            "/api/v1/agents/me/not-ready",
+            json={"reason": "backoffice"},
+            headers={"Authorization": f"Bearer {tokens[extension]}"},
+        )
+        assert r.status_code == 200, r.text
+    a1001 = {"Authorization": f"Bearer {tokens['1001']}"}
+    a1002 = {"Authorization": f"Bearer {tokens['1002']}"}
+    (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=0, hung_up_by_server=True))
+    caller = await start_sipp(
+        tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
+        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(30):
+            while not (calls := (await api.client.get("/api/v1/live-calls", headers=a1001)).json()):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        base = f"/api/v1/live-calls/{calls[0]['call_id']}"
+
+        r = await api.client.post(base + "/consult", json={"to": "1002"}, headers=a1001)
+        assert r.status_code == 200, r.text
+        assert (r.json()["consulting"], r.json()["held"]) == ("1002", True)
+        r = await api.client.post(base + "/complete-transfer", headers=a1002)
+        assert r.status_code == 404  # not 1002's call yet: the agent completes it
+        r = await api.client.post(base + "/cancel-consult", headers=a1001)
+        assert r.status_code == 200 and r.json()["consulting"] is None
+        assert r.json()["held"] is False  # back with the caller
+        r = await api.client.post(base + "/complete-transfer", headers=a1001)
+        assert r.status_code == 409  # nothing to complete
+
+        r = await api.client.post(base + "/consult", json={"to": "1002"}, headers=a1001)
+        assert r.status_code == 200, r.text
+        r = await api.client.post(base + "/complete-transfer", headers=a1001)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert (body["agent_extension"], body["held"]) == ("1002", False)
+        assert body["transfers"] == [{"from": "1001", "to": "1002", "kind": "attended"}]
+        await finished(phones["1001"], tmp_path, "p1001")  # the agent left the call
+
+        r = await api.client.post(base + "/conference", json={"to": "1003"}, headers=a1002)
+        assert r.status_code == 200, r.text
+        assert r.json()["monitors"] == [
+            {"user_id": "conference:1003", "extension": "1003", "mode": "participant"}
+        ]
+        r = await api.client.post(base + "/conference", json={"to": "1003"}, headers=a1002)
+        assert r.status_code == 409
+        assert (await api.client.post(base + "/hangup", headers=a1002)).status_code == 204
+        await finished(caller, tmp_path, "caller")
+        for extension in ("1002", "1003"):
+            await finished(phones[extension], tmp_path, f"p{extension}")
+    finally:
+        for proc in (caller, *phones.values()):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    async with asyncio.timeout(10):
+        while True:
+            async with edge.platform.db.read() as session:
+                row = (await session.execute(select(CallDetailRecord))).scalars().one()
+            if row.ended_at is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert row.transfers == [{"from": "1001", "to": "1002", "kind": "attended"}]
+    assert row.hangup_by == "agent"  # 1002 hung up through the API
