@@ -28,10 +28,11 @@ async def tenants(platform: Platform, client: httpx.AsyncClient) -> tuple[Tenant
 @pytest.mark.parametrize(
     ("kind", "raw", "stored"),
     [
-        (IdentityKind.PHONE, "+86 138-0013-8000", "13800138000"),
-        (IdentityKind.PHONE, "008613800138000", "13800138000"),
-        (IdentityKind.PHONE, "sip:13800138000@carrier.example;user=phone", "13800138000"),
-        (IdentityKind.PHONE, "010 8888 6666", "01088886666"),
+        (IdentityKind.PHONE, "+86 138-0013-8000", "+8613800138000"),
+        (IdentityKind.PHONE, "008613800138000", "+8613800138000"),
+        (IdentityKind.PHONE, "13800138000", "+8613800138000"),
+        (IdentityKind.PHONE, "sip:13800138000@carrier.example;user=phone", "+8613800138000"),
+        (IdentityKind.PHONE, "010 8888 6666", "+861088886666"),
         (IdentityKind.PHONE, "+1 (415) 555-0100", "+14155550100"),
         (IdentityKind.EMAIL, " Wang.Fang@Example.COM ", "wang.fang@example.com"),
         (IdentityKind.CHAT, "wechat:wxid_abc", "wechat:wxid_abc"),
@@ -79,7 +80,7 @@ async def test_lookup_timeline_merge_and_who_may_do_what(
     assert r.status_code == 201, r.text
     wang = r.json()
     assert {(i["kind"], i["value"]) for i in wang["identities"]} == {
-        ("phone", "13800138000"),
+        ("phone", "+8613800138000"),
         ("email", "wang.fang@example.com"),
     }
     # Data, not configuration: audited and announced, but the revision stays.
@@ -150,7 +151,7 @@ async def test_lookup_timeline_merge_and_who_may_do_what(
     )
     assert r.status_code == 200, r.text
     merged = r.json()
-    assert {i["value"] for i in merged["identities"]} >= {"wechat:wxid_wf", "13900001111"}
+    assert {i["value"] for i in merged["identities"]} >= {"wechat:wxid_wf", "+8613900001111"}
     assert merged["tags"] == ["gold", "wechat"]
     r = await client.get("/api/v1/customers/lookup?chat=wechat:wxid_wf", headers=agent)
     assert r.json()["id"] == wang["id"]  # the duplicate's identity now finds the survivor

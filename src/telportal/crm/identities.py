@@ -1,63 +1,49 @@
-"""Normalised customer identities, so one lookup finds a customer from any channel.
+"""Customer identities as the store keeps them, so one lookup finds a customer from any
+channel.
 
-A phone number arrives as "+86 138-0013-8000", "008613800138000", "13800138000" or
-"sip:13800138000@carrier"; an email in any case. Each is reduced to one stored form
-before it is saved or looked up, so the unique index on (tenant, kind, value) both
-prevents duplicates and answers lookups in one indexed read.
+The rules themselves are `telportal.cases.customers` (phone numbers to E.164 with the
+tenant's phone plan, emails lower-cased); this module maps the API's identity kinds
+onto them and knows the ways a stored number may appear in call records, which hold
+numbers as carriers presented them.
 """
 
-import re
 from enum import StrEnum
 
+from telportal.cases.customers import CHINA, PhonePlan, normalize_email, normalize_phone
 from telportal.errors import Invalid
 
 
 class IdentityKind(StrEnum):
     PHONE = "phone"
     EMAIL = "email"
-    CHAT = "chat"  # a handle on a messaging channel, e.g. "wechat:wxid_abc"
+    CHAT = "chat"  # a handle with its network: "wechat:wxid_abc"
     EXTERNAL = "external"  # the enterprise's own customer id
 
 
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,190}\.[^@\s]{2,63}$")
-# The country code whose national numbers we also accept without it (China: 86,
-# national trunk prefix 0). A per-tenant setting when a tenant needs another.
-COUNTRY_CODE = "86"
-
-
-def normalize(kind: IdentityKind, value: str) -> str:
+def normalize(kind: IdentityKind, value: str, plan: PhonePlan = CHINA) -> str:
     text = value.strip()
-    if kind is IdentityKind.PHONE:
-        return normalize_phone(text)
-    if kind is IdentityKind.EMAIL:
-        lowered = text.lower()
-        if not _EMAIL.match(lowered):
-            raise Invalid("identities", f"{value!r} is not an email address")
-        return lowered
+    try:
+        if kind is IdentityKind.PHONE:
+            if text.lower().startswith(("sip:", "sips:", "tel:")):
+                text = text.split(":", 1)[1].split("@", 1)[0].split(";", 1)[0]
+            return normalize_phone(text, plan)
+        if kind is IdentityKind.EMAIL:
+            return normalize_email(text)
+    except Invalid as exc:
+        raise Invalid("identities", exc.message) from None
     if not text or len(text) > 255:
         raise Invalid("identities", f"a {kind.value} identity needs 1-255 characters")
     return text
 
 
-def normalize_phone(value: str) -> str:
-    """Digits only, without the home country code or a trunk prefix: '13800138000'.
-
-    Foreign numbers keep their country code behind a '+' ('+14155550100'), so two
-    countries' numbers never collide.
-    """
-    text = value.strip()
-    if text.lower().startswith(("sip:", "sips:", "tel:")):
-        text = text.split(":", 1)[1].split("@", 1)[0].split(";", 1)[0]
-    international = text.startswith("+") or text.startswith("00")
-    digits = re.sub(r"[\s().\-/]", "", text).lstrip("+")
-    if digits.startswith("00"):
-        digits = digits[2:]
-    if not digits.isdigit() or not 3 <= len(digits) <= 20:
-        raise Invalid("identities", f"{value!r} is not a phone number")
-    if international:
-        if digits.startswith(COUNTRY_CODE):
-            return digits[len(COUNTRY_CODE) :]
-        return "+" + digits
-    # National numbers keep their trunk prefix and area code (010 8888 6666 is
-    # 01088886666): that is how callers dial them and how carriers present them.
-    return digits
+def presentations(e164: str, plan: PhonePlan = CHINA) -> list[str]:
+    """The forms a number may have in call records: +8613800138000, 8613800138000,
+    008613800138000 and, for the home country, 13800138000 and 01088886666."""
+    digits = e164.lstrip("+")
+    forms = [e164, digits, plan.international_prefix + digits]
+    if digits.startswith(plan.country_code):
+        national = digits[len(plan.country_code) :]
+        forms.append(national)
+        if plan.trunk_prefix:
+            forms.append(plan.trunk_prefix + national)
+    return forms

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from telportal.crm.identities import IdentityKind, normalize
+from telportal.crm.identities import IdentityKind, normalize, presentations
 from telportal.errors import Conflict, Invalid, NotFound
 from telportal.store.schema import (
     CallDetailRecord,
@@ -76,7 +76,7 @@ async def timeline(
     """Every interaction, newest first: the customer's calls (by any of their phone
     numbers, merged records' included) and what enterprise systems pushed."""
     ids = await _merged_ids(session, tenant_id, customer.id)
-    phones = (
+    stored = (
         (
             await session.execute(
                 select(CustomerIdentity.value).where(
@@ -89,6 +89,7 @@ async def timeline(
         .scalars()
         .all()
     )
+    phones = [form for number in stored for form in presentations(number)]
     entries: list[TimelineEntry] = []
     if phones:
         calls = (

@@ -252,6 +252,8 @@ class InboundCall(_Leg):
         self.hangup_by: str | None = None
         # The service number this call dialled, when it dialled one.
         self.number_route: NumberRoute | None = None
+        # When the number serves several enterprises the caller chooses among these.
+        self.number_choices: list[NumberRoute] = []
         # The trunk it came in by, when a trusted trunk sent it (it holds a channel).
         self.trunk: SipTrunk | None = None
         # RFC 4028, agreed when the INVITE arrived and applied to our 2xx.

@@ -81,6 +81,7 @@ class TenantEntry:
     slug: str
     sip_domain: str | None
     enabled: bool
+    name: str = ""
     users: dict[str, SipUser] = field(default_factory=dict)  # by extension
 
 
@@ -133,12 +134,32 @@ class SipDirectory:
                 return trunk
         return None
 
+    def number_choices(self, number: str, caller: str) -> list[NumberRoute]:
+        """When one number serves several tenants told apart by an IVR choice, the links
+        the caller chooses among (each with its digit); otherwise empty.
+
+        A caller_prefix match decides without asking.
+        """
+        routes = self._numbers.get(number.lstrip("+"))
+        if not routes or any(
+            r.caller_prefix and caller.startswith(r.caller_prefix) for r in routes
+        ):
+            return []
+        choices = [
+            r for r in routes if r.caller_prefix is None and r.ivr_digit and self._tenant_enabled(r)
+        ]
+        return sorted(choices, key=lambda r: r.ivr_digit or "") if len(choices) > 1 else []
+
+    def tenant_name(self, tenant_id: str) -> str:
+        entry = self._tenants.get(tenant_id)
+        return (entry.name or entry.slug) if entry else tenant_id
+
     def number_route(self, number: str, caller: str) -> NumberRoute | None:
         """The link of a service number that serves this caller (MISSION M13).
 
         A link whose caller_prefix matches wins over one without, the longest
-        prefix first; links told apart only by an IVR choice are not chosen
-        here (the IVR that asks is still to come), so the first such link serves.
+        prefix first; links told apart only by an IVR choice are offered as a
+        choice (`number_choices`), the first serving until the caller chooses.
         """
         routes = self._numbers.get(number.lstrip("+"))
         if not routes:
@@ -212,7 +233,9 @@ class SipDirectory:
                     .order_by(NumberLink.created_at)
                 )
             ).all()
-        entries = {t.id: TenantEntry(t.id, t.slug, t.sip_domain, t.enabled) for t in tenants}
+        entries = {
+            t.id: TenantEntry(t.id, t.slug, t.sip_domain, t.enabled, t.name) for t in tenants
+        }
         for u in users:
             if u.tenant_id in entries and u.extension and u.sip_ha1_md5 and u.sip_ha1_sha256:
                 entries[u.tenant_id].users[u.extension] = SipUser(

@@ -136,15 +136,22 @@ class IvrCall:
 
     # --- the call ------------------------------------------------------------------
 
-    async def serve(self) -> CallRecord:
-        """Answer, run the flow to its end, and return what the call did."""
-        offer = SessionDescription.parse(self.call.offer.decode(errors="replace"))
-        info = await self.engine.create_endpoint(self.call.call_id, offer)
-        self.endpoint = info.endpoint_id
+    async def serve(self, answered_endpoint: str | None = None) -> CallRecord:
+        """Answer, run the flow to its end, and return what the call did.
+
+        `answered_endpoint`: the call was answered already on this media endpoint (a
+        shared number asked the caller which enterprise they want).
+        """
         subscription = self.engine.events()
         pump = asyncio.create_task(self._pump(subscription))
         try:
-            await self.call.answer(info.sdp.serialize().encode())
+            if answered_endpoint is not None:
+                self.endpoint = answered_endpoint
+            else:
+                offer = SessionDescription.parse(self.call.offer.decode(errors="replace"))
+                info = await self.engine.create_endpoint(self.call.call_id, offer)
+                self.endpoint = info.endpoint_id
+                await self.call.answer(info.sdp.serialize().encode())
             actions = self.run.start()
             while actions:
                 for action in actions:

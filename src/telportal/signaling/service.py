@@ -53,6 +53,7 @@ from telportal.signaling.calls import (
 from telportal.signaling.directory import NumberRoute, SipDirectory, SipTrunk, TenantEntry
 from telportal.signaling.ivr_call import Handoff, IvrCall
 from telportal.signaling.live_calls import LiveCalls
+from telportal.signaling.number_choice import choose_enterprise
 from telportal.signaling.queue_handoff import ring_queue_members
 from telportal.sip import (
     Headers,
@@ -535,6 +536,8 @@ class SipService:
         try:
             call = InboundCall(self, req, txn, source, tenant_id, caller)
             call.number_route = route
+            if caller_is_trunk and route is not None:
+                call.number_choices = self.directory.number_choices(called or "", caller)
             call.timer_agreement = agreement
             call.trunk = trunk if caller_is_trunk else None
         except (ValueError, DialogError) as exc:
@@ -575,6 +578,13 @@ class SipService:
         if route is None:
             await self._recorded_call(call)
             return
+        answered_endpoint = None
+        if call.number_choices and self.media is not None:
+            chosen = await choose_enterprise(self, call, self.media)
+            if chosen is None:
+                return  # the caller hung up while choosing
+            route, answered_endpoint = chosen
+            call.number_route, call.tenant_id = route, route.tenant_id
         found = await self.flows(route.tenant_id, route.service_id) if self.flows else None
         if found is None or self.media is None:
             await call.reject(480, "Service Not Available")
@@ -595,7 +605,7 @@ class SipService:
             prompt_dir=self.prompt_dir,
             recording_dir=self.recording_dir,
         )
-        record = await ivr.serve()
+        record = await ivr.serve(answered_endpoint)
         await self._record_end(call, record, published, ivr)
         self.call_records.append(record)
         if len(self.call_records) > MAX_KEPT_RECORDS:
