@@ -19,6 +19,7 @@ from telportal.center.acd_service import AcdService
 from telportal.center.desktops import AgentDesktops
 from telportal.clock import Clock, SystemClock
 from telportal.config import Config, ConfigError, SiteRole
+from telportal.crm.cases import CaseDesk
 from telportal.events import EventBus, InProcessBus
 from telportal.ivr.publishing import FlowRepository
 from telportal.media import EmbeddedMediaEngine, MediaConfig
@@ -49,6 +50,7 @@ class Platform:
     # The ACD, on sites with the center role; agents' open event sockets.
     acd: AcdService | None = None
     desktops: AgentDesktops = field(default_factory=AgentDesktops)
+    cases: CaseDesk | None = None
 
     def resource(self, path: str) -> Resource[Any]:
         return self.resources[path]
@@ -63,8 +65,12 @@ class Platform:
                 log.warning("closed %d call records left open by the last run", closed)
         if self.acd is not None:
             await self.acd.start()
+        if self.cases is not None:
+            await self.cases.start()  # SLA alerts that came due while down fire now
 
     async def close(self) -> None:
+        if self.cases is not None:
+            await self.cases.stop()
         if self.acd is not None:
             await self.acd.stop()
         await self.db.dispose()
@@ -121,7 +127,8 @@ def build_platform(
             # One process with both roles: queue steps go straight to this ACD.
             sip.handoff = acd_handoff(sip, acd, desktops)
             acd.on_callback = CallbackRunner(sip, acd)
-    return Platform(config, clock, bus, db, passwords, auth, resources, sip, acd, desktops)
+    cases = CaseDesk(db, clock, bus)
+    return Platform(config, clock, bus, db, passwords, auth, resources, sip, acd, desktops, cases)
 
 
 def media_config(config: Config) -> MediaConfig:

@@ -6,12 +6,14 @@ from telportal import __version__
 from telportal.api import errors, events_socket
 from telportal.api.agent_routes import agent_router
 from telportal.api.call_routes import call_router
+from telportal.api.case_routes import case_router
 from telportal.api.customer_routes import customer_router
 from telportal.api.flow_routes import flow_router
 from telportal.api.live_call_routes import live_call_router
 from telportal.api.resource_routes import resource_router
 from telportal.api.routes import health, router
 from telportal.app import Platform
+from telportal.crm.cases import CaseDesk
 from telportal.ivr.publishing import FlowRepository
 from telportal.tenancy.resources import Calls, Customers
 
@@ -45,4 +47,8 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(call_router(Calls()), prefix=API_PREFIX)
     app.include_router(agent_router(), prefix=API_PREFIX)
     app.include_router(live_call_router(), prefix=API_PREFIX)
+    app.include_router(
+        case_router(platform.cases or CaseDesk(platform.db, platform.clock, platform.bus)),
+        prefix=API_PREFIX,
+    )
     return app

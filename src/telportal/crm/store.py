@@ -15,6 +15,7 @@ from telportal.crm.identities import IdentityKind, normalize, presentations
 from telportal.errors import Conflict, Invalid, NotFound
 from telportal.store.schema import (
     CallDetailRecord,
+    Case,
     Customer,
     CustomerIdentity,
     CustomerInteraction,
@@ -63,7 +64,7 @@ async def _survivor(session: AsyncSession, row: Customer | None) -> Customer | N
 @dataclass(frozen=True)
 class TimelineEntry:
     at: datetime
-    kind: str  # call, interaction (case, when cases exist)
+    kind: str  # call, case, or the kind of a pushed interaction
     channel: str
     summary: str
     ref: str
@@ -126,6 +127,22 @@ async def timeline(
     ).scalars()
     for i in interactions:
         entries.append(TimelineEntry(i.at, i.kind, i.channel, i.summary, i.id, dict(i.data)))
+    cases = (
+        await session.execute(
+            select(Case)
+            .where(Case.tenant_id == tenant_id, Case.customer_id.in_(ids))
+            .order_by(Case.created_at.desc())
+            .limit(limit)
+        )
+    ).scalars()
+    for k in cases:
+        entries.append(
+            TimelineEntry(
+                k.created_at, "case", k.channel, f"case {k.number}: {k.subject} ({k.state})",
+                k.id,
+                {"state": k.state, "assignee": k.assignee, "call_record_id": k.call_record_id},
+            )
+        )  # fmt: skip
     entries.sort(key=lambda e: e.at, reverse=True)
     return entries[:limit]
 
@@ -156,8 +173,8 @@ async def merge(uow: UnitOfWork, tenant_id: str, survivor_id: str, duplicate_id:
     """Fold a duplicate into a survivor: identities move, both histories stay readable."""
     if survivor_id == duplicate_id:
         raise Invalid("duplicate_id", "a customer cannot be merged into itself")
-    survivor = await _own(uow.session, tenant_id, survivor_id)
-    duplicate = await _own(uow.session, tenant_id, duplicate_id)
+    survivor = await own(uow.session, tenant_id, survivor_id)
+    duplicate = await own(uow.session, tenant_id, duplicate_id)
     if survivor.merged_into is not None or duplicate.merged_into is not None:
         raise Conflict("a merged customer cannot be merged again; use the one it went into")
     await uow.session.execute(
@@ -184,7 +201,7 @@ async def add_interaction(
     source: str,
     at: datetime | None,
 ) -> CustomerInteraction:
-    customer = await _survivor(uow.session, await _own(uow.session, tenant_id, customer_id))
+    customer = await _survivor(uow.session, await own(uow.session, tenant_id, customer_id))
     assert customer is not None
     row = CustomerInteraction(
         tenant_id=tenant_id, customer_id=customer.id, at=at or uow.clock.now(), kind=kind,
@@ -196,7 +213,7 @@ async def add_interaction(
     return row
 
 
-async def _own(session: AsyncSession, tenant_id: str, customer_id: str) -> Customer:
+async def own(session: AsyncSession, tenant_id: str, customer_id: str) -> Customer:
     row = await session.get(Customer, customer_id)
     if row is None or row.tenant_id != tenant_id:
         raise NotFound("customer")

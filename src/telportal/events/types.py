@@ -216,3 +216,23 @@ class CallState(Event):
     @property
     def subject(self) -> str:
         return f"{super().subject}.{self.state}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseAlert(Event):
+    """A case's SLA target is in warning or breached: for its assignee, their
+    supervisor and the wallboard ("information finds people")."""
+
+    family: ClassVar[str] = "case"
+
+    case_id: str
+    case_number: int
+    assignee: str
+    target: str  # first_response or resolution
+    level: str  # warning or breach
+    due_at: datetime | None
+    late_seconds: float
+
+    @property
+    def subject(self) -> str:
+        return f"{super().subject}.{self.level}"

@@ -569,3 +569,107 @@ class CustomerInteraction(Base):
     summary: Mapped[str] = mapped_column(String(500), default="")
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     source: Mapped[str] = mapped_column(String(100), default="")
+
+
+class Case(Base):
+    """A request tracked to closure (MISSION M10-M12); the pure rules are telportal.cases.
+
+    Data, not configuration. `number` is the tenant's own running number for people
+    to quote ("case 1042"); `version` rises with every event (optimistic concurrency).
+    """
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "number"),
+        Index("ix_cases_tenant_id_state", "tenant_id", "state"),
+        Index("ix_cases_tenant_id_assignee", "tenant_id", "assignee"),
+        Index("ix_cases_tenant_id_customer_id", "tenant_id", "customer_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    number: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(32))
+    service_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("services.id", ondelete="SET NULL")
+    )
+    customer_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("customers.id", ondelete="SET NULL")
+    )
+    call_record_id: Mapped[str | None] = mapped_column(
+        String(36), ForeignKey("call_records.id", ondelete="SET NULL"), index=True
+    )
+    channel: Mapped[str] = mapped_column(String(32), default="")
+    category: Mapped[str] = mapped_column(String(100), default="")
+    urgency: Mapped[str] = mapped_column(String(32), default="")
+    subject: Mapped[str] = mapped_column(String(300), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    region: Mapped[str] = mapped_column(String(100), default="")
+    department: Mapped[str] = mapped_column(String(100), default="")
+    assignee: Mapped[str] = mapped_column(String(100), default="")
+    watchers: Mapped[list[str]]
+    first_response_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    resolution: Mapped[str] = mapped_column(Text, default="")
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    feedback: Mapped[str] = mapped_column(Text, default="")
+    closed_at: Mapped[datetime | None]
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    # SLA pauses: [{"start", "end", "reason"}] as ISO texts.
+    pauses: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[str] = mapped_column(String(200), default="")
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class CaseHistory(Base):
+    """Every event of a case, in order: who, when, from which state to which, details."""
+
+    __tablename__ = "case_history"
+    __table_args__ = (UniqueConstraint("case_id", "version"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    case_id: Mapped[str] = mapped_column(String(36), ForeignKey("cases.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    event: Mapped[str] = mapped_column(String(32))
+    from_state: Mapped[str | None] = mapped_column(String(32))
+    to_state: Mapped[str] = mapped_column(String(32))
+    details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class CaseTimer(Base):
+    """A moment a case's SLA must not miss; durable, so a restart fires it late rather
+    than never. `fired_at` marks the one firing its key allows."""
+
+    __tablename__ = "case_timers"
+    __table_args__ = (Index("ix_case_timers_fired_at_fire_at", "fired_at", "fire_at"),)
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    case_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    target: Mapped[str] = mapped_column(String(32))
+    level: Mapped[str] = mapped_column(String(32))
+    fire_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    fired_at: Mapped[datetime | None]
+
+
+class CaseSettings(Base):
+    """A tenant's case rules: SLA policies, the business calendar they count in, and
+    follow-up rules, as validated JSON (the API checks them with telportal.cases)."""
+
+    __tablename__ = "case_settings"
+
+    tenant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    sla_policies: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    calendar: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    follow_ups: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime]

@@ -1,0 +1,271 @@
+"""Cases over REST (MISSION M10-M12): open, search, events of the lifecycle, history,
+and the tenant's case settings (SLA policies, business calendar, follow-up rules).
+
+Agents open and work cases; settings take a tenant admin. Another tenant's case is
+404 on every route. Every change is a `data` event; SLA alerts are `case` events.
+"""
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import func, or_, select
+
+from telportal.api.deps import PlatformDep, ScopeDep
+from telportal.api.pages import Page
+from telportal.api.resource_routes import ERRORS, Limit, Offset
+from telportal.cases import lifecycle as lc
+from telportal.cases.sla import check_policies
+from telportal.crm.cases import CaseDesk, CaseRules, follow_up_rule, policy
+from telportal.errors import Forbidden, Invalid
+from telportal.ivr.calendar import CalendarSpec
+from telportal.store.schema import Case, CaseHistory, CaseSettings, CaseTimer
+from telportal.tenancy.roles import Role, Scope
+
+Text = Annotated[str | None, Query(max_length=200)]
+
+
+class CaseCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=300)
+    description: str = Field("", max_length=20_000)
+    category: str = Field("", max_length=100)
+    urgency: Literal["low", "normal", "high", "urgent"] = "normal"
+    channel: str = Field("", max_length=32)
+    service_id: str | None = Field(None, max_length=36)
+    customer_id: str | None = Field(None, max_length=36)
+    call_id: str | None = Field(
+        None, max_length=255, description="The SIP Call-ID of the call the case comes from"
+    )
+    assignee: str | None = Field(None, max_length=100)
+
+
+class CaseOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    number: int
+    state: str
+    subject: str
+    description: str
+    category: str
+    urgency: str
+    channel: str
+    service_id: str | None
+    customer_id: str | None
+    call_record_id: str | None
+    department: str
+    assignee: str
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    resolution: str
+    satisfaction: int | None
+    feedback: str
+    closed_at: datetime | None
+    reopen_count: int
+    version: int
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    sla: list[dict[str, Any]] = Field(default_factory=list, description="Pending SLA timers")
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    assignee: str | None = Field(None, max_length=100)
+    department: str | None = Field(None, max_length=100)
+    text: str = Field("", max_length=20_000)
+    reason: str = Field("", max_length=500)
+    channel: str = Field("", max_length=32)
+    resolution: str = Field("", max_length=20_000)
+    score: int | None = Field(None, ge=1, le=5)
+    outcome: str = Field("", max_length=2000)
+
+
+class HistoryOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    version: int
+    at: datetime
+    actor: str
+    event: str
+    from_state: str | None
+    to_state: str
+    details: dict[str, Any]
+
+
+class SettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sla_policies: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="{id, service?, category?, urgency?, first_response_minutes, "
+        "resolution_minutes, warning_share}",
+    )
+    calendar: dict[str, Any] = Field(
+        default_factory=dict, description="Business hours (the flows' calendar format)"
+    )
+    follow_ups: list[dict[str, Any]] = Field(
+        default_factory=list, description="{id, after_minutes, categories?, urgencies?}"
+    )
+
+
+EVENTS = (
+    "assign", "start", "respond", "note", "wait", "customer-replied", "resolve",
+    "feedback", "close", "reopen",
+)  # fmt: skip
+
+
+def command(name: str, body: EventIn) -> lc.Command:
+    if name == "assign":
+        if not body.assignee:
+            raise Invalid("assignee", "name who the case is assigned to")
+        return lc.Assign(body.assignee, body.department)
+    if name == "feedback":
+        if body.score is None:
+            raise Invalid("score", "feedback needs a satisfaction score, 1 to 5")
+        return lc.RecordFeedback(body.score, body.outcome)
+    simple: dict[str, lc.Command] = {
+        "start": lc.Start(),
+        "respond": lc.Respond(body.channel, body.text),
+        "note": lc.Note(body.text),
+        "wait": lc.WaitForCustomer(body.reason),
+        "customer-replied": lc.CustomerReplied(body.channel),
+        "resolve": lc.Resolve(body.resolution),
+        "close": lc.Close(body.reason),
+        "reopen": lc.Reopen(body.reason),
+    }
+    return simple[name]
+
+
+def _tenant(scope: Scope) -> str:
+    if scope.tenant_id is None:
+        raise Invalid("tenant", "cases belong to a tenant: use a tenant user's token")
+    if not scope.role.at_least(Role.AGENT):
+        raise Forbidden("cases are for the tenant's staff")
+    return scope.tenant_id
+
+
+async def _out(session: Any, row: Case) -> CaseOut:
+    out = CaseOut.model_validate(row)
+    timers = await session.execute(
+        select(CaseTimer)
+        .where(CaseTimer.case_id == row.id, CaseTimer.fired_at.is_(None))
+        .order_by(CaseTimer.fire_at)
+    )
+    out.sla = [
+        {"target": t.target, "level": t.level, "fire_at": t.fire_at, "due_at": t.due_at}
+        for t in timers.scalars()
+    ]
+    return out
+
+
+def case_router(desk: CaseDesk) -> APIRouter:
+    router = APIRouter(tags=["cases"], responses=ERRORS)
+
+    @router.post("/cases", status_code=201, response_model=CaseOut, summary="Open a case")
+    async def open_case(body: CaseCreate, platform: PlatformDep, scope: ScopeDep) -> Any:
+        """With `call_id`, the case links that call's record and its caller's customer."""
+        row = await desk.open(scope, _tenant(scope), **body.model_dump())
+        async with platform.db.read() as session:
+            return await _out(session, await desk.get(session, row.tenant_id, row.id))
+
+    @router.get("/cases", response_model=Page[CaseOut], summary="Search cases")
+    async def search(
+        platform: PlatformDep,
+        scope: ScopeDep,
+        state: Text = None,
+        assignee: Text = None,
+        customer_id: Text = None,
+        q: Annotated[
+            str | None, Query(max_length=200, description="In subject/description")
+        ] = None,
+        breached: Annotated[bool | None, Query(description="With a breached SLA target")] = None,
+        limit: Limit = 50,
+        offset: Offset = 0,
+    ) -> Any:
+        tenant_id = _tenant(scope)
+        query = select(Case).where(Case.tenant_id == tenant_id)
+        for column, value in ((Case.state, state), (Case.assignee, assignee),
+                              (Case.customer_id, customer_id)):  # fmt: skip
+            if value is not None:
+                query = query.where(column == value)
+        if q:
+            like = f"%{q}%"
+            query = query.where(or_(Case.subject.ilike(like), Case.description.ilike(like)))
+        if breached is not None:
+            fired = select(CaseTimer.case_id).where(
+                CaseTimer.level == "breach", CaseTimer.fired_at.is_not(None)
+            )
+            query = query.where(Case.id.in_(fired) if breached else Case.id.not_in(fired))
+        async with platform.db.read() as session:
+            total = await session.scalar(select(func.count()).select_from(query.subquery()))
+            rows = (
+                await session.execute(
+                    query.order_by(Case.number.desc()).limit(limit).offset(offset)
+                )
+            ).scalars()
+            items = [await _out(session, row) for row in rows]
+        return Page[CaseOut](items=items, total=int(total or 0), limit=limit, offset=offset)
+
+    @router.get("/cases/{case_id}", response_model=CaseOut, summary="One case")
+    async def get_case(case_id: str, platform: PlatformDep, scope: ScopeDep) -> Any:
+        async with platform.db.read() as session:
+            return await _out(session, await desk.get(session, _tenant(scope), case_id))
+
+    @router.get(
+        "/cases/{case_id}/history", response_model=list[HistoryOut], summary="A case's events"
+    )
+    async def history(case_id: str, platform: PlatformDep, scope: ScopeDep) -> Any:
+        async with platform.db.read() as session:
+            row = await desk.get(session, _tenant(scope), case_id)
+            entries = await session.execute(
+                select(CaseHistory)
+                .where(CaseHistory.case_id == row.id)
+                .order_by(CaseHistory.version)
+            )
+            return [HistoryOut.model_validate(e) for e in entries.scalars()]
+
+    for name in EVENTS:
+        _event_route(router, desk, name)
+
+    @router.put("/case-settings", summary="SLA policies, business calendar, follow-up rules")
+    async def put_settings(body: SettingsIn, platform: PlatformDep, scope: ScopeDep) -> Any:
+        tenant_id = _tenant(scope)
+        if not scope.role.at_least(Role.TENANT_ADMIN):
+            raise Forbidden("case settings take a tenant admin")
+        try:
+            if body.calendar:
+                CalendarSpec.model_validate(body.calendar)
+            check_policies(tenant_id, [policy(tenant_id, p) for p in body.sla_policies])
+            for rule in body.follow_ups:
+                follow_up_rule(tenant_id, rule)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise Invalid("settings", f"not valid: {exc}") from None
+        async with platform.db.write(scope) as uow:
+            row = await uow.session.get(CaseSettings, tenant_id)
+            if row is None:
+                row = CaseSettings(tenant_id=tenant_id)
+                uow.session.add(row)
+            row.sla_policies, row.calendar = body.sla_policies, body.calendar
+            row.follow_ups, row.updated_at = body.follow_ups, uow.clock.now()
+            await uow.config_changed(tenant_id, "case_settings", tenant_id, "updated", {})
+            CaseRules(tenant_id, row)  # one last check, as cases will read them
+        return body.model_dump()
+
+    return router
+
+
+def _event_route(router: APIRouter, desk: CaseDesk, name: str) -> None:
+    @router.post(
+        f"/cases/{{case_id}}/{name}", response_model=CaseOut, summary=f"Case event: {name}"
+    )
+    async def event(
+        case_id: str, platform: PlatformDep, scope: ScopeDep, body: EventIn | None = None
+    ) -> Any:
+        row = await desk.apply(scope, _tenant(scope), case_id, command(name, body or EventIn()))
+        async with platform.db.read() as session:
+            return await _out(session, await desk.get(session, row.tenant_id, row.id))

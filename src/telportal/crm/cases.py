@@ -1,0 +1,377 @@
+"""Cases in the store: the adapter around the pure `telportal.cases` rules.
+
+`CaseDesk` opens cases (from the API, linking the call and the customer), applies
+their events, keeps every history entry, and keeps each case's SLA timers in the
+store so they survive restarts. `fire_due` emits the alerts whose time has come
+(`CaseAlert` events) and marks each key fired in the same transaction, so after a
+restart the overdue ones come out once each, late rather than never; `run` calls
+it every few seconds on a site with the center role.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select
+
+from telportal.cases import lifecycle as lc
+from telportal.cases.business_time import BusinessHours
+from telportal.cases.follow_ups import FollowUpPolicy, FollowUpRule
+from telportal.cases.sla import SlaLevel, SlaPolicy, SlaTarget, TimerSpec, due_alerts, policy_for
+from telportal.cases.sla import timer_specs as sla_timer_specs
+from telportal.clock import Clock
+from telportal.crm import store as customers
+from telportal.crm.identities import IdentityKind
+from telportal.errors import Conflict, Invalid, NotFound
+from telportal.events import CaseAlert, EventBus
+from telportal.ivr.calendar import Calendar, CalendarSpec
+from telportal.store.database import Database
+from telportal.store.schema import (
+    CallDetailRecord,
+    Case,
+    CaseHistory,
+    CaseSettings,
+    CaseTimer,
+    Tenant,
+)
+from telportal.store.unit_of_work import UnitOfWork
+from telportal.tenancy.roles import Scope
+
+log = logging.getLogger(__name__)
+
+FIRE_INTERVAL = 2.0
+ALWAYS_OPEN = CalendarSpec.model_validate({"timezone": "UTC", "weekly": {"mon-sun": "24h"}})
+
+
+class CaseRules:
+    """A tenant's SLA policies, business calendar and follow-up rules, ready to use."""
+
+    def __init__(self, tenant_id: str, settings: CaseSettings | None) -> None:
+        spec = ALWAYS_OPEN
+        policies: list[SlaPolicy] = []
+        rules: list[FollowUpRule] = []
+        if settings is not None:
+            if settings.calendar:
+                spec = CalendarSpec.model_validate(settings.calendar)
+            policies = [policy(tenant_id, p) for p in settings.sla_policies]
+            rules = [follow_up_rule(tenant_id, r) for r in settings.follow_ups]
+        self.hours = BusinessHours(tenant_id, Calendar.build("cases", spec))
+        self.policies = policies
+        self.follow_ups = FollowUpPolicy(tenant_id, rules, self.hours) if rules else None
+
+
+def policy(tenant_id: str, raw: dict[str, Any]) -> SlaPolicy:
+    def minutes(name: str) -> timedelta | None:
+        value = raw.get(name)
+        return None if value is None else timedelta(minutes=float(value))
+
+    first, resolution = minutes("first_response_minutes"), minutes("resolution_minutes")
+    if first is None and resolution is None:
+        raise ValueError(f"policy {raw['id']}: give first_response_minutes or resolution_minutes")
+    return SlaPolicy(
+        tenant_id,
+        str(raw["id"]),
+        first,
+        resolution,
+        service=raw.get("service"),
+        category=raw.get("category"),
+        urgency=raw.get("urgency"),
+        warning_share=float(raw.get("warning_share", 0.8)),
+    )
+
+
+def follow_up_rule(tenant_id: str, raw: dict[str, Any]) -> FollowUpRule:
+    return FollowUpRule(
+        tenant_id,
+        str(raw["id"]),
+        timedelta(minutes=float(raw["after_minutes"])),
+        categories=frozenset(raw.get("categories", ())),
+        urgencies=frozenset(raw.get("urgencies", ())),
+    )
+
+
+def to_core(row: Case) -> lc.Case:
+    return lc.Case(
+        row.tenant_id,
+        row.id,
+        lc.CaseState(row.state),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        service=row.service_id or "",
+        category=row.category,
+        urgency=row.urgency,
+        customer_id=row.customer_id or "",
+        subject=row.subject,
+        description=row.description,
+        region=row.region,
+        channel=row.channel,
+        department=row.department,
+        assignee=row.assignee,
+        first_response_at=row.first_response_at,
+        resolved_at=row.resolved_at,
+        resolution=row.resolution,
+        satisfaction=row.satisfaction,
+        feedback=row.feedback,
+        closed_at=row.closed_at,
+        reopen_count=row.reopen_count,
+        pauses=tuple(
+            lc.Pause(
+                datetime.fromisoformat(p["start"]),
+                datetime.fromisoformat(p["end"]) if p.get("end") else None,
+                lc.PauseReason(p["reason"]),
+            )
+            for p in row.pauses
+        ),
+        version=row.version,
+    )
+
+
+def _store(row: Case, case: lc.Case) -> None:
+    row.state = case.state.value
+    row.updated_at = case.updated_at
+    row.category, row.urgency, row.subject = case.category, case.urgency, case.subject
+    row.description, row.region, row.channel = case.description, case.region, case.channel
+    row.department, row.assignee = case.department, case.assignee
+    row.first_response_at, row.resolved_at = case.first_response_at, case.resolved_at
+    row.resolution, row.satisfaction, row.feedback = (
+        case.resolution,
+        case.satisfaction,
+        case.feedback,
+    )
+    row.closed_at, row.reopen_count, row.version = case.closed_at, case.reopen_count, case.version
+    row.pauses = [
+        {
+            "start": p.start.isoformat(),
+            "end": p.end.isoformat() if p.end else None,
+            "reason": p.reason.value,
+        }
+        for p in case.pauses
+    ]
+
+
+class CaseDesk:
+    def __init__(self, db: Database, clock: Clock, bus: EventBus) -> None:
+        self.db = db
+        self.clock = clock
+        self.bus = bus
+        self._task: asyncio.Task[None] | None = None
+
+    # --- opening and events ------------------------------------------------------------
+
+    async def open(
+        self,
+        scope: Scope,
+        tenant_id: str,
+        *,
+        subject: str,
+        description: str = "",
+        category: str = "",
+        urgency: str = "normal",
+        channel: str = "",
+        service_id: str | None = None,
+        customer_id: str | None = None,
+        call_id: str | None = None,
+        assignee: str | None = None,
+    ) -> Case:
+        """A new case; `call_id` links the call's record and, when no customer is
+        given, the customer the caller's number belongs to."""
+        async with self.db.write(scope) as uow:
+            now = uow.clock.now()
+            call_record_id = None
+            if call_id is not None:
+                record = (
+                    await uow.session.execute(
+                        select(CallDetailRecord).where(
+                            CallDetailRecord.tenant_id == tenant_id,
+                            CallDetailRecord.call_id == call_id,
+                        )
+                    )
+                ).scalar_one_or_none()
+                if record is None:
+                    raise Invalid("call_id", f"no call {call_id!r} in this tenant")
+                call_record_id = record.id
+                service_id = service_id or record.service_id
+                channel = channel or "voice"
+                if customer_id is None:
+                    found = await customers.find(
+                        uow.session, tenant_id, IdentityKind.PHONE, record.caller
+                    )
+                    customer_id = found.id if found else None
+            if customer_id is not None:
+                await customers.own(uow.session, tenant_id, customer_id)
+            # Numbers run per tenant: the tenant's row is locked while one is taken (on
+            # PostgreSQL; SQLite writes are one at a time anyway).
+            await uow.session.execute(
+                select(Tenant.id).where(Tenant.id == tenant_id).with_for_update()
+            )
+            last = await uow.session.scalar(
+                select(func.coalesce(func.max(Case.number), 0)).where(Case.tenant_id == tenant_id)
+            )
+            number = int(last or 0) + 1
+            row = Case(
+                tenant_id=tenant_id, number=number, state="new", service_id=service_id,
+                customer_id=customer_id, call_record_id=call_record_id, watchers=[],
+                pauses=[], created_by=scope.actor_name, created_at=now, updated_at=now,
+            )  # fmt: skip
+            uow.session.add(row)
+            await uow.session.flush()
+            opened = lc.open_case(
+                tenant_id, row.id, actor=scope.actor_name, at=now, service=service_id or "",
+                category=category, urgency=urgency, customer_id=customer_id or "",
+                subject=subject, description=description, channel=channel,
+            )  # fmt: skip
+            await self._save(uow, row, opened)
+            if assignee:
+                await self._apply(uow, row, lc.Assign(assignee), scope.actor_name)
+            return row
+
+    async def apply(self, scope: Scope, tenant_id: str, case_id: str, command: lc.Command) -> Case:
+        async with self.db.write(scope) as uow:
+            row = await self.get(uow.session, tenant_id, case_id)
+            await self._apply(uow, row, command, scope.actor_name)
+            return row
+
+    async def _apply(self, uow: UnitOfWork, row: Case, command: lc.Command, actor: str) -> None:
+        rules = await self.rules(uow, row.tenant_id)
+        now = max(uow.clock.now(), row.updated_at)
+        done = lc.transition(
+            row.tenant_id, to_core(row), command, actor=actor, at=now, follow_ups=rules.follow_ups
+        )
+        await self._save(uow, row, done, rules)
+
+    async def _save(
+        self, uow: UnitOfWork, row: Case, done: lc.Transition, rules: CaseRules | None = None
+    ) -> None:
+        _store(row, done.case)
+        e = done.entry
+        uow.session.add(
+            CaseHistory(
+                tenant_id=row.tenant_id, case_id=row.id, version=e.version, at=e.at,
+                actor=e.actor, event=e.event.value,
+                from_state=e.from_state.value if e.from_state else None,
+                to_state=e.to_state.value, details=dict(e.details),
+            )
+        )  # fmt: skip
+        rules = rules or await self.rules(uow, row.tenant_id)
+        specs = sla_timer_specs(
+            row.tenant_id, done.case, policy_for(row.tenant_id, rules.policies, done.case),
+            rules.hours,
+        )  # fmt: skip
+        await self._replace_timers(uow, row, specs)
+        try:
+            await uow.session.flush()
+        except Exception as exc:  # two writers on one case: the later one retries
+            raise Conflict(f"case {row.id} changed meanwhile; reload it") from exc
+        uow.data_changed(
+            row.tenant_id, "case", row.id, "created" if e.version == 1 else "updated",
+            {"event": e.event.value, "state": e.to_state.value},
+        )  # fmt: skip
+
+    async def _replace_timers(self, uow: UnitOfWork, row: Case, specs: Sequence[TimerSpec]) -> None:
+        fired = set(
+            (
+                await uow.session.execute(
+                    select(CaseTimer.key).where(
+                        CaseTimer.case_id == row.id, CaseTimer.fired_at.is_not(None)
+                    )
+                )
+            ).scalars()
+        )
+        await uow.session.execute(
+            delete(CaseTimer).where(CaseTimer.case_id == row.id, CaseTimer.fired_at.is_(None))
+        )
+        for spec in specs:
+            if spec.key in fired:
+                continue  # fired once: never again
+            uow.session.add(
+                CaseTimer(
+                    key=spec.key, tenant_id=row.tenant_id, case_id=row.id,
+                    target=spec.target.value, level=spec.level.value, fire_at=spec.fire_at,
+                    due_at=spec.due_at, fired_at=None,
+                )
+            )  # fmt: skip
+
+    async def rules(self, uow: UnitOfWork, tenant_id: str) -> CaseRules:
+        return CaseRules(tenant_id, await uow.session.get(CaseSettings, tenant_id))
+
+    @staticmethod
+    async def get(session: Any, tenant_id: str, case_id: str) -> Case:
+        row = await session.get(Case, case_id)
+        if row is None or row.tenant_id != tenant_id:
+            raise NotFound("case")
+        return row  # type: ignore[no-any-return]
+
+    # --- the durable SLA timers ------------------------------------------------------------
+
+    async def fire_due(self) -> int:
+        """Emit every alert whose time has come, each key once; how many fired."""
+        fired = 0
+        async with self.db.read() as session:  # most rounds find nothing: no write lock
+            due = await session.scalar(
+                select(func.count())
+                .select_from(CaseTimer)
+                .where(CaseTimer.fired_at.is_(None), CaseTimer.fire_at <= self.clock.now())
+            )
+        if not due:
+            return 0
+        async with self.db.write(Scope.system("cases")) as uow:
+            now = uow.clock.now()
+            rows = (
+                (
+                    await uow.session.execute(
+                        select(CaseTimer)
+                        .where(CaseTimer.fired_at.is_(None), CaseTimer.fire_at <= now)
+                        .order_by(CaseTimer.fire_at)
+                        .limit(1000)
+                    )
+                )
+                .scalars()
+                .all()
+            )
+            by_tenant: dict[str, list[CaseTimer]] = {}
+            for row in rows:
+                by_tenant.setdefault(row.tenant_id, []).append(row)
+            for tenant_id, timers in by_tenant.items():
+                specs = [
+                    TimerSpec(
+                        t.tenant_id, t.case_id, SlaTarget(t.target), SlaLevel(t.level),
+                        t.fire_at, t.due_at, t.key,
+                    )
+                    for t in timers
+                ]  # fmt: skip
+                keyed = {t.key: t for t in timers}
+                for alert in due_alerts(tenant_id, specs, now, set()):
+                    keyed[alert.key].fired_at = now
+                    case = await uow.session.get(Case, alert.case_id)
+                    uow.emit(
+                        CaseAlert(
+                            tenant_id=tenant_id, at=now, case_id=alert.case_id,
+                            case_number=case.number if case else 0,
+                            assignee=case.assignee if case else "",
+                            target=alert.target.value, level=alert.level.value,
+                            due_at=alert.due_at, late_seconds=alert.late_by.total_seconds(),
+                        )
+                    )  # fmt: skip
+                    fired += 1
+        return fired
+
+    async def start(self) -> None:
+        await self.fire_due()  # what came due while the site was down, at once
+        self._task = asyncio.create_task(self._run(), name="case timers")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(FIRE_INTERVAL)
+            try:
+                await self.fire_due()
+            except Exception:
+                log.exception("case timers")

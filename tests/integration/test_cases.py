@@ -1,0 +1,150 @@
+"""Cases through the API: from a call, through the lifecycle, SLA alerts across a restart."""
+
+import httpx
+import pytest
+
+from telportal.app import Platform
+from telportal.calls_store import CallRecords
+from telportal.clock import FakeClock
+from telportal.crm.cases import CaseDesk
+from telportal.events import CaseAlert
+from tests.integration.api_helpers import assert_error, login, make_operator
+from tests.integration.world import TenantWorld, build_tenant
+
+
+@pytest.fixture
+async def tenants(platform: Platform, client: httpx.AsyncClient) -> tuple[TenantWorld, TenantWorld]:
+    await make_operator(platform)
+    op = await login(client, "root")
+    return (
+        await build_tenant(client, op, "acme", "4008001000"),
+        await build_tenant(client, op, "bravo", "4008002000"),
+    )
+
+
+async def test_a_case_opened_from_a_call_links_the_call_and_the_customer(
+    platform: Platform, client: httpx.AsyncClient, tenants: tuple[TenantWorld, TenantWorld]
+) -> None:
+    acme, _ = tenants
+    calls = CallRecords(platform.db)
+    record_id = await calls.start(
+        acme.tenant_id, "call-77@carrier", site="s", direction="inbound",
+        caller="13900000000", called="4008001000", service_id=acme.ids["services"],
+    )  # fmt: skip
+    # The world's customer owns +86 139 0000 0000: the caller.
+    r = await client.post(
+        "/api/v1/cases",
+        json={"subject": "Card blocked", "category": "cards", "urgency": "high",
+              "call_id": "call-77@carrier"},
+        headers=acme.agent,
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert (case["number"], case["state"], case["channel"]) == (1, "new", "voice")
+    assert case["call_record_id"] == record_id
+    assert case["customer_id"] == acme.ids["customers"]
+    assert case["service_id"] == acme.ids["services"]
+    timeline = (
+        await client.get(f"/api/v1/customers/{acme.ids['customers']}/timeline", headers=acme.agent)
+    ).json()
+    kinds = {e["kind"]: e for e in timeline}
+    assert kinds["case"]["ref"] == case["id"] and "Card blocked" in kinds["case"]["summary"]
+    assert kinds["call"]["ref"] == record_id
+    r = await client.post("/api/v1/cases", json={"subject": "x", "call_id": "nope"},
+                          headers=acme.agent)  # fmt: skip
+    assert_error(r, 422, "invalid")
+
+
+async def test_lifecycle_history_and_isolation(
+    platform: Platform, client: httpx.AsyncClient, tenants: tuple[TenantWorld, TenantWorld]
+) -> None:
+    acme, bravo = tenants
+    agent = acme.agent
+    case = (await client.post("/api/v1/cases", json={"subject": "Refund"}, headers=agent)).json()
+    base = f"/api/v1/cases/{case['id']}"
+    steps = [
+        ("assign", {"assignee": "1001"}, "assigned"),
+        ("start", None, "in_progress"),
+        ("respond", {"text": "We are on it"}, "in_progress"),
+        ("wait", {"reason": "bank statement"}, "waiting_on_customer"),
+        ("customer-replied", {"channel": "email"}, "in_progress"),
+        ("resolve", {"resolution": "Refunded"}, "resolved"),
+        ("feedback", {"score": 5, "outcome": "happy"}, "feedback_received"),
+        ("close", None, "closed"),
+    ]
+    for name, body, state in steps:
+        r = await client.post(f"{base}/{name}", json=body, headers=agent)
+        assert r.status_code == 200, (name, r.text)
+        assert r.json()["state"] == state, name
+    final = r.json()
+    assert final["satisfaction"] == 5 and final["first_response_at"] is not None
+    assert_error(await client.post(f"{base}/start", headers=agent), 409, "illegal_transition")
+    r = await client.post(f"{base}/feedback", json={}, headers=agent)
+    assert_error(r, 422, "invalid")
+    history = (await client.get(f"{base}/history", headers=agent)).json()
+    assert [h["event"] for h in history] == [
+        "create", "assign", "start", "respond", "wait_for_customer", "customer_replied",
+        "resolve", "record_feedback", "close",
+    ]  # fmt: skip
+    assert history[1]["details"]["assignee"] == "1001" and history[0]["from_state"] is None
+    found = (await client.get("/api/v1/cases?state=closed&q=refund", headers=agent)).json()
+    assert [c["id"] for c in found["items"]] == [case["id"]]
+    # Another tenant's case does not exist for bravo, on every route.
+    for path in (base, f"{base}/history"):
+        assert_error(await client.get(path, headers=bravo.supervisor), 404, "not_found")
+    r = await client.post(f"{base}/reopen", json={}, headers=bravo.supervisor)
+    assert_error(r, 404, "not_found")
+    assert (await client.get("/api/v1/cases", headers=bravo.supervisor)).json()["total"] == 0
+
+
+async def test_sla_alerts_fire_once_each_even_across_a_restart(
+    platform: Platform,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    tenants: tuple[TenantWorld, TenantWorld],
+) -> None:
+    acme, _ = tenants
+    r = await client.put(
+        "/api/v1/case-settings",
+        json={"sla_policies": [{"id": "std", "first_response_minutes": 30,
+                                "resolution_minutes": 120, "warning_share": 0.5}]},
+        headers=acme.admin,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    bad = await client.put(
+        "/api/v1/case-settings", json={"sla_policies": [{"id": "x"}]}, headers=acme.admin
+    )
+    assert_error(bad, 422, "invalid")
+    assert_error(
+        await client.put("/api/v1/case-settings", json={}, headers=acme.agent), 403, "forbidden"
+    )
+    case = (await client.post("/api/v1/cases", json={"subject": "Late"}, headers=acme.agent)).json()
+    assert [(t["target"], t["level"]) for t in case["sla"]] == [
+        ("first_response", "warning"), ("first_response", "breach"),
+        ("resolution", "warning"), ("resolution", "breach"),
+    ]  # fmt: skip
+    events = platform.bus.subscribe("case")
+    desk = platform.cases
+    assert desk is not None
+    await desk.stop()  # this test fires the timers itself, at the moments it chooses
+    clock.advance(20 * 60)
+    assert await desk.fire_due() == 1  # the first-response warning at 15 min
+    # The site goes down for three hours; a new desk on the same store starts up.
+    clock.advance(3 * 3600)
+    restarted = CaseDesk(platform.db, clock, platform.bus)
+    assert await restarted.fire_due() == 3
+    assert await restarted.fire_due() == 0  # each key once
+    alerts = []
+    while (event := events.get_nowait()) is not None:
+        assert isinstance(event, CaseAlert)
+        alerts.append((event.target, event.level, event.late_seconds > 3600))
+    assert alerts == [
+        ("first_response", "warning", False),
+        ("first_response", "breach", True),
+        ("resolution", "warning", True),
+        ("resolution", "breach", True),
+    ]
+    breached = (await client.get("/api/v1/cases?breached=true", headers=acme.agent)).json()
+    assert [c["id"] for c in breached["items"]] == [case["id"]]
+    fresh = (await client.get(f"/api/v1/cases/{case['id']}", headers=acme.agent)).json()
+    assert fresh["sla"] == []  # nothing left to fire
