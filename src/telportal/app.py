@@ -114,6 +114,7 @@ def build_platform(
         sip.prompt_dir = config.data_dir / "prompts"
         sip.recording_dir = config.data_dir / "recordings"
     desktops = AgentDesktops()
+    cases = CaseDesk(db, clock, bus)
     acd = None
     if SiteRole.CENTER in config.site.roles:
         acd = AcdService(
@@ -125,9 +126,8 @@ def build_platform(
         )
         if sip is not None:
             # One process with both roles: queue steps go straight to this ACD.
-            sip.handoff = acd_handoff(sip, acd, desktops)
+            sip.handoff = acd_handoff(sip, acd, desktops, cases)
             acd.on_callback = CallbackRunner(sip, acd)
-    cases = CaseDesk(db, clock, bus)
     return Platform(config, clock, bus, db, passwords, auth, resources, sip, acd, desktops, cases)
 
 

@@ -175,6 +175,7 @@ class CaseDesk:
         customer_id: str | None = None,
         call_id: str | None = None,
         assignee: str | None = None,
+        department: str = "",
     ) -> Case:
         """A new case; `call_id` links the call's record and, when no customer is
         given, the customer the caller's number belongs to."""
@@ -214,6 +215,7 @@ class CaseDesk:
             row = Case(
                 tenant_id=tenant_id, number=number, state="new", service_id=service_id,
                 customer_id=customer_id, call_record_id=call_record_id, watchers=[],
+                department=department,
                 pauses=[], created_by=scope.actor_name, created_at=now, updated_at=now,
             )  # fmt: skip
             uow.session.add(row)
@@ -222,6 +224,7 @@ class CaseDesk:
                 tenant_id, row.id, actor=scope.actor_name, at=now, service=service_id or "",
                 category=category, urgency=urgency, customer_id=customer_id or "",
                 subject=subject, description=description, channel=channel,
+                department=department,
             )  # fmt: skip
             await self._save(uow, row, opened)
             if assignee:

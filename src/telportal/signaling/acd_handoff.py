@@ -29,15 +29,16 @@ from telportal.acd import Decision, Offer, Overflow, OverflowKind, Withdraw
 from telportal.center.acd_service import AcdService, QueueInfo
 from telportal.center.desktops import AgentDesktops
 from telportal.crm import store as crm_store
+from telportal.crm.cases import CaseDesk
 from telportal.crm.identities import IdentityKind
 from telportal.events import ScreenPop
-from telportal.ivr.actions import Action, Queue, RequestCallback, Transfer
+from telportal.ivr.actions import Action, CreateCase, Queue, RequestCallback, Transfer
 from telportal.media import PlayFile, Playlist, PlaySpeech, RecordingLayout
 from telportal.media.events import DigitReceived
 from telportal.signaling.agent_leg import AgentLeg, connect, play_to_end, ring_agent
 from telportal.signaling.calls import InboundCall
 from telportal.signaling.ivr_call import Handoff, IvrCall, say_unavailable
-from telportal.signaling.ivr_transfer import request_callback, transfer
+from telportal.signaling.ivr_transfer import open_case, request_callback, transfer
 from telportal.signaling.live_calls import LiveCall
 from telportal.signaling.music import BUILTIN_MUSIC
 from telportal.store.schema import CallDetailRecord
@@ -69,13 +70,21 @@ class _Ringing:
                 await leg.leg.hangup("offer withdrawn")
 
 
-def acd_handoff(service: "SipService", acd: AcdService, desktops: AgentDesktops) -> Handoff:
+def acd_handoff(
+    service: "SipService",
+    acd: AcdService,
+    desktops: AgentDesktops,
+    cases: CaseDesk | None = None,
+) -> Handoff:
     """The handoff for IvrCall: queues and callbacks go to the ACD, transfers are rung;
     cases wait for the case store (issue 7)."""
 
     async def handoff(call: InboundCall, action: Action, ivr: IvrCall) -> None:
         if isinstance(action, Transfer):
             await transfer(service, call, action, ivr)
+            return
+        if isinstance(action, CreateCase):
+            await open_case(service, cases, call, action)
             return
         if isinstance(action, RequestCallback):
             if not request_callback(acd, call, action):

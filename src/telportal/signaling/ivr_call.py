@@ -153,7 +153,9 @@ class IvrCall:
                 self.endpoint = info.endpoint_id
                 await self.call.answer(info.sdp.serialize().encode())
             actions = self.run.start()
-            while actions:
+            # An event may ask for nothing (a prompt the flow no longer waits for): the
+            # run goes on until it is finished, which a hang-up always makes it.
+            while True:
                 for action in actions:
                     await self._perform(action)
                 if self.run.finished:
@@ -190,7 +192,7 @@ class IvrCall:
                 self._on_digit(event.digit)
             elif isinstance(event, PlayFinished):
                 ref = self._play_ref.pop(event.play_id, None)
-                if ref is not None:
+                if ref is not None and ref >= 0:  # -1: played outside the flow
                     self._events.put_nowait(MediaFinished(ref))
                 if self._collect is not None and event.play_id == self._collect_play:
                     self._arm_collect_timer(self._collect.timeout)

@@ -16,10 +16,12 @@ the caller hears that the service is not available, and the log says why.
 import asyncio
 import contextlib
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from telportal.center.acd_service import AcdService
-from telportal.ivr.actions import RequestCallback, Transfer
+from telportal.crm.cases import CaseDesk
+from telportal.ivr.actions import CreateCase, RequestCallback, Transfer
 from telportal.media import Playlist, PlaySpeech, PlayTone, RecordingLayout
 from telportal.rtp.tones import RINGBACK_CHINA
 from telportal.sdp import SessionDescription
@@ -27,6 +29,7 @@ from telportal.signaling.agent_leg import connect, ring_agent
 from telportal.signaling.calls import InboundCall, OutboundLeg
 from telportal.signaling.ivr_call import IvrCall, say_unavailable
 from telportal.signaling.live_calls import LiveCall
+from telportal.tenancy.roles import Scope
 
 if TYPE_CHECKING:
     from telportal.signaling.service import SipService
@@ -171,3 +174,33 @@ def request_callback(acd: AcdService, call: InboundCall, action: RequestCallback
     acd.enqueue(call.tenant_id, contact_id, info.queue_id)
     acd.to_callback(call.tenant_id, contact_id, action.number)
     return True
+
+
+async def open_case(
+    service: "SipService", cases: CaseDesk | None, call: InboundCall, action: CreateCase
+) -> None:
+    """A flow's case or voicemail step: a case linked to this call (and its caller's
+    customer), with the flow's fields and, for voicemail, the recording."""
+    if cases is None:
+        log.warning("call %s: no case desk on this site; the case is not opened", call.call_id)
+        return
+    lines = [f"{key}: {value}" for key, value in sorted(action.fields.items())]
+    if action.recording:
+        recording = Path(action.recording)
+        with contextlib.suppress(ValueError):
+            recording = recording.relative_to(service.config.data_dir)
+        lines.append(f"recording: {recording}")
+    try:
+        await cases.open(
+            Scope.system("ivr"),
+            call.tenant_id,
+            subject=action.subject[:300],
+            description="\n".join(lines),
+            urgency=action.urgency,
+            channel="voicemail" if action.source == "voicemail" else "voice",
+            call_id=call.call_id,
+            department=action.department or "",
+        )
+    except Exception:
+        # The caller's flow goes on; the failure is in the log for the operator.
+        log.exception("call %s: the flow's case could not be opened", call.call_id)
