@@ -148,3 +148,35 @@ async def test_sla_alerts_fire_once_each_even_across_a_restart(
     assert [c["id"] for c in breached["items"]] == [case["id"]]
     fresh = (await client.get(f"/api/v1/cases/{case['id']}", headers=acme.agent)).json()
     assert fresh["sla"] == []  # nothing left to fire
+
+
+async def test_new_cases_are_dispatched_by_rule_to_the_least_loaded(
+    client: httpx.AsyncClient, tenants: tuple[TenantWorld, TenantWorld]
+) -> None:
+    acme, _ = tenants
+    r = await client.put(
+        "/api/v1/case-settings",
+        json={"dispatch": {
+            "rules": [{"id": "refunds", "department": "billing", "assignees": ["1001", "1002"],
+                       "keywords": ["退款", "refund"]}],
+            "default_department": "front-desk",
+        }},
+        headers=acme.admin,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    opened = []
+    for subject in ("我要退款", "Refund for order 9", "Where is my parcel?"):
+        r = await client.post("/api/v1/cases", json={"subject": subject}, headers=acme.agent)
+        assert r.status_code == 201, r.text
+        opened.append(r.json())
+    assert [(c["state"], c["department"], c["assignee"]) for c in opened] == [
+        ("assigned", "billing", "1001"),  # nobody has cases yet: the first listed
+        ("assigned", "billing", "1002"),  # 1001 has one open: the other one
+        ("new", "front-desk", ""),  # no rule matched: the default department
+    ]
+    bad = await client.put(
+        "/api/v1/case-settings",
+        json={"dispatch": {"rules": [{"id": "a"}, {"id": "a"}]}},
+        headers=acme.admin,
+    )
+    assert_error(bad, 422, "invalid")

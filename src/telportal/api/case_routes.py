@@ -17,7 +17,7 @@ from telportal.api.pages import Page
 from telportal.api.resource_routes import ERRORS, Limit, Offset
 from telportal.cases import lifecycle as lc
 from telportal.cases.sla import check_policies
-from telportal.crm.cases import CaseDesk, CaseRules, follow_up_rule, policy
+from telportal.crm.cases import CaseDesk, CaseRules, dispatch_table, follow_up_rule, policy
 from telportal.errors import Forbidden, Invalid
 from telportal.ivr.calendar import CalendarSpec
 from telportal.store.schema import Case, CaseHistory, CaseSettings, CaseTimer
@@ -110,6 +110,11 @@ class SettingsIn(BaseModel):
     )
     follow_ups: list[dict[str, Any]] = Field(
         default_factory=list, description="{id, after_minutes, categories?, urgencies?}"
+    )
+    dispatch: dict[str, Any] = Field(
+        default_factory=dict,
+        description="{rules: [{id, department, assignees, services?, categories?, regions?, "
+        "keywords?, min_importance?}], default_department, default_assignees}",
     )
 
 
@@ -243,6 +248,7 @@ def case_router(desk: CaseDesk) -> APIRouter:
             check_policies(tenant_id, [policy(tenant_id, p) for p in body.sla_policies])
             for rule in body.follow_ups:
                 follow_up_rule(tenant_id, rule)
+            dispatch_table(tenant_id, body.dispatch)
         except (KeyError, TypeError, ValueError) as exc:
             raise Invalid("settings", f"not valid: {exc}") from None
         async with platform.db.write(scope) as uow:
@@ -252,6 +258,7 @@ def case_router(desk: CaseDesk) -> APIRouter:
                 uow.session.add(row)
             row.sla_policies, row.calendar = body.sla_policies, body.calendar
             row.follow_ups, row.updated_at = body.follow_ups, uow.clock.now()
+            row.dispatch = body.dispatch
             await uow.config_changed(tenant_id, "case_settings", tenant_id, "updated", {})
             CaseRules(tenant_id, row)  # one last check, as cases will read them
         return body.model_dump()

@@ -19,6 +19,7 @@ from sqlalchemy import delete, func, select
 
 from telportal.cases import lifecycle as lc
 from telportal.cases.business_time import BusinessHours
+from telportal.cases.dispatch import DispatchRule, DispatchTable, dispatch
 from telportal.cases.follow_ups import FollowUpPolicy, FollowUpRule
 from telportal.cases.sla import SlaLevel, SlaPolicy, SlaTarget, TimerSpec, due_alerts, policy_for
 from telportal.cases.sla import timer_specs as sla_timer_specs
@@ -35,6 +36,7 @@ from telportal.store.schema import (
     CaseHistory,
     CaseSettings,
     CaseTimer,
+    Customer,
     Tenant,
 )
 from telportal.store.unit_of_work import UnitOfWork
@@ -61,6 +63,33 @@ class CaseRules:
         self.hours = BusinessHours(tenant_id, Calendar.build("cases", spec))
         self.policies = policies
         self.follow_ups = FollowUpPolicy(tenant_id, rules, self.hours) if rules else None
+        self.dispatch = dispatch_table(tenant_id, settings.dispatch if settings else {})
+
+
+def dispatch_table(tenant_id: str, raw: dict[str, Any]) -> DispatchTable | None:
+    """The tenant's routing of new cases; None when it has none (cases stay unassigned)."""
+    if not raw:
+        return None
+    rules = [
+        DispatchRule(
+            tenant_id,
+            str(r["id"]),
+            str(r.get("department", "")),
+            assignees=tuple(r.get("assignees", ())),
+            services=frozenset(r.get("services", ())),
+            categories=frozenset(r.get("categories", ())),
+            regions=frozenset(r.get("regions", ())),
+            keywords=tuple(r.get("keywords", ())),
+            min_importance=r.get("min_importance"),
+        )
+        for r in raw.get("rules", ())
+    ]
+    return DispatchTable(
+        tenant_id,
+        rules,
+        str(raw.get("default_department", "")),
+        tuple(raw.get("default_assignees", ())),
+    )
 
 
 def policy(tenant_id: str, raw: dict[str, Any]) -> SlaPolicy:
@@ -229,7 +258,42 @@ class CaseDesk:
             await self._save(uow, row, opened)
             if assignee:
                 await self._apply(uow, row, lc.Assign(assignee), scope.actor_name)
+            else:
+                await self._dispatch(uow, row, scope.actor_name)
             return row
+
+    async def _dispatch(self, uow: UnitOfWork, row: Case, actor: str) -> None:
+        """Route a new case by the tenant's rules to the least loaded assignee."""
+        rules = await self.rules(uow, row.tenant_id)
+        if rules.dispatch is None:
+            return
+        importance = 0
+        if row.customer_id:
+            customer = await uow.session.get(Customer, row.customer_id)
+            importance = customer.importance if customer else 0
+        load: dict[str, int] = {
+            assignee: count
+            for assignee, count in (
+                await uow.session.execute(
+                    select(Case.assignee, func.count())
+                    .where(
+                        Case.tenant_id == row.tenant_id,
+                        Case.assignee != "",
+                        Case.state.not_in(("resolved", "feedback_received", "closed")),
+                    )
+                    .group_by(Case.assignee)
+                )
+            ).all()
+        }
+        decision = dispatch(
+            row.tenant_id, to_core(row), rules.dispatch, importance=importance, open_cases=load
+        )
+        if decision.assignee:
+            await self._apply(
+                uow, row, lc.Assign(decision.assignee, decision.department or None), actor
+            )
+        elif decision.department:
+            await self._apply(uow, row, lc.Edit({"department": decision.department}), actor)
 
     async def apply(self, scope: Scope, tenant_id: str, case_id: str, command: lc.Command) -> Case:
         async with self.db.write(scope) as uow:

@@ -672,4 +672,6 @@ class CaseSettings(Base):
     sla_policies: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     calendar: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     follow_ups: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    # {"rules": [...], "default_department": "", "default_assignees": [...]}
+    dispatch: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime]

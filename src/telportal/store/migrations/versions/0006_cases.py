@@ -24,6 +24,7 @@ def upgrade() -> None:
         sa.Column("sla_policies", sa.JSON(), nullable=False),
         sa.Column("calendar", sa.JSON(), nullable=False),
         sa.Column("follow_ups", sa.JSON(), nullable=False),
+        sa.Column("dispatch", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["tenant_id"],
