@@ -180,3 +180,50 @@ async def test_new_cases_are_dispatched_by_rule_to_the_least_loaded(
         headers=acme.admin,
     )
     assert_error(bad, 422, "invalid")
+
+
+async def test_escalation_chains_step_as_configured_and_land_in_the_inbox(
+    platform: Platform,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    tenants: tuple[TenantWorld, TenantWorld],
+) -> None:
+    """Unassigned for 10 min: tell the supervisor; 20 min later: hand it to 'sup'."""
+    acme, _ = tenants
+    desk = platform.cases
+    assert desk is not None
+    await desk.stop()  # the test moves time and runs the desk itself
+    r = await client.put(
+        "/api/v1/case-settings",
+        json={"escalations": [{"id": "orphans", "trigger": "unassigned", "steps": [
+            {"after_minutes": 10, "notify": "supervisor"},
+            {"after_minutes": 20, "notify": "sup", "reassign": True},
+        ]}]},
+        headers=acme.admin,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    bad = await client.put(
+        "/api/v1/case-settings",
+        json={"escalations": [{"id": "x", "trigger": "sometimes", "steps": []}]},
+        headers=acme.admin,
+    )
+    assert bad.status_code == 422
+    events = platform.bus.subscribe("case")
+    case = (await client.post("/api/v1/cases", json={"subject": "Lost"}, headers=acme.agent)).json()
+    assert await desk.escalate_due() == 0
+    clock.advance(11 * 60)
+    assert await desk.escalate_due() == 1
+    assert await desk.escalate_due() == 0  # once
+    clock.advance(21 * 60)
+    assert await desk.escalate_due() == 1
+    steps = []
+    while (event := events.get_nowait()) is not None:
+        steps.append((event.level, event.notify))  # type: ignore[attr-defined]
+    assert steps == [(1, "supervisor"), (2, "sup")]
+    now = (await client.get(f"/api/v1/cases/{case['id']}", headers=acme.agent)).json()
+    assert (now["state"], now["assignee"]) == ("assigned", "sup")  # the last step reassigned
+    inbox = (await client.get("/api/v1/case-escalations", headers=acme.supervisor)).json()
+    assert [(e["case_number"], e["level"]) for e in inbox] == [(1, 2), (1, 1)]
+    assert_error(await client.get("/api/v1/case-escalations", headers=acme.agent), 403, "forbidden")
+    history = (await client.get(f"/api/v1/cases/{case['id']}/history", headers=acme.agent)).json()
+    assert history[-1]["actor"] == "escalation" and history[-1]["event"] == "assign"

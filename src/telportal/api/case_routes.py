@@ -17,10 +17,17 @@ from telportal.api.pages import Page
 from telportal.api.resource_routes import ERRORS, Limit, Offset
 from telportal.cases import lifecycle as lc
 from telportal.cases.sla import check_policies
-from telportal.crm.cases import CaseDesk, CaseRules, dispatch_table, follow_up_rule, policy
+from telportal.crm.cases import (
+    CaseDesk,
+    CaseRules,
+    chain,
+    dispatch_table,
+    follow_up_rule,
+    policy,
+)
 from telportal.errors import Forbidden, Invalid
 from telportal.ivr.calendar import CalendarSpec
-from telportal.store.schema import Case, CaseHistory, CaseSettings, CaseTimer
+from telportal.store.schema import Case, CaseEscalation, CaseHistory, CaseSettings, CaseTimer
 from telportal.tenancy.roles import Role, Scope
 
 Text = Annotated[str | None, Query(max_length=200)]
@@ -97,6 +104,19 @@ class HistoryOut(BaseModel):
     details: dict[str, Any]
 
 
+class EscalationOut(BaseModel):
+    case_id: str
+    case_number: int
+    subject: str
+    state: str
+    assignee: str
+    chain_id: str
+    trigger: str
+    level: int
+    notify: str
+    at: datetime
+
+
 class SettingsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -110,6 +130,12 @@ class SettingsIn(BaseModel):
     )
     follow_ups: list[dict[str, Any]] = Field(
         default_factory=list, description="{id, after_minutes, categories?, urgencies?}"
+    )
+    escalations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="{id, trigger: unassigned|untouched|first_response_breached|"
+        "resolution_breached, steps: [{after_minutes, notify, reassign?}], services?, "
+        "categories?, urgencies?}",
     )
     dispatch: dict[str, Any] = Field(
         default_factory=dict,
@@ -237,6 +263,36 @@ def case_router(desk: CaseDesk) -> APIRouter:
     for name in EVENTS:
         _event_route(router, desk, name)
 
+    _supervision_routes(router)
+    return router
+
+
+def _supervision_routes(router: APIRouter) -> None:
+    """The tenant admin's case settings and the supervisors' escalation inbox."""
+
+    @router.get("/case-escalations", response_model=list[EscalationOut], summary="Escalation inbox")
+    async def escalations(platform: PlatformDep, scope: ScopeDep, limit: Limit = 50) -> Any:
+        """The steps that came due, newest first: the supervisor's inbox."""
+        tenant_id = _tenant(scope)
+        if not scope.role.at_least(Role.SUPERVISOR):
+            raise Forbidden("the escalation inbox is for supervisors")
+        async with platform.db.read() as session:
+            rows = await session.execute(
+                select(CaseEscalation, Case)
+                .join(Case, Case.id == CaseEscalation.case_id)
+                .where(CaseEscalation.tenant_id == tenant_id)
+                .order_by(CaseEscalation.at.desc())
+                .limit(limit)
+            )
+            return [
+                EscalationOut(
+                    case_id=c.id, case_number=c.number, subject=c.subject, state=c.state,
+                    assignee=c.assignee, chain_id=e.chain_id, trigger=e.trigger,
+                    level=e.level, notify=e.notify, at=e.at,
+                )
+                for e, c in rows.all()
+            ]  # fmt: skip
+
     @router.put("/case-settings", summary="SLA policies, business calendar, follow-up rules")
     async def put_settings(body: SettingsIn, platform: PlatformDep, scope: ScopeDep) -> Any:
         tenant_id = _tenant(scope)
@@ -249,6 +305,8 @@ def case_router(desk: CaseDesk) -> APIRouter:
             for rule in body.follow_ups:
                 follow_up_rule(tenant_id, rule)
             dispatch_table(tenant_id, body.dispatch)
+            for raw in body.escalations:
+                chain(tenant_id, raw)
         except (KeyError, TypeError, ValueError) as exc:
             raise Invalid("settings", f"not valid: {exc}") from None
         async with platform.db.write(scope) as uow:
@@ -259,11 +317,10 @@ def case_router(desk: CaseDesk) -> APIRouter:
             row.sla_policies, row.calendar = body.sla_policies, body.calendar
             row.follow_ups, row.updated_at = body.follow_ups, uow.clock.now()
             row.dispatch = body.dispatch
+            row.escalations = body.escalations
             await uow.config_changed(tenant_id, "case_settings", tenant_id, "updated", {})
             CaseRules(tenant_id, row)  # one last check, as cases will read them
         return body.model_dump()
-
-    return router
 
 
 def _event_route(router: APIRouter, desk: CaseDesk, name: str) -> None:

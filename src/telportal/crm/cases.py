@@ -20,19 +20,34 @@ from sqlalchemy import delete, func, select
 from telportal.cases import lifecycle as lc
 from telportal.cases.business_time import BusinessHours
 from telportal.cases.dispatch import DispatchRule, DispatchTable, dispatch
+from telportal.cases.escalation import (
+    EscalationChain,
+    EscalationStep,
+    EscalationTrigger,
+    due_escalations,
+)
 from telportal.cases.follow_ups import FollowUpPolicy, FollowUpRule
-from telportal.cases.sla import SlaLevel, SlaPolicy, SlaTarget, TimerSpec, due_alerts, policy_for
+from telportal.cases.sla import (
+    SlaLevel,
+    SlaPolicy,
+    SlaTarget,
+    TimerSpec,
+    deadlines,
+    due_alerts,
+    policy_for,
+)
 from telportal.cases.sla import timer_specs as sla_timer_specs
 from telportal.clock import Clock
 from telportal.crm import store as customers
 from telportal.crm.identities import IdentityKind
 from telportal.errors import Conflict, Invalid, NotFound
-from telportal.events import CaseAlert, EventBus
+from telportal.events import CaseAlert, CaseEscalated, EventBus
 from telportal.ivr.calendar import Calendar, CalendarSpec
 from telportal.store.database import Database
 from telportal.store.schema import (
     CallDetailRecord,
     Case,
+    CaseEscalation,
     CaseHistory,
     CaseSettings,
     CaseTimer,
@@ -64,6 +79,26 @@ class CaseRules:
         self.policies = policies
         self.follow_ups = FollowUpPolicy(tenant_id, rules, self.hours) if rules else None
         self.dispatch = dispatch_table(tenant_id, settings.dispatch if settings else {})
+        self.chains = [chain(tenant_id, c) for c in (settings.escalations if settings else [])]
+
+
+def chain(tenant_id: str, raw: dict[str, Any]) -> EscalationChain:
+    return EscalationChain(
+        tenant_id,
+        str(raw["id"]),
+        EscalationTrigger(raw["trigger"]),
+        tuple(
+            EscalationStep(
+                timedelta(minutes=float(step["after_minutes"])),
+                str(step["notify"]),
+                bool(step.get("reassign", False)),
+            )
+            for step in raw["steps"]
+        ),
+        services=frozenset(raw.get("services", ())),
+        categories=frozenset(raw.get("categories", ())),
+        urgencies=frozenset(raw.get("urgencies", ())),
+    )
 
 
 def dispatch_table(tenant_id: str, raw: dict[str, Any]) -> DispatchTable | None:
@@ -328,6 +363,7 @@ class CaseDesk:
             rules.hours,
         )  # fmt: skip
         await self._replace_timers(uow, row, specs)
+        row.escalate_at = await self._next_escalation(uow, row, done.case, rules)
         try:
             await uow.session.flush()
         except Exception as exc:  # two writers on one case: the later one retries
@@ -371,6 +407,77 @@ class CaseDesk:
             raise NotFound("case")
         return row  # type: ignore[no-any-return]
 
+    # --- escalation ------------------------------------------------------------------------
+
+    async def _plan(
+        self, uow: UnitOfWork, row: Case, case: lc.Case, rules: CaseRules, now: datetime
+    ) -> Any:
+        done = set(
+            (
+                await uow.session.execute(
+                    select(CaseEscalation.key).where(CaseEscalation.case_id == row.id)
+                )
+            ).scalars()
+        )
+        found = policy_for(row.tenant_id, rules.policies, case)
+        sla = deadlines(row.tenant_id, case, found, rules.hours) if found else None
+        return due_escalations(row.tenant_id, case, rules.chains, rules.hours, now, done, sla=sla)
+
+    async def _next_escalation(
+        self, uow: UnitOfWork, row: Case, case: lc.Case, rules: CaseRules
+    ) -> datetime | None:
+        if not rules.chains:
+            return None
+        plan = await self._plan(uow, row, case, rules, uow.clock.now())
+        return uow.clock.now() if plan.due else plan.next_at
+
+    async def escalate_due(self) -> int:
+        """Carry out the escalation steps that came due; each step once. How many."""
+        now = self.clock.now()
+        async with self.db.read() as session:
+            due_ids = (
+                (
+                    await session.execute(
+                        select(Case.id).where(
+                            Case.escalate_at.is_not(None), Case.escalate_at <= now
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
+        stepped = 0
+        for case_id in due_ids:
+            async with self.db.write(Scope.system("escalation")) as uow:
+                row = await uow.session.get(Case, case_id)
+                if row is None:
+                    continue
+                rules = await self.rules(uow, row.tenant_id)
+                plan = await self._plan(uow, row, to_core(row), rules, uow.clock.now())
+                for step in plan.due:
+                    uow.session.add(
+                        CaseEscalation(
+                            key=step.key, tenant_id=row.tenant_id, case_id=row.id,
+                            chain_id=step.chain_id, trigger=step.trigger.value,
+                            level=step.level, notify=step.notify, at=uow.clock.now(),
+                        )
+                    )  # fmt: skip
+                    uow.emit(
+                        CaseEscalated(
+                            tenant_id=row.tenant_id, at=uow.clock.now(), case_id=row.id,
+                            case_number=row.number, chain_id=step.chain_id,
+                            trigger=step.trigger.value, level=step.level, notify=step.notify,
+                            assignee=row.assignee,
+                        )
+                    )  # fmt: skip
+                    stepped += 1
+                    if step.reassign and step.notify != row.assignee:
+                        await uow.session.flush()
+                        await self._apply(uow, row, lc.Assign(step.notify), "escalation")
+                await uow.session.flush()
+                row.escalate_at = await self._next_escalation(uow, row, to_core(row), rules)
+        return stepped
+
     # --- the durable SLA timers ------------------------------------------------------------
 
     async def fire_due(self) -> int:
@@ -413,6 +520,8 @@ class CaseDesk:
                 for alert in due_alerts(tenant_id, specs, now, set()):
                     keyed[alert.key].fired_at = now
                     case = await uow.session.get(Case, alert.case_id)
+                    if case is not None and alert.level is SlaLevel.BREACH:
+                        case.escalate_at = now  # breach chains are judged now
                     uow.emit(
                         CaseAlert(
                             tenant_id=tenant_id, at=now, case_id=alert.case_id,
@@ -427,6 +536,7 @@ class CaseDesk:
 
     async def start(self) -> None:
         await self.fire_due()  # what came due while the site was down, at once
+        await self.escalate_due()
         self._task = asyncio.create_task(self._run(), name="case timers")
 
     async def stop(self) -> None:
@@ -440,5 +550,6 @@ class CaseDesk:
             await asyncio.sleep(FIRE_INTERVAL)
             try:
                 await self.fire_due()
+                await self.escalate_due()
             except Exception:
                 log.exception("case timers")

@@ -236,3 +236,22 @@ class CaseAlert(Event):
     @property
     def subject(self) -> str:
         return f"{super().subject}.{self.level}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class CaseEscalated(Event):
+    """An escalation step came due: `notify` (a role or a user) must act on the case."""
+
+    family: ClassVar[str] = "case"
+
+    case_id: str
+    case_number: int
+    chain_id: str
+    trigger: str
+    level: int
+    notify: str
+    assignee: str
+
+    @property
+    def subject(self) -> str:
+        return f"{super().subject}.escalated"

@@ -619,8 +619,27 @@ class Case(Base):
     pauses: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_by: Mapped[str] = mapped_column(String(200), default="")
+    # When the next escalation step falls due if nothing changes (the desk's wake-up).
+    escalate_at: Mapped[datetime | None] = mapped_column(index=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class CaseEscalation(Base):
+    """An escalation step carried out: stored by its key, so each happens once."""
+
+    __tablename__ = "case_escalations"
+
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    case_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    chain_id: Mapped[str] = mapped_column(String(100))
+    trigger: Mapped[str] = mapped_column(String(32))
+    level: Mapped[int] = mapped_column(Integer)
+    notify: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime]
 
 
 class CaseHistory(Base):
@@ -674,4 +693,5 @@ class CaseSettings(Base):
     follow_ups: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # {"rules": [...], "default_department": "", "default_assignees": [...]}
     dispatch: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    escalations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime]

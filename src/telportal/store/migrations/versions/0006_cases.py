@@ -1,8 +1,8 @@
-"""cases, their history, durable SLA timers and the tenants' case settings
+"""cases, their history, durable SLA timers, escalations and the tenants' case settings
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-25 22:31:31.967826
+Create Date: 2026-11-25 22:43:41.490266
 """
 
 from collections.abc import Sequence
@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("calendar", sa.JSON(), nullable=False),
         sa.Column("follow_ups", sa.JSON(), nullable=False),
         sa.Column("dispatch", sa.JSON(), nullable=False),
+        sa.Column("escalations", sa.JSON(), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["tenant_id"],
@@ -62,6 +63,7 @@ def upgrade() -> None:
         sa.Column("pauses", sa.JSON(), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("created_by", sa.String(length=200), nullable=False),
+        sa.Column("escalate_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -95,6 +97,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_cases_call_record_id"), ["call_record_id"], unique=False
         )
+        batch_op.create_index(batch_op.f("ix_cases_escalate_at"), ["escalate_at"], unique=False)
         batch_op.create_index(batch_op.f("ix_cases_tenant_id"), ["tenant_id"], unique=False)
         batch_op.create_index(
             "ix_cases_tenant_id_assignee", ["tenant_id", "assignee"], unique=False
@@ -103,6 +106,36 @@ def upgrade() -> None:
             "ix_cases_tenant_id_customer_id", ["tenant_id", "customer_id"], unique=False
         )
         batch_op.create_index("ix_cases_tenant_id_state", ["tenant_id", "state"], unique=False)
+
+    op.create_table(
+        "case_escalations",
+        sa.Column("key", sa.String(length=255), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("case_id", sa.String(length=36), nullable=False),
+        sa.Column("chain_id", sa.String(length=100), nullable=False),
+        sa.Column("trigger", sa.String(length=32), nullable=False),
+        sa.Column("level", sa.Integer(), nullable=False),
+        sa.Column("notify", sa.String(length=100), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["cases.id"],
+            name=op.f("fk_case_escalations_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_case_escalations_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_case_escalations")),
+    )
+    with op.batch_alter_table("case_escalations", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_escalations_case_id"), ["case_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_case_escalations_tenant_id"), ["tenant_id"], unique=False
+        )
 
     op.create_table(
         "case_history",
@@ -175,11 +208,17 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_history_tenant_id"))
 
     op.drop_table("case_history")
+    with op.batch_alter_table("case_escalations", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_case_escalations_tenant_id"))
+        batch_op.drop_index(batch_op.f("ix_case_escalations_case_id"))
+
+    op.drop_table("case_escalations")
     with op.batch_alter_table("cases", schema=None) as batch_op:
         batch_op.drop_index("ix_cases_tenant_id_state")
         batch_op.drop_index("ix_cases_tenant_id_customer_id")
         batch_op.drop_index("ix_cases_tenant_id_assignee")
         batch_op.drop_index(batch_op.f("ix_cases_tenant_id"))
+        batch_op.drop_index(batch_op.f("ix_cases_escalate_at"))
         batch_op.drop_index(batch_op.f("ix_cases_call_record_id"))
 
     op.drop_table("cases")
