@@ -227,3 +227,34 @@ async def test_escalation_chains_step_as_configured_and_land_in_the_inbox(
     assert_error(await client.get("/api/v1/case-escalations", headers=acme.agent), 403, "forbidden")
     history = (await client.get(f"/api/v1/cases/{case['id']}/history", headers=acme.agent)).json()
     assert history[-1]["actor"] == "escalation" and history[-1]["event"] == "assign"
+
+
+async def test_bulk_updates_report_each_case(
+    client: httpx.AsyncClient, tenants: tuple[TenantWorld, TenantWorld]
+) -> None:
+    acme, bravo = tenants
+    ids = [
+        (await client.post("/api/v1/cases", json={"subject": f"c{i}"}, headers=acme.agent)).json()[
+            "id"
+        ]
+        for i in range(3)
+    ]
+    theirs = (
+        await client.post("/api/v1/cases", json={"subject": "b"}, headers=bravo.agent)
+    ).json()["id"]
+    for step in ("assign", "resolve"):  # a resolved case cannot be assigned
+        body = {"assignee": "1002"} if step == "assign" else {}
+        r = await client.post(f"/api/v1/cases/{ids[2]}/{step}", json=body, headers=acme.agent)
+        assert r.status_code == 200, r.text
+    r = await client.post(
+        "/api/v1/cases/bulk",
+        json={"case_ids": [*ids, theirs], "event": "assign", "body": {"assignee": "1001"}},
+        headers=acme.supervisor,
+    )
+    assert r.status_code == 200, r.text
+    results = r.json()
+    assert [(x["ok"], x["state"]) for x in results[:2]] == [(True, "assigned")] * 2
+    assert results[2]["ok"] is False and "resolved: cannot assign" in results[2]["error"]
+    assert results[3] == {"case_id": theirs, "ok": False, "state": None, "error": "case not found"}
+    still = (await client.get(f"/api/v1/cases/{theirs}", headers=bravo.agent)).json()
+    assert still["assignee"] == ""  # another tenant's case was not touched

@@ -25,7 +25,7 @@ from telportal.crm.cases import (
     follow_up_rule,
     policy,
 )
-from telportal.errors import Forbidden, Invalid
+from telportal.errors import DomainError, Forbidden, Invalid
 from telportal.ivr.calendar import CalendarSpec
 from telportal.store.schema import Case, CaseEscalation, CaseHistory, CaseSettings, CaseTimer
 from telportal.tenancy.roles import Role, Scope
@@ -90,6 +90,24 @@ class EventIn(BaseModel):
     resolution: str = Field("", max_length=20_000)
     score: int | None = Field(None, ge=1, le=5)
     outcome: str = Field("", max_length=2000)
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    case_ids: list[str] = Field(min_length=1, max_length=500)
+    event: Literal[
+        "assign", "start", "respond", "note", "wait", "customer-replied", "resolve",
+        "feedback", "close", "reopen",
+    ]  # fmt: skip
+    body: EventIn = Field(default_factory=EventIn)
+
+
+class BulkResult(BaseModel):
+    case_id: str
+    ok: bool
+    state: str | None = None
+    error: str | None = None
 
 
 class HistoryOut(BaseModel):
@@ -259,6 +277,20 @@ def case_router(desk: CaseDesk) -> APIRouter:
                 .order_by(CaseHistory.version)
             )
             return [HistoryOut.model_validate(e) for e in entries.scalars()]
+
+    @router.post("/cases/bulk", response_model=list[BulkResult], summary="One event, many cases")
+    async def bulk(body: BulkIn, scope: ScopeDep) -> Any:
+        """Each case on its own: one refused (another tenant's, an illegal step) does not
+        stop the others; the answer says what happened to each."""
+        tenant_id = _tenant(scope)
+        results = []
+        for case_id in dict.fromkeys(body.case_ids):
+            try:
+                row = await desk.apply(scope, tenant_id, case_id, command(body.event, body.body))
+                results.append(BulkResult(case_id=case_id, ok=True, state=row.state))
+            except DomainError as exc:
+                results.append(BulkResult(case_id=case_id, ok=False, error=exc.message))
+        return results
 
     for name in EVENTS:
         _event_route(router, desk, name)
