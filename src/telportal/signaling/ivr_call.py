@@ -116,6 +116,8 @@ class IvrCall:
         self.hangup_by: str | None = None
         self.queue_outcome: str | None = None
         self.routing: dict[str, Any] | None = None
+        # The record of another service's flow the call was transferred to, if any.
+        self.continued: CallRecord | None = None
         self.handoff = handoff
         self.http = http
         self.endpoint = ""

@@ -9,8 +9,10 @@
 - Callback: the caller's request enters the queue as a callback keeping its place
   (the ACD rings an agent, then the number, as for a callback asked for while
   waiting); the flow goes on (usually to a thank-you and hang-up).
-Transfers to another service or another site need the multi-site layer; until then
-the caller hears that the service is not available, and the log says why.
+- Transfer to another service of the tenant: that service's published flow runs
+  next on the same answered call.
+Transfers to another site need the multi-site layer; until then the caller hears that
+the service is not available, and the log says why.
 """
 
 import asyncio
@@ -19,9 +21,12 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sqlalchemy import select
+
 from telportal.center.acd_service import AcdService
 from telportal.crm.cases import CaseDesk
 from telportal.ivr.actions import CreateCase, RequestCallback, Transfer
+from telportal.ivr.publishing import PublishedFlow
 from telportal.media import Playlist, PlaySpeech, PlayTone, RecordingLayout
 from telportal.rtp.tones import RINGBACK_CHINA
 from telportal.sdp import SessionDescription
@@ -29,6 +34,7 @@ from telportal.signaling.agent_leg import connect, ring_agent
 from telportal.signaling.calls import InboundCall, OutboundLeg
 from telportal.signaling.ivr_call import IvrCall, say_unavailable
 from telportal.signaling.live_calls import LiveCall
+from telportal.store.schema import Service
 from telportal.tenancy.roles import Scope
 
 if TYPE_CHECKING:
@@ -54,6 +60,8 @@ async def transfer(
         await _to_agent(service, call, action.target, ivr)
     elif action.kind == "number":
         await _to_number(service, call, action.target, ivr)
+    elif action.kind == "service":
+        await _to_service(service, call, action.target, ivr)
     else:
         log.info("call %s: transfer to a %s needs the multi-site layer", call.call_id, action.kind)
         await say_unavailable(call, action, ivr)
@@ -107,6 +115,36 @@ async def _to_agent(service: "SipService", call: InboundCall, extension: str, iv
         ivr.agent_recording = connection.recording
     finally:
         service.live_calls.remove(live)
+
+
+async def _to_service(service: "SipService", call: InboundCall, code: str, ivr: IvrCall) -> None:
+    """Another service of the tenant (by its code): its published flow runs next, on the
+    same answered call, and the call's record keeps both paths."""
+    records = service.records
+    if records is None or service.flows is None:
+        await say_unavailable(call, Transfer(call.tenant_id, call.call_id, "service", code), ivr)
+        return
+    async with records.db.read() as session:
+        target = (
+            await session.execute(
+                select(Service).where(Service.tenant_id == call.tenant_id, Service.code == code)
+            )
+        ).scalar_one_or_none()
+    found = await service.flows(call.tenant_id, target.id) if target is not None else None
+    if found is None:
+        log.warning("call %s: no published flow for service %r", call.call_id, code)
+        await _sorry(ivr)
+        return
+    flow = found.flow if isinstance(found, PublishedFlow) else found
+    nested = IvrCall(
+        call, ivr.engine, flow, service.clock, called=ivr.called, site=service.config.site.name,
+        tenant_slug=service.directory.slug_of(call.tenant_id) or call.tenant_id,
+        handoff=ivr.handoff, prompt_dir=service.prompt_dir, recording_dir=service.recording_dir,
+    )  # fmt: skip
+    record = await nested.serve(ivr.endpoint)
+    ivr.continued = record
+    ivr.hangup_by = nested.hangup_by or ivr.hangup_by
+    ivr.agent_recording = nested.agent_recording or ivr.agent_recording
 
 
 async def _to_number(service: "SipService", call: InboundCall, number: str, ivr: IvrCall) -> None:

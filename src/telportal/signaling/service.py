@@ -14,6 +14,7 @@ guarantees it); an address that fails too often is ignored for a while.
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import secrets
@@ -606,6 +607,12 @@ class SipService:
             recording_dir=self.recording_dir,
         )
         record = await ivr.serve(answered_endpoint)
+        if ivr.continued is not None:  # transferred to another service's flow
+            record = dataclasses.replace(
+                record,
+                path=(*record.path, *ivr.continued.path),
+                outcome=ivr.continued.outcome,
+            )
         await self._record_end(call, record, published, ivr)
         self.call_records.append(record)
         if len(self.call_records) > MAX_KEPT_RECORDS:

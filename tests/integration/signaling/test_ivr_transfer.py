@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from telportal.ivr.checker import load_flow
 from telportal.ivr.flow import Flow
+from telportal.ivr.publishing import PublishedFlow
 from telportal.store.schema import CallDetailRecord
 from tests.integration.signaling.conftest import Edge, free_port
 from tests.integration.signaling.test_acd_calls import (
@@ -190,3 +191,42 @@ async def test_callback_step_enters_the_queue(edge: Edge, tmp_path: Path) -> Non
     assert acme is not None and sales is not None
     snapshot = acd.queue_snapshot(acme.tenant_id, sales.queue_id)
     assert (snapshot.callbacks, snapshot.waiting) == (1, 1)
+
+
+async def test_transfer_to_another_service_runs_its_flow(edge: Edge, tmp_path: Path) -> None:
+    """Press 4: the demo tenant's 'hotline' service flow takes over the same call."""
+    sip = edge.platform.sip
+    assert sip is not None
+    await add_trunk(edge, free_port())
+    published = sip.flows
+    assert published is not None
+    switchboard = load_flow(
+        FLOW.replace('"3": offer', '"3": offer\n      "4": hotline').replace(
+            "  thanks:", "  hotline:\n    type: transfer\n    service: hotline\n  thanks:"
+        )
+    )
+    acme = sip.directory.tenant_for_domain("acme")
+    assert acme is not None
+    first = True
+
+    async def flows(tenant: str, service: str | None) -> Flow | PublishedFlow | None:
+        nonlocal first
+        if first:  # the number's own flow: the switchboard
+            first = False
+            return switchboard
+        return await published(tenant, service)  # the hotline's published demo flow
+
+    sip.flows = flows
+    nine = str(PCAP)
+    scenario = caller(["4"], hold_ms=None).replace(
+        '  <recv request="BYE"',
+        '  <pause milliseconds="3000"/>\n'
+        f'  <nop><action><exec play_pcap_audio="{nine}"/></action></nop>\n'
+        '  <recv request="BYE"',
+    )
+    await _call(edge, tmp_path, scenario)
+    row = await _record(edge)
+    steps = [v["step"] for v in row.ivr_path]
+    assert steps[:2] == ["menu", "hotline"]
+    assert "main_menu" in steps and steps[-1] == "goodbye"  # the demo flow ran, 9 pressed
+    assert row.transfers == [{"kind": "ivr", "to": "service hotline"}]
