@@ -6,6 +6,10 @@ set -eu
 missing=""
 command -v sipp >/dev/null 2>&1 || missing="$missing sip-tester"
 command -v baresip >/dev/null 2>&1 || missing="$missing baresip-core"
+# the browser tests (tests/browser) drive Debian's Chromium through Playwright
+command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
+# a CJK font, so the zh-CN pages render (and their screenshots show) Chinese, not boxes
+dpkg -s fonts-wqy-microhei >/dev/null 2>&1 || missing="$missing fonts-wqy-microhei"
 
 [ -z "$missing" ] && exit 0
 

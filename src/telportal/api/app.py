@@ -16,6 +16,7 @@ from telportal.app import Platform
 from telportal.crm.cases import CaseDesk
 from telportal.ivr.publishing import FlowRepository
 from telportal.tenancy.resources import Calls, Customers
+from telportal.web import mount_web
 
 API_PREFIX = "/api/v1"
 
@@ -51,4 +52,5 @@ def create_api(platform: Platform) -> FastAPI:
         case_router(platform.cases or CaseDesk(platform.db, platform.clock, platform.bus)),
         prefix=API_PREFIX,
     )
+    mount_web(app)  # the pages (`/`, `/wallboard`), after the API routes
     return app
