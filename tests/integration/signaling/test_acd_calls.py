@@ -17,10 +17,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 import websockets
 from sqlalchemy import select
 
 from telportal.events import AgentStatus, QueueStatus
+from telportal.media import Playlist, PlaySpeech
+from telportal.signaling.music import BUILTIN_MUSIC
 from telportal.store.schema import CallDetailRecord
 from telportal.tenancy import schemas as s
 from telportal.tenancy.roles import Scope
@@ -41,7 +44,7 @@ def caller_scenario(
     """The demo caller: press 1 (sales), maybe * (callback) later, then hang up or be hung up."""
     head = CALLER.replace("PCAP", PRESS_1).split('  <recv request="BYE"')[0]
     if callback:
-        head += '  <pause milliseconds="6000"/>\n'
+        head += '  <pause milliseconds="12000"/>\n'  # past the announcements, into the music
         head += f'  <nop><action><exec play_pcap_audio="{PRESS_STAR}"/></action></nop>\n'
     if hung_up_by_server:
         return (
@@ -329,13 +332,21 @@ async def test_an_agent_who_does_not_answer_is_skipped_and_pops_come_first(
 
 
 async def test_nobody_ready_the_caller_asks_for_a_callback_and_is_called_back(
-    edge: Edge, api: Api, tmp_path: Path
+    edge: Edge, api: Api, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sip, acd = edge.platform.sip, edge.platform.acd
-    assert sip is not None and acd is not None
+    assert sip is not None and acd is not None and sip.media is not None
     carrier_port = free_port()
     await add_trunk(edge, carrier_port)
     bus = edge.platform.bus.subscribe()
+    played: list[Playlist] = []  # what the caller is played, noted on the real engine
+    real_play = sip.media.play
+
+    async def play(endpoint_id: str, playlist: Playlist, *, barge_in: bool = True) -> str:
+        played.append(playlist)
+        return await real_play(endpoint_id, playlist, barge_in=barge_in)
+
+    monkeypatch.setattr(sip.media, "play", play)
     # Nobody is signed in: the caller hears their place and the offer, presses *.
     (tmp_path / "caller.xml").write_text(
         caller_scenario(hold_ms=0, callback=True, hung_up_by_server=True)
@@ -345,6 +356,11 @@ async def test_nobody_ready_the_caller_asks_for_a_callback_and_is_called_back(
         "-p", str(free_port()), "-mp", str(free_port() & ~1),
     )  # fmt: skip
     await finished(caller, tmp_path, "caller")
+    spoken = [i.text for p in played for i in p.items if isinstance(i, PlaySpeech)]
+    assert "You are number 1 in the queue." in spoken
+    assert any("press star" in text for text in spoken)  # the callback offer
+    assert any(p.loop and p.items == BUILTIN_MUSIC for p in played)  # queue music
+    assert any(text.startswith("Thank you. We will call you back") for text in spoken)
     supervisor = await api.token("supervisor@acme")
     sup = {"Authorization": f"Bearer {supervisor}"}
     status = (await api.client.get("/api/v1/queues-status", headers=sup)).json()
