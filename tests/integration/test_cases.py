@@ -258,3 +258,41 @@ async def test_bulk_updates_report_each_case(
     assert results[3] == {"case_id": theirs, "ok": False, "state": None, "error": "case not found"}
     still = (await client.get(f"/api/v1/cases/{theirs}", headers=bravo.agent)).json()
     assert still["assignee"] == ""  # another tenant's case was not touched
+
+
+async def test_a_resolution_creates_a_follow_up_call_that_feedback_completes(
+    client: httpx.AsyncClient, clock: FakeClock, tenants: tuple[TenantWorld, TenantWorld]
+) -> None:
+    acme, bravo = tenants
+    r = await client.put(
+        "/api/v1/case-settings",
+        json={"follow_ups": [{"id": "complaints", "after_minutes": 60,
+                              "categories": ["complaint"]}]},
+        headers=acme.admin,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    ids = []
+    for category in ("complaint", "question"):
+        case = (
+            await client.post(
+                "/api/v1/cases",
+                json={"subject": "x", "category": category, "customer_id": acme.ids["customers"]},
+                headers=acme.agent,
+            )
+        ).json()
+        for step, body in (("assign", {"assignee": "1001"}), ("resolve", {})):
+            r = await client.post(f"/api/v1/cases/{case['id']}/{step}", json=body,
+                                  headers=acme.agent)  # fmt: skip
+            assert r.status_code == 200, r.text
+        ids.append(case["id"])
+    pending = (await client.get("/api/v1/follow-ups", headers=acme.agent)).json()
+    # Only the complaint needs one (and a case without a customer would have nobody to call).
+    assert [f["case_id"] for f in pending] == [ids[0]]
+    assert pending[0]["channel"] == "call" and pending[0]["rule_id"] == "complaints"
+    assert (await client.get("/api/v1/follow-ups", headers=bravo.agent)).json() == []
+    r = await client.post(f"/api/v1/cases/{ids[0]}/feedback", json={"score": 4},
+                          headers=acme.agent)  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert (await client.get("/api/v1/follow-ups", headers=acme.agent)).json() == []
+    done = (await client.get("/api/v1/follow-ups?state=completed", headers=acme.agent)).json()
+    assert [f["case_id"] for f in done] == [ids[0]]

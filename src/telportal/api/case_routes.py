@@ -27,7 +27,14 @@ from telportal.crm.cases import (
 )
 from telportal.errors import DomainError, Forbidden, Invalid
 from telportal.ivr.calendar import CalendarSpec
-from telportal.store.schema import Case, CaseEscalation, CaseHistory, CaseSettings, CaseTimer
+from telportal.store.schema import (
+    Case,
+    CaseEscalation,
+    CaseFollowUp,
+    CaseHistory,
+    CaseSettings,
+    CaseTimer,
+)
 from telportal.tenancy.roles import Role, Scope
 
 Text = Annotated[str | None, Query(max_length=200)]
@@ -133,6 +140,18 @@ class EscalationOut(BaseModel):
     level: int
     notify: str
     at: datetime
+
+
+class FollowUpOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    case_id: str
+    customer_id: str
+    rule_id: str
+    channel: str
+    due_at: datetime
+    state: str
 
 
 class SettingsIn(BaseModel):
@@ -291,6 +310,24 @@ def case_router(desk: CaseDesk) -> APIRouter:
             except DomainError as exc:
                 results.append(BulkResult(case_id=case_id, ok=False, error=exc.message))
         return results
+
+    @router.get("/follow-ups", response_model=list[FollowUpOut], summary="Follow-up calls")
+    async def follow_ups(
+        platform: PlatformDep,
+        scope: ScopeDep,
+        state: Annotated[str, Query(pattern="^(pending|completed|cancelled)$")] = "pending",
+        limit: Limit = 50,
+    ) -> Any:
+        """Calls to make after a resolution (回访), soonest due first."""
+        tenant_id = _tenant(scope)
+        async with platform.db.read() as session:
+            rows = await session.execute(
+                select(CaseFollowUp)
+                .where(CaseFollowUp.tenant_id == tenant_id, CaseFollowUp.state == state)
+                .order_by(CaseFollowUp.due_at)
+                .limit(limit)
+            )
+            return [FollowUpOut.model_validate(r) for r in rows.scalars()]
 
     for name in EVENTS:
         _event_route(router, desk, name)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, update
 
 from telportal.cases import lifecycle as lc
 from telportal.cases.business_time import BusinessHours
@@ -48,6 +48,7 @@ from telportal.store.schema import (
     CallDetailRecord,
     Case,
     CaseEscalation,
+    CaseFollowUp,
     CaseHistory,
     CaseSettings,
     CaseTimer,
@@ -357,6 +358,22 @@ class CaseDesk:
                 to_state=e.to_state.value, details=dict(e.details),
             )
         )  # fmt: skip
+        for follow in done.follow_ups:  # upsert by id: the core's ids are stable
+            if await uow.session.get(CaseFollowUp, follow.follow_up_id) is None:
+                uow.session.add(
+                    CaseFollowUp(
+                        id=follow.follow_up_id, tenant_id=row.tenant_id, case_id=row.id,
+                        customer_id=follow.customer_id, rule_id=follow.rule_id,
+                        channel=follow.channel, due_at=follow.due_at, state="pending",
+                        created_at=follow.created_at,
+                    )
+                )  # fmt: skip
+        if done.end_follow_ups is not None:
+            await uow.session.execute(
+                update(CaseFollowUp)
+                .where(CaseFollowUp.case_id == row.id, CaseFollowUp.state == "pending")
+                .values(state=done.end_follow_ups.value)
+            )
         rules = rules or await self.rules(uow, row.tenant_id)
         specs = sla_timer_specs(
             row.tenant_id, done.case, policy_for(row.tenant_id, rules.policies, done.case),

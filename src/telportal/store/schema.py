@@ -642,6 +642,28 @@ class CaseEscalation(Base):
     at: Mapped[datetime]
 
 
+class CaseFollowUp(Base):
+    """A follow-up task (回访): call the customer after the resolution, by rule."""
+
+    __tablename__ = "case_follow_ups"
+    __table_args__ = (
+        Index("ix_case_follow_ups_tenant_id_state_due_at", "tenant_id", "state", "due_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tenant_id: Mapped[str] = _tenant_fk()
+    case_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("cases.id", ondelete="CASCADE"), index=True
+    )
+    customer_id: Mapped[str] = mapped_column(String(36), default="")
+    rule_id: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(32))
+    due_at: Mapped[datetime]
+    # pending, completed (feedback recorded), cancelled (closed or reopened)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    created_at: Mapped[datetime]
+
+
 class CaseHistory(Base):
     """Every event of a case, in order: who, when, from which state to which, details."""
 

@@ -1,8 +1,8 @@
-"""cases, their history, durable SLA timers, escalations and the tenants' case settings
+"""cases, their history, durable SLA timers, escalations, follow-ups and the tenants' case settings
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-25 22:43:41.490266
+Create Date: 2026-11-25 23:01:52.726439
 """
 
 from collections.abc import Sequence
@@ -138,6 +138,42 @@ def upgrade() -> None:
         )
 
     op.create_table(
+        "case_follow_ups",
+        sa.Column("id", sa.String(length=255), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("case_id", sa.String(length=36), nullable=False),
+        sa.Column("customer_id", sa.String(length=36), nullable=False),
+        sa.Column("rule_id", sa.String(length=100), nullable=False),
+        sa.Column("channel", sa.String(length=32), nullable=False),
+        sa.Column("due_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["case_id"],
+            ["cases.id"],
+            name=op.f("fk_case_follow_ups_case_id_cases"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["tenant_id"],
+            ["tenants.id"],
+            name=op.f("fk_case_follow_ups_tenant_id_tenants"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_case_follow_ups")),
+    )
+    with op.batch_alter_table("case_follow_ups", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_case_follow_ups_case_id"), ["case_id"], unique=False)
+        batch_op.create_index(
+            batch_op.f("ix_case_follow_ups_tenant_id"), ["tenant_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_case_follow_ups_tenant_id_state_due_at",
+            ["tenant_id", "state", "due_at"],
+            unique=False,
+        )
+
+    op.create_table(
         "case_history",
         sa.Column("id", sa.String(length=36), nullable=False),
         sa.Column("tenant_id", sa.String(length=36), nullable=False),
@@ -208,6 +244,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_case_history_tenant_id"))
 
     op.drop_table("case_history")
+    with op.batch_alter_table("case_follow_ups", schema=None) as batch_op:
+        batch_op.drop_index("ix_case_follow_ups_tenant_id_state_due_at")
+        batch_op.drop_index(batch_op.f("ix_case_follow_ups_tenant_id"))
+        batch_op.drop_index(batch_op.f("ix_case_follow_ups_case_id"))
+
+    op.drop_table("case_follow_ups")
     with op.batch_alter_table("case_escalations", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_case_escalations_tenant_id"))
         batch_op.drop_index(batch_op.f("ix_case_escalations_case_id"))
