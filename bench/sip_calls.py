@@ -3,13 +3,28 @@
 The caller comes from a trunk's network (so it is not challenged), calls extension
 1002, whose phone is a SIPp UAS registered by this script; every call is INVITE,
 100, 180, 200, ACK, BYE, 200 on both legs. Prints the rate SIPp achieved, failed
-calls, and the server process's CPU use. Bounded: a fixed number of calls.
+calls, and the server process's CPU use: user and system seconds, and CPU milliseconds
+per call (the figure least disturbed by whatever else runs on the machine). Bounded:
+a fixed number of calls per rate step; stops at the first step with a failed call.
 
-    .venv/bin/python bench/sip_calls.py [--calls 2000] [--rate 200] [--transport u1]
+    .venv/bin/python bench/sip_calls.py [--calls 1000] [--rates 100,200,400] [--transport u1]
+
+--server-module runs the server as `python -m MODULE demo ...` instead of `telportal`:
+a wrapper module for profiling or for A/B runs (with PYTHONPATH naming another tree).
+
+--in-process N runs N calls without SIPp: the SIP service of a demo platform in this
+process (uvloop), and the caller and the callee as two UDP sockets of the same event
+loop answering the way SIPp's scenarios do, --concurrency calls at a time (50). It
+prints the CPU per call of the whole process and of the two simulated peers, so the
+server's share is known without the noise of three processes on two cores. --no-call-records leaves
+out the call records (database writes) to measure the SIP stack alone, in either mode;
+--profile FILE writes a cProfile of the measured calls (in process).
 """
 
 import argparse
 import asyncio
+import cProfile
+import os
 import re
 import secrets
 import shutil
@@ -18,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -116,18 +132,24 @@ async def register(sip_port: int, contact_port: int) -> None:
             raise RuntimeError(f"could not register the callee: {ok}")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of a process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / 100  # utime + stime, in clock ticks
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick  # utime, stime
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_times(pid))
 
 
 def run_rate(
     sipp: str, tmp: str, sip_port: int, transport: str, calls: int, rate: int, server_pid: int
-) -> tuple[int, int, float, float]:
-    """One SIPp run at `rate`; returns (successful, failed, elapsed s, server CPU s)."""
+) -> tuple[int, int, float, tuple[float, float]]:
+    """One SIPp run at `rate`: (successful, failed, elapsed s, server (user, system) CPU s)."""
     scenario = Path(tmp) / "uac.xml"
     scenario.write_text(UAC)
-    cpu0, t0 = cpu_seconds(server_pid), time.monotonic()
+    (user0, system0), t0 = cpu_times(server_pid), time.monotonic()
     uac = subprocess.run(
         [
             sipp,
@@ -156,10 +178,273 @@ def run_rate(
         timeout=300,
         check=False,
     )
-    elapsed, cpu = time.monotonic() - t0, cpu_seconds(server_pid) - cpu0
+    elapsed, (user1, system1) = time.monotonic() - t0, cpu_times(server_pid)
     ok = re.search(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", uac.stdout)
     failed = re.search(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", uac.stdout)
-    return (int(ok.group(1)) if ok else 0, int(failed.group(1)) if failed else calls, elapsed, cpu)
+    return (
+        int(ok.group(1)) if ok else 0,
+        int(failed.group(1)) if failed else calls,
+        elapsed,
+        (user1 - user0, system1 - system0),
+    )
+
+
+# `python -m bench_no_records demo ...`: the server of module {0} without call records.
+NO_RECORDS_SERVER = """
+import runpy
+
+import telportal.cli
+
+_build = telportal.cli.build_platform
+
+
+def build_platform(config, **kwargs):
+    platform = _build(config, **kwargs)
+    if platform.sip is not None:
+        platform.sip.records = None
+    return platform
+
+
+telportal.cli.build_platform = build_platform
+runpy.run_module("{0}", run_name="__main__", alter_sys=True)
+"""
+
+INVITE_TEMPLATE = (
+    "INVITE sip:1002@127.0.0.1:{server} SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{n}-1-0\r\n"
+    "From: <sip:carrier@127.0.0.1>;tag={n}\r\n"
+    "To: <sip:1002@127.0.0.1:{server}>\r\n"
+    "Call-ID: {n}-bench@127.0.0.1\r\n"
+    "CSeq: 1 INVITE\r\n"
+    "Contact: <sip:carrier@127.0.0.1:{port}>\r\n"
+    "Max-Forwards: 70\r\n"
+    "Content-Type: application/sdp\r\n"
+    "Content-Length: {length}\r\n\r\n{sdp}"
+)
+IN_DIALOG_TEMPLATE = (
+    "{method} {uri} SIP/2.0\r\n"
+    "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{n}-1-{branch}\r\n"
+    "From: <sip:carrier@127.0.0.1>;tag={n}\r\n"
+    "To: <sip:1002@127.0.0.1:{server}>;tag={to_tag}\r\n"
+    "Call-ID: {n}-bench@127.0.0.1\r\n"
+    "CSeq: {cseq} {method}\r\n"
+    "Max-Forwards: 70\r\n"
+    "Content-Length: 0\r\n\r\n"
+)
+CALLER_SDP = (
+    "v=0\r\no=c 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\n"
+    "m=audio 6000 RTP/AVP 0\r\n"
+)
+CALLEE_SDP = (
+    b"v=0\r\no=user1 53655765 2353687637 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+    b"t=0 0\r\nm=audio 6002 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
+)
+COPIED = re.compile(rb"^(?:Via|From|To|Call-ID|CSeq): [^\r\n]*", re.MULTILINE)
+TO_TAG = re.compile(rb"^To: [^\r\n]*;tag=([^;\r\n]+)", re.MULTILINE)
+FROM_TAG = re.compile(rb"^From: [^\r\n]*;tag=([0-9]+)", re.MULTILINE)
+CONTACT_URI = re.compile(rb"^Contact: <([^>]+)>", re.MULTILINE)
+
+
+class SimulatedPeers:
+    """The SIPp caller (a trunk) and callee (extension 1002) of the UAC/UAS scenarios.
+
+    Every call: INVITE, then on the 2xx ACK and BYE; the callee answers an INVITE with
+    180 and 200 (with SDP) and a BYE with 200. A new call starts when one ends, so
+    `concurrency` calls are always in progress.
+    """
+
+    def __init__(self, server_port: int, concurrency: int) -> None:
+        self.server = ("127.0.0.1", server_port)
+        self.concurrency = concurrency
+        self.calls = self.started = self.done = self.serial = 0
+        self.cpu = 0.0  # process CPU spent in the peers' own callbacks
+        self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.caller: asyncio.DatagramTransport | None = None
+        self.callee: asyncio.DatagramTransport | None = None
+        self.caller_port = self.callee_port = 0
+
+    async def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.caller, _ = await loop.create_datagram_endpoint(
+            lambda: _PeerSocket(self, self.on_caller), local_addr=("127.0.0.1", 0)
+        )
+        self.callee, _ = await loop.create_datagram_endpoint(
+            lambda: _PeerSocket(self, self.on_callee), local_addr=("127.0.0.1", 0)
+        )
+        for transport in (self.caller, self.callee):
+            # SIPp's sockets are large too: bursts must not be lost on our side either.
+            sock = transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        self.caller_port = self.caller.get_extra_info("sockname")[1]
+        self.callee_port = self.callee.get_extra_info("sockname")[1]
+
+    def close(self) -> None:
+        for transport in (self.caller, self.callee):
+            if transport is not None:
+                transport.close()
+
+    async def run(self, calls: int) -> None:
+        """Make calls, concurrency at a time; return once all have ended."""
+        self.calls, self.started, self.done, self.cpu = calls, 0, 0, 0.0
+        self.finished = asyncio.get_running_loop().create_future()
+        for _ in range(min(self.concurrency, calls)):
+            self._call()
+        try:
+            await asyncio.wait_for(self.finished, timeout=max(60.0, calls / 20))
+        except TimeoutError:
+            # These peers never retransmit: a lost datagram is a call that never ends.
+            sys.exit(f"only {self.done} of {calls} calls ended (a datagram was lost?)")
+
+    def _call(self) -> None:
+        assert self.caller is not None
+        self.started += 1
+        self.serial += 1
+        invite = INVITE_TEMPLATE.format(
+            server=self.server[1],
+            port=self.caller_port,
+            n=self.serial,
+            length=len(CALLER_SDP),
+            sdp=CALLER_SDP,
+        )
+        self.caller.sendto(invite.encode(), self.server)
+
+    def on_caller(self, data: bytes) -> None:
+        assert self.caller is not None
+        if not data.startswith(b"SIP/2.0 200"):
+            return  # 100 and 180
+        if b"CSeq: 1 INVITE" in data:
+            tag, to_tag = FROM_TAG.search(data), TO_TAG.search(data)
+            contact = CONTACT_URI.search(data)
+            assert tag is not None
+            assert to_tag is not None
+            assert contact is not None
+            fields = {
+                "uri": contact.group(1).decode(),
+                "port": self.caller_port,
+                "server": self.server[1],
+                "n": tag.group(1).decode(),
+                "to_tag": to_tag.group(1).decode(),
+            }
+            for method, branch, cseq in (("ACK", 5, 1), ("BYE", 7, 2)):
+                request = IN_DIALOG_TEMPLATE.format(
+                    method=method, branch=branch, cseq=cseq, **fields
+                )
+                self.caller.sendto(request.encode(), self.server)
+        elif b"CSeq: 2 BYE" in data:
+            self.done += 1
+            if self.started < self.calls:
+                self._call()
+            elif self.done == self.calls and not self.finished.done():
+                self.finished.set_result(None)
+
+    def on_callee(self, data: bytes) -> None:
+        assert self.callee is not None
+        if data.startswith(b"SIP/"):
+            return
+        copied = b"\r\n".join(match.group(0) for match in COPIED.finditer(data))
+        if data.startswith(b"INVITE "):
+            copied = re.sub(
+                rb"^(To: [^\r\n]*)", rb"\1;tag=%dSIPpTag01" % self.started, copied, flags=re.M
+            )
+            contact = b"\r\nContact: <sip:127.0.0.1:%d;transport=UDP>\r\n" % self.callee_port
+            self.callee.sendto(
+                b"SIP/2.0 180 Ringing\r\n" + copied + contact + b"Content-Length: 0\r\n\r\n",
+                self.server,
+            )
+            self.callee.sendto(
+                b"SIP/2.0 200 OK\r\n"
+                + copied
+                + contact
+                + b"Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n" % len(CALLEE_SDP)
+                + CALLEE_SDP,
+                self.server,
+            )
+        elif data.startswith(b"BYE "):
+            self.callee.sendto(
+                b"SIP/2.0 200 OK\r\n" + copied + b"\r\nContent-Length: 0\r\n\r\n", self.server
+            )
+
+
+class _PeerSocket(asyncio.DatagramProtocol):
+    def __init__(self, peers: SimulatedPeers, handle: Callable[[bytes], None]) -> None:
+        self.peers, self.handle = peers, handle
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        started = time.process_time()
+        self.handle(data)
+        self.peers.cpu += time.process_time() - started
+
+
+async def in_process(calls: int, concurrency: int, records: bool, profile: str | None) -> None:
+    # Imported here: the SIPp mode runs the server in another process.
+    from telportal.app import build_platform  # noqa: PLC0415
+    from telportal.auth.credentials import Passwords  # noqa: PLC0415
+    from telportal.config import Config, SipConfig, parse_listen  # noqa: PLC0415
+    from telportal.demo import seed_demo  # noqa: PLC0415
+    from telportal.tenancy import schemas  # noqa: PLC0415
+    from telportal.tenancy.roles import Scope  # noqa: PLC0415
+
+    sip_port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        config = Config(
+            data_dir=Path(tmp),
+            database_url=f"sqlite+aiosqlite:///{tmp}/bench.db",
+            sip_listen=parse_listen(f"127.0.0.1:{sip_port}"),  # type: ignore[arg-type]
+            sip=SipConfig(default_tenant="acme"),
+        )
+        platform = build_platform(config, passwords=Passwords.fast_for_tests())
+        await platform.start()
+        try:
+            await seed_demo(platform, PW)
+            sip = platform.sip
+            assert sip is not None
+            await sip.start()
+            if not records:
+                sip.records = None
+            acme = sip.directory.tenant_for_domain("acme")
+            assert acme is not None
+            async with platform.db.write(Scope.cli()) as uow:
+                await platform.resources["trunks"].create(
+                    uow,
+                    schemas.TrunkCreate(
+                        tenant_id=acme.tenant_id,
+                        name="bench",
+                        host="127.0.0.1",
+                        inbound_addresses=["127.0.0.1/32"],
+                        keepalive=False,
+                    ),
+                )
+            await sip.directory.load()
+            peers = SimulatedPeers(sip_port, concurrency)
+            await peers.open()
+            try:
+                await register(sip_port, peers.callee_port)
+                await peers.run(min(200, calls))  # warm-up: caches, first-call imports
+                await asyncio.sleep(0.2)
+                profiler = cProfile.Profile() if profile else None
+                cpu, wall = time.process_time(), time.perf_counter()
+                if profiler is not None:
+                    profiler.enable()
+                await peers.run(calls)
+                if profiler is not None:
+                    profiler.disable()
+                cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+            finally:
+                peers.close()
+            if profiler is not None and profile is not None:
+                profiler.dump_stats(profile)
+            server = cpu - peers.cpu
+            print(
+                f"{calls} calls in process ({peers.concurrency} at a time, call records "
+                f"{'on' if records else 'off'}): {wall:.2f} s, {calls / wall:.0f} calls/s\n"
+                f"CPU per call: {1000 * cpu / calls:.3f} ms in all, of which the simulated "
+                f"peers {1000 * peers.cpu / calls:.3f} ms; server {1000 * server / calls:.3f} ms"
+                f" = {calls / server:.0f} calls per CPU-second"
+            )
+        finally:
+            if platform.sip is not None:
+                await platform.sip.stop()
+            await platform.close()
 
 
 def main() -> None:
@@ -167,16 +452,41 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=1000, help="calls per rate step")
     ap.add_argument("--rates", default="100,200,300,400,600,800", help="offered calls/s, rising")
     ap.add_argument("--transport", default="u1", help="SIPp -t: u1 (UDP) or t1 (TCP)")
+    ap.add_argument(
+        "--server-module", default="telportal", help="run the server as python -m MODULE"
+    )
+    ap.add_argument("--in-process", type=int, metavar="N", help="N calls without SIPp")
+    ap.add_argument(
+        "--concurrency", type=int, default=50, help="in process: calls in progress at a time"
+    )
+    ap.add_argument(
+        "--no-call-records", action="store_true", help="leave out the call records (CDR writes)"
+    )
+    ap.add_argument("--profile", metavar="FILE", help="in process: cProfile the calls")
     args = ap.parse_args()
+    if args.in_process:
+        import uvloop  # noqa: PLC0415 - a dependency of the server, not of the SIPp mode
+
+        uvloop.run(
+            in_process(args.in_process, args.concurrency, not args.no_call_records, args.profile)
+        )
+        return
     sipp = shutil.which("sipp")
     if sipp is None:
         sys.exit("sipp is not installed (make setup installs sip-tester)")
     http_port, sip_port, uas_port = free_port(socket.SOCK_STREAM), free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
+        module, env = args.server_module, None
+        if args.no_call_records:
+            # The same server, started through a module that takes the records away.
+            (Path(tmp) / "bench_no_records.py").write_text(NO_RECORDS_SERVER.format(module))
+            module = "bench_no_records"
+            path = os.pathsep.join(filter(None, (tmp, os.environ.get("PYTHONPATH"))))
+            env = {**os.environ, "PYTHONPATH": path}
         cmd = [
             sys.executable,
             "-m",
-            "telportal",
+            module,
             "demo",
             "--password",
             PW,
@@ -190,7 +500,7 @@ def main() -> None:
         log = Path(tmp) / "server.log"
         with (
             log.open("wb") as out,
-            subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT) as server,
+            subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env) as server,
         ):
             uas: subprocess.Popen[bytes] | None = None
             try:
@@ -234,16 +544,20 @@ def main() -> None:
                 )
                 asyncio.run(register(sip_port, uas_port))
                 print(f"transport {args.transport}, {args.calls} calls per step")
-                print("offered/s  achieved/s  ok  failed  server-CPU%  calls/CPU-s")
+                print(
+                    "offered/s  achieved/s    ok  failed  server-CPU%  user-s  sys-s"
+                    "  CPU-ms/call  calls/CPU-s"
+                )
                 best = 0
                 for rate in (int(r) for r in args.rates.split(",")):
-                    ok, failed, elapsed, cpu = run_rate(
+                    ok, failed, elapsed, (user, system) = run_rate(
                         sipp, tmp, sip_port, args.transport, args.calls, rate, server.pid
                     )
-                    achieved = ok / elapsed
+                    achieved, cpu = ok / elapsed, user + system
                     print(
                         f"{rate:9d}  {achieved:10.0f}  {ok:4d}  {failed:6d}  "
-                        f"{100 * cpu / elapsed:10.0f}  {ok / cpu if cpu else 0:11.0f}"
+                        f"{100 * cpu / elapsed:11.0f}  {user:6.2f}  {system:5.2f}"
+                        f"  {1000 * cpu / ok if ok else 0:11.2f}  {ok / cpu if cpu else 0:11.0f}"
                     )
                     if failed:
                         break

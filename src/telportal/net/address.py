@@ -8,6 +8,7 @@ For UDP the channel is the listening socket, so replies leave from the address t
 request reached, which is what NATs and RFC 3581 clients expect.
 """
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from enum import StrEnum
@@ -22,6 +23,10 @@ class Transport(StrEnum):
     TLS = "tls"
     WS = "ws"
     WSS = "wss"
+
+    # str's own hash, in C, agreeing with str equality (Enum's runs Python code, and
+    # transports key the per-packet counters and the connection table).
+    __hash__ = str.__hash__
 
     @property
     def reliable(self) -> bool:
@@ -100,14 +105,20 @@ def bare_host(host: str) -> str:
     return host
 
 
+@functools.lru_cache(maxsize=4096)
 def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    """The address host spells, or None for a domain name."""
+    """The address host spells, or None for a domain name.
+
+    Cached: every datagram in and out asks about the same few hosts, and the ipaddress
+    parser costs several microseconds a call.
+    """
     try:
         return ipaddress.ip_address(bare_host(host).partition("%")[0])
     except ValueError:
         return None
 
 
+@functools.lru_cache(maxsize=4096)
 def same_host(sip_host: str, socket_host: str) -> bool:
     """Whether a host from a SIP header names the socket address a packet came from.
 

@@ -28,6 +28,12 @@ class TransportConfig:
     # Larger datagrams are answered 513 unread. 65535 also bounds what we send by UDP;
     # see SipTransportLayer.send for the 1300-byte rule of RFC 3261 18.1.1.
     max_datagram_size: int = DEFAULT_MAX_MESSAGE_SIZE
+    # Socket buffers of UDP listeners, in bytes (the kernel caps them at its
+    # net.core.rmem_max / wmem_max; 0 keeps its default). A burst of datagrams that
+    # arrives while the event loop is busy waits here instead of being dropped, which
+    # would cost a retransmission (500 ms and more) of every request and response lost.
+    udp_receive_buffer: int = 4 * 1024 * 1024
+    udp_send_buffer: int = 1024 * 1024
     # A partial message on a stream must complete in this time (64*T1/2, Timer B's scale).
     read_timeout: float = 32.0
     # A stream connection without traffic either way is closed after this; phones

@@ -62,6 +62,7 @@ _ListenerHandle = UdpEndpoint | StreamListener | WsListener
 class SipTransportLayer:
     def __init__(self, config: TransportConfig | None = None) -> None:
         self._hub = Hub(config or TransportConfig())
+        self._udp_counters = self._hub.counters[Transport.UDP]
         self._listeners: list[tuple[Listener, _ListenerHandle]] = []
         self._udp: dict[int, UdpEndpoint] = {}
         self._dials: dict[Peer, _Dial] = {}
@@ -136,22 +137,21 @@ class SipTransportLayer:
         """
         self._check_open()
         data = message if isinstance(message, bytes) else message.to_bytes()
+        if destination.transport is Transport.UDP:
+            preferred = destination.connection_id if isinstance(destination, Source) else None
+            return await self._send_udp(data, destination.host, destination.port, preferred)
         counters = self._hub.counters[destination.transport]
         try:
-            if destination.transport is Transport.UDP:
-                used = await self._send_datagram(data, destination)
+            if isinstance(destination, Source):
+                channel = self._channel(destination)
             else:
-                if isinstance(destination, Source):
-                    channel = self._channel(destination)
-                else:
-                    channel = await self._connection_to(destination)
-                await channel.write(data)
-                used = channel.source
+                channel = await self._connection_to(destination)
+            await channel.write(data)
         except TransportError:
             counters.send_errors += 1
             raise
         counters.messages_out += 1
-        return used
+        return channel.source
 
     async def respond(self, response: Response, source: Source) -> Source:
         """Send a response to a request received from source (RFC 3261 18.2.2)."""
@@ -231,18 +231,28 @@ class SipTransportLayer:
             raise ConnectionGone(f"connection {source} is closed")
         return channel
 
-    async def _send_datagram(self, data: bytes, destination: Peer | Source) -> Source:
-        size, limit = len(data), self._hub.config.max_datagram_size
-        if size > limit:
-            raise TransportError(f"message of {size} bytes exceeds the UDP limit of {limit}")
-        # RFC 3261 18.1.1: a request over 1300 bytes MUST go over a congestion-controlled
-        # transport (TCP) when the destination supports one. Whether it does is known from
-        # its URI or DNS (RFC 3263), so that choice is made above; here it is sent as told.
-        host = await _resolve(destination.host, destination.port)
-        preferred = destination.connection_id if isinstance(destination, Source) else None
-        endpoint = self._udp_endpoint(host, preferred)
-        endpoint.send(data, host, destination.port)
-        return Source(Transport.UDP, host, destination.port, endpoint.listener_id)
+    async def _send_udp(self, data: bytes, host: str, port: int, preferred: int | None) -> Source:
+        """Send a datagram from the listener preferred (else one of the right family)."""
+        counters = self._udp_counters
+        try:
+            size, limit = len(data), self._hub.config.max_datagram_size
+            if size > limit:
+                raise TransportError(f"message of {size} bytes exceeds the UDP limit of {limit}")
+            # RFC 3261 18.1.1: a request over 1300 bytes MUST go over a congestion-controlled
+            # transport (TCP) when the destination supports one. Whether it does is known
+            # from its URI or DNS (RFC 3263), so that choice is made above; here it is sent
+            # as told.
+            if ip_literal(host) is None:
+                host = await _resolve(host, port)
+            elif host[:1] == "[":
+                host = host[1:-1]
+            endpoint = self._udp_endpoint(host, preferred)
+            endpoint.send(data, host, port)
+        except TransportError:
+            counters.send_errors += 1
+            raise
+        counters.messages_out += 1
+        return Source(Transport.UDP, host, port, endpoint.listener_id)
 
     def _udp_endpoint(self, host: str, preferred: int | None) -> UdpEndpoint:
         if preferred is not None:
@@ -292,7 +302,7 @@ class SipTransportLayer:
 async def _resolve(host: str, port: int) -> str:
     """An IP address for host. DNS NAPTR and SRV (RFC 3263) are for the layer above."""
     if ip_literal(host) is not None:
-        return bare_host(host)
+        return bare_host(host)  # (callers test for an IP literal first: no await then)
     try:
         infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except socket.gaierror as exc:

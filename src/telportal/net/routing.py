@@ -23,11 +23,21 @@ def stamp_via(request: Request, source: Source) -> None:
     """Add received and rport to the request's top Via as source requires."""
     via = request.top_via
     params = via.params
+    # One pass over the parameters (most Vias have a branch and nothing else to see).
+    wants_rport = has_received = False
+    rport: str | None = None
+    for name, value in params.items:
+        lower = name.lower()
+        if lower == "rport":
+            if not wants_rport:
+                wants_rport, rport = True, value
+        elif lower == "received":
+            has_received = True
     force_received = source.transport.websocket
-    if via.wants_rport and params.get("rport") is None:
+    if wants_rport and rport is None:
         params = params.with_param("rport", str(source.port))
         force_received = True
-    if force_received or "received" in params or not same_host(via.host, source.host):
+    if force_received or has_received or not same_host(via.host, source.host):
         # A link-local source keeps its zone ("fe80::1%eth0") only on this host: the
         # parameter carries the address alone, as RFC 5118 4.5 writes it.
         params = params.with_param("received", source.host.partition("%")[0])

@@ -18,6 +18,9 @@ from telportal.net.inbox import Incoming
 
 _log = logging.getLogger(__name__)
 
+# Peers remembered as Sources; past this many the memory starts over.
+_SOURCE_CACHE_SIZE = 4096
+
 
 class UdpEndpoint(asyncio.DatagramProtocol):
     def __init__(self, hub: Hub, listener_id: int) -> None:
@@ -27,6 +30,7 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self.family = socket.AF_INET
         self._transport: asyncio.DatagramTransport | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._sources: dict[tuple[str | int, ...], Source] = {}
 
     @property
     def address(self) -> tuple[str, int]:
@@ -40,13 +44,30 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         sock = transport.get_extra_info("socket")
         if sock is not None:
             self.family = sock.family
+            config = self._hub.config
+            for option, size in (
+                (socket.SO_RCVBUF, config.udp_receive_buffer),
+                (socket.SO_SNDBUF, config.udp_send_buffer),
+            ):
+                if size > 0:
+                    try:
+                        sock.setsockopt(socket.SOL_SOCKET, option, size)
+                    except OSError as exc:  # not allowed here: the default will do
+                        _log.debug("UDP socket buffer of %d bytes refused: %s", size, exc)
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         counters = self._counters
         if is_keepalive(data):
             counters.keepalives += 1
             return
-        source = Source(Transport.UDP, str(addr[0]), int(addr[1]), self.listener_id)
+        # Sources are values: one per peer address, made once (a dict lookup, not four
+        # attribute sets on a frozen dataclass, for every datagram).
+        source = self._sources.get(addr)
+        if source is None:
+            if len(self._sources) >= _SOURCE_CACHE_SIZE:
+                self._sources.clear()
+            source = Source(Transport.UDP, str(addr[0]), int(addr[1]), self.listener_id)
+            self._sources[addr] = source
         hub = self._hub
         outcome = receive_datagram(data, source, to_tag=hub.new_tag(), policy=hub.datagram_policy)
         if isinstance(outcome, Deliver):

@@ -8,14 +8,15 @@ not a URI parameter (RFC 3261 20.10), which is why `sip:a@b;user=phone` in a To 
 carries `user=phone` in `Address.params`.
 """
 
+import functools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from telportal.sip.errors import SipParseError
-from telportal.sip.grammar import QUOTED_STRING_RE, TOKEN_CHARS, excerpt, quote, unquote
+from telportal.sip.grammar import QUOTED_STRING_RE, TOKEN_CHARS, TOKEN_RE, excerpt, quote, unquote
 from telportal.sip.params import NO_PARAMS, Params, parse_params
-from telportal.sip.uri import Uri, parse_uri_detail
+from telportal.sip.uri import PARSE_CACHE_SIZE, Uri, parse_uri_detail
 
 STAR: Final = "*"
 """`Contact: *` of a REGISTER that removes every binding (RFC 3261 10.2.2)."""
@@ -31,6 +32,8 @@ class Address:
     uri: Uri
     display_name: str | None = None
     params: Params = NO_PARAMS
+    # The text, once written (treat addresses as values, as URIs are).
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def tag(self) -> str | None:
@@ -40,10 +43,15 @@ class Address:
         return Address(self.uri, self.display_name, self.params.with_param("tag", tag))
 
     def __str__(self) -> str:
-        # Always name-addr form: brackets are never wrong, and the output is stable.
-        if self.display_name is None:
-            return f"<{self.uri}>{self.params}"
-        return f"{quote(self.display_name)} <{self.uri}>{self.params}"
+        text = self._text
+        if text is None:
+            # Always name-addr form: brackets are never wrong, and the output is stable.
+            if self.display_name is None:
+                text = f"<{self.uri}>{self.params}"
+            else:
+                text = f"{quote(self.display_name)} <{self.uri}>{self.params}"
+            self._text = text
+        return text
 
 
 def parse_address(value: str, *, context: str = "name-addr") -> Address:
@@ -52,9 +60,43 @@ def parse_address(value: str, *, context: str = "name-addr") -> Address:
     context prefixes the error message, e.g. "To header".
     """
     try:
-        return _parse_address(value)
+        return _tagged_address(value)
     except SipParseError as exc:
         raise SipParseError(f"{context}: {exc}") from None
+
+
+def _tagged_address(value: str) -> Address:
+    """_cached_address(value), reusing the parse of the value without its tag.
+
+    A dialog's From and To differ from one call to the next by their tag alone, so
+    `<sip:a@b>;tag=x` is read as the cached parse of `<sip:a@b>` plus the parameter.
+    That is the same Address the full parse gives: the tag is one token at the very
+    end, which no quoted string or angle bracket of the rest can contain (if the rest
+    does not parse on its own, the full parse decides, and reports the error). The
+    result is kept too: the same tagged value comes back for every message of a dialog.
+    """
+    address = _TAGGED.get(value)
+    if address is not None:
+        return address
+    cut = value.rfind(";tag=")
+    if cut > 0:
+        tag = value[cut + 5 :].rstrip(" \t")
+        if TOKEN_RE.fullmatch(tag) is not None:
+            try:
+                base = _cached_address(value[:cut])
+            except SipParseError:
+                return _cached_address(value)
+            address = Address(
+                base.uri, base.display_name, Params((*base.params.items, ("tag", tag)))
+            )
+            if len(_TAGGED) >= PARSE_CACHE_SIZE:
+                del _TAGGED[next(iter(_TAGGED))]  # the oldest: dialogs end
+            _TAGGED[value] = address
+            return address
+    return _cached_address(value)
+
+
+_TAGGED: dict[str, Address] = {}
 
 
 def parse_contact(value: str) -> Address | Literal["*"]:
@@ -64,10 +106,24 @@ def parse_contact(value: str) -> Address | Literal["*"]:
     return parse_address(value, context="Contact header")
 
 
+# The same values come back message after message (a dialog's From and To, a phone's
+# Contact, the responses that copy their request's lines): parsed once, shared. Errors
+# are not cached, so a bad value raises every time.
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _cached_address(value: str) -> Address:
+    return _parse_address(value)
+
+
 def _parse_address(value: str) -> Address:
     text = value.strip(" \t")
     if not text:
         raise SipParseError("empty value")
+    if text[0] == "<":
+        # The usual shape, `<uri>;params`, without the detours below.
+        greater_than = text.find(">")
+        if greater_than > 0:
+            uri = _uri(text[1:greater_than])
+            return Address(uri, None, parse_params(text, greater_than + 1))
     if text[0] == '"':
         quoted = QUOTED_STRING_RE.match(text)
         if quoted is None:

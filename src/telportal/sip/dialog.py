@@ -72,18 +72,19 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from enum import Enum
 from random import SystemRandom
-from typing import Final, Protocol
+from typing import Final, NamedTuple, Protocol
 
 from telportal.sip.address import Address, parse_address
 from telportal.sip.cseq import MAX_SEQUENCE_NUMBER, CSeq
 from telportal.sip.errors import SipParseError
-from telportal.sip.headers import Headers
+from telportal.sip.headers import Headers, checked_line
 from telportal.sip.message import Request, Response, make_response
 from telportal.sip.methods import (
     ACK,
     BYE,
     CANCEL,
     INVITE,
+    KNOWN_METHODS,
     NOTIFY,
     OPTIONS,
     REFER,
@@ -96,6 +97,11 @@ from telportal.sip.validate import Rejection
 from telportal.sip.via import Via, parse_via
 
 DEFAULT_MAX_FORWARDS: Final = 70
+_Line = tuple[str, str, str]  # (key, name, value), as Headers.trusted takes them
+_AddressLines = tuple[tuple[Address, Address, Address | None], tuple[_Line, _Line, _Line | None]]
+# Stateless (it reads the operating system's generator): one is enough for every dialog.
+_SYSTEM_RANDOM: Final = SystemRandom()
+_MAX_FORWARDS: Final = str(DEFAULT_MAX_FORWARDS)
 TARGET_REFRESH_METHODS: Final = frozenset({INVITE, UPDATE, SUBSCRIBE, NOTIFY, REFER})
 SDP: Final = "application/sdp"
 
@@ -134,9 +140,11 @@ class Role(Enum):
     UAS = "uas"
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class DialogId:
-    """Call-ID and tags, seen from our side; a missing tag (RFC 2543 peer) is ""."""
+class DialogId(NamedTuple):
+    """Call-ID and tags, seen from our side; a missing tag (RFC 2543 peer) is "".
+
+    A named tuple: the key the dialogs of a user agent are found by, message by message.
+    """
 
     call_id: str
     local_tag: str
@@ -234,7 +242,7 @@ class Dialog:
         self.remote_seq = remote_seq
         self.local_contact = local_contact
         self.secure = secure
-        self.rng: RandomSource = SystemRandom() if rng is None else rng
+        self.rng: RandomSource = _SYSTEM_RANDOM if rng is None else rng
         # The CSeq of the dialog-creating request: its responses confirm or end the dialog.
         self._initial = initial
         # CSeq numbers of pending transactions, for glare (14.1, 14.2, RFC 3311 5.2).
@@ -245,6 +253,9 @@ class Dialog:
         self._ack_pending: int | None = None
         # A target refresh we received: (CSeq, new target), applied when we answer 2xx.
         self._pending_target: tuple[int, Uri] | None = None
+        # From, To and Contact lines as written for local, remote and local_contact,
+        # kept with what they were written from (every request and 2xx carries them).
+        self._lines: _AddressLines | None = None
 
     # -- creation ---------------------------------------------------------------------
 
@@ -468,23 +479,50 @@ class Dialog:
         via: Via | str | None,
     ) -> Request:
         uri, routes = self._request_uri_and_routes()
-        headers = Headers()
+        lines: list[tuple[str, str, str]] = []
+        memo: dict[str, object] = {}
         if via is not None:
-            headers.add("Via", str(via) if isinstance(via, Via) else str(parse_via(via)))
-        headers.add("Max-Forwards", str(DEFAULT_MAX_FORWARDS))
-        for route in routes:
-            headers.add("Route", str(route))
-        headers.add("From", str(self.local))
-        headers.add("To", str(self.remote))
-        headers.add("Call-ID", self.id.call_id)
-        headers.add("CSeq", str(CSeq(seq, method)))
-        if method in TARGET_REFRESH_METHODS and self.local_contact is not None:
-            headers.add("Contact", str(self.local_contact))
-        for name, value in extra:
-            headers.add(name, value)
+            parsed = via if isinstance(via, Via) else parse_via(via)
+            text = str(parsed)
+            lines.append(checked_line("Via", text))
+            if text == via:
+                memo["via"] = (parsed,)  # what the Via accessors would parse from text
+        lines.append(("max-forwards", "Max-Forwards", _MAX_FORWARDS))
+        lines += [checked_line("Route", str(route)) for route in routes]
+        from_line, to_line, contact_line = self._address_lines()
+        lines.append(from_line)
+        lines.append(to_line)
+        lines.append(checked_line("Call-ID", self.id.call_id))
+        cseq = CSeq(seq, method)
+        lines.append(checked_line("CSeq", str(cseq)))
+        if method in KNOWN_METHODS:
+            memo["cseq"] = cseq  # what parsing "seq method" gives back
+        if method in TARGET_REFRESH_METHODS and contact_line is not None:
+            lines.append(contact_line)
+        extra_lines = [checked_line(name, value) for name, value in extra]
+        lines += extra_lines
         if body:
-            headers.add("Content-Type", content_type)
+            lines.append(checked_line("Content-Type", content_type))
+        headers = Headers.trusted(lines)
+        for key, _, _ in extra_lines:
+            memo.pop(key, None)  # the caller added a line of its own to that field
+        headers.memo.update(memo)
         return Request(method, uri, headers, body)
+
+    def _address_lines(self) -> tuple[_Line, _Line, _Line | None]:
+        """The From, To and Contact lines of our requests (Contact None without one)."""
+        written = (self.local, self.remote, self.local_contact)
+        kept = self._lines
+        if kept is not None and all(a is b for a, b in zip(kept[0], written, strict=True)):
+            return kept[1]
+        local, remote, contact = written
+        lines = (
+            checked_line("From", str(local)),
+            checked_line("To", str(remote)),
+            None if contact is None else checked_line("Contact", str(contact)),
+        )
+        self._lines = (written, lines)
+        return lines
 
     def _request_uri_and_routes(self) -> tuple[Uri, list[Address]]:
         if not self.route_set:
@@ -608,8 +646,9 @@ class Dialog:
         lines: list[tuple[str, str]] = []
         if 101 <= status <= 299:
             lines += (("Record-Route", value) for value in request.headers.get_all("Record-Route"))
-            if request.method in TARGET_REFRESH_METHODS and self.local_contact is not None:
-                lines.append(("Contact", str(self.local_contact)))
+            contact_line = self._address_lines()[2]
+            if request.method in TARGET_REFRESH_METHODS and contact_line is not None:
+                lines.append((contact_line[1], contact_line[2]))
         lines += headers
         if body:
             lines.append(("Content-Type", content_type))

@@ -10,6 +10,7 @@ which is the equivalence RFC 3261 7.3.1 defines between one line and many.
 
 import re
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 from telportal.sip.errors import SipParseError
 from telportal.sip.grammar import TOKEN_RE, excerpt, split_list
@@ -92,9 +93,6 @@ _SPELLINGS: dict[str, str] = {
     "sip-if-match": "SIP-If-Match",
 }
 
-_FORBIDDEN_VALUE_RE = re.compile(r"[\r\n]")
-
-
 _COMMON_NAMES = (
     "Accept", "Accept-Contact", "Accept-Encoding", "Accept-Language", "Alert-Info", "Allow",
     "Allow-Events", "Authentication-Info", "Authorization", "Call-ID", "Call-Info", "Contact",
@@ -147,70 +145,157 @@ def full_name(name: str) -> str:
 
 
 class Headers:
-    """Ordered header field lines with case-insensitive, compact-form-aware lookup."""
+    """Ordered header field lines with case-insensitive, compact-form-aware lookup.
 
-    __slots__ = ("_fields",)
+    Lookups go through an index, built with the lines (or on the first lookup after a
+    change): the value of the first line of each field by canonical key, and the keys
+    of the fields written on several lines. Reading a field, or finding it absent,
+    then costs one dictionary lookup instead of a scan of every line, and the index
+    (strings only) is no work for the garbage collector.
+
+    `memo` holds what the typed accessors of `Request` and `Response` parsed from these
+    lines (message.py), by canonical key, so that a field read many times on its way
+    through the stack is parsed once; changing a field's lines forgets what was parsed
+    from it. Parsed values are shared: treat them as values, as URIs are.
+    """
+
+    __slots__ = ("_fields", "_index", "_multi", "_wire", "memo")
 
     def __init__(self, fields: Iterable[tuple[str, str]] = ()) -> None:
         # (key, name as written, value): the key is computed once, at insertion.
         self._fields: list[tuple[str, str, str]] = []
+        # First value by key, and the keys with more than one line; None: to rebuild.
+        self._index: dict[str, str] | None = {}
+        self._multi: set[str] | None = None
+        # The serialized lines, and the body length their Content-Length was written for.
+        self._wire: tuple[int, str] | None = None
+        self.memo: dict[str, Any] = {}
         for name, value in fields:
             self.add(name, value)
 
     @classmethod
-    def _trusted(cls, fields: list[tuple[str, str, str]]) -> "Headers":
-        """Wrap lines the message parser has already checked, without copying them."""
+    def trusted(
+        cls,
+        fields: list[tuple[str, str, str]],
+        index: dict[str, str] | None = None,
+        multi: set[str] | None = None,
+    ) -> "Headers":
+        """Wrap checked lines (`checked_line`, or lines of another Headers) as they are.
+
+        For the SIP layer's own builders: the list is taken, not copied.
+        """
         headers = cls.__new__(cls)
         headers._fields = fields
+        headers._index = index
+        headers._multi = multi
+        headers._wire = None
+        headers.memo = {}
         return headers
+
+    def _build_index(self) -> dict[str, str]:
+        index: dict[str, str] = {}
+        multi: set[str] | None = None
+        for key, _, value in self._fields:
+            if key in index:
+                if multi is None:
+                    multi = set()
+                multi.add(key)
+            else:
+                index[key] = value
+        self._index, self._multi = index, multi
+        return index
 
     def add(self, name: str, value: str) -> None:
         """Append a field line."""
-        _check_field(name, value)
-        self._fields.append((header_key(name), name, value))
+        key = _checked_key(name, value)
+        self._fields.append((key, name, value))
+        index = self._index
+        if index is not None:
+            if key in index:
+                if self._multi is None:
+                    self._multi = set()
+                self._multi.add(key)
+            else:
+                index[key] = value
+        self._wire = None
+        if self.memo:
+            self.memo.pop(key, None)
 
     def set(self, name: str, value: str) -> None:
         """Replace every line of this field by one line, at the position of the first."""
-        _check_field(name, value)
-        key = header_key(name)
-        fields: list[tuple[str, str, str]] = []
-        placed = False
-        for field in self._fields:
-            if field[0] != key:
-                fields.append(field)
-            elif not placed:
-                fields.append((key, field[1], value))
-                placed = True
-        if not placed:
+        key = _checked_key(name, value)
+        fields = self._fields
+        for position, field in enumerate(fields):
+            if field[0] == key:
+                fields[position] = (key, field[1], value)
+                # Later lines of the same field go; the common case has none.
+                rest = position + 1
+                if self._index is None or (self._multi is not None and key in self._multi):
+                    fields[rest:] = [later for later in fields[rest:] if later[0] != key]
+                break
+        else:
             fields.append((key, name, value))
-        self._fields = fields
+        if self._index is not None:
+            self._index[key] = value
+        if self._multi is not None:
+            self._multi.discard(key)
+        self._wire = None
+        if self.memo:
+            self.memo.pop(key, None)
 
     def remove(self, name: str) -> int:
         """Remove every line of this field; returns how many there were."""
         key = header_key(name)
         kept = [field for field in self._fields if field[0] != key]
         removed = len(self._fields) - len(kept)
-        self._fields = kept
+        if removed:
+            self._fields = kept
+            if self._index is not None:
+                del self._index[key]
+            if self._multi is not None:
+                self._multi.discard(key)
+            self._wire = None
+        if self.memo:
+            self.memo.pop(key, None)
         return removed
+
+    def first(self, key: str) -> str | None:
+        """The value of the first line with this canonical key, unsplit; None if none."""
+        index = self._index
+        if index is None:
+            index = self._build_index()
+        return index.get(key)
+
+    def several(self, key: str) -> bool:
+        """Whether the field with this canonical key is written on more than one line."""
+        if self._index is None:
+            self._build_index()
+        return self._multi is not None and key in self._multi
 
     def get(self, name: str) -> str | None:
         """The value of the first line of this field, unsplit; None when absent."""
-        key = header_key(name)
-        for field in self._fields:
-            if field[0] == key:
-                return field[2]
-        return None
+        return self.first(header_key(name))
 
     def get_all(self, name: str) -> list[str]:
         """Every value of this field: one per line, list fields split on their commas."""
-        key = header_key(name)
+        return self.values_of(header_key(name))
+
+    def values_of(self, key: str) -> list[str]:
+        """get_all by canonical key (`header_key`), for callers that have one already."""
+        value = self.first(key)
+        if value is None:
+            return []
+        if self._multi is not None and key in self._multi:
+            values = [field[2] for field in self._fields if field[0] == key]
+            if key not in LIST_HEADERS:
+                return values
+            elements: list[str] = []
+            for each in values:
+                elements += split_list(each)
+            return elements
         if key in LIST_HEADERS:
-            values: list[str] = []
-            for field in self._fields:
-                if field[0] == key:
-                    values += split_list(field[2])
-            return values
-        return [field[2] for field in self._fields if field[0] == key]
+            return split_list(value)
+        return [value]
 
     def lines(self, name: str) -> list[tuple[str, str]]:
         """The (name as written, value) lines of this field, unsplit."""
@@ -220,8 +305,7 @@ class Headers:
     def __contains__(self, name: object) -> bool:
         if not isinstance(name, str):
             return False
-        key = header_key(name)
-        return any(field[0] == key for field in self._fields)
+        return self.first(header_key(name)) is not None
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
         """(name as written, value) for every line, in order."""
@@ -238,22 +322,60 @@ class Headers:
     __hash__ = None  # type: ignore[assignment]  # mutable, like list
 
     def copy(self) -> "Headers":
-        return Headers._trusted(list(self._fields))
+        headers = Headers.trusted(list(self._fields))
+        headers._wire = self._wire
+        headers.memo = dict(self.memo)
+        return headers
 
     def keyed_lines(self) -> list[tuple[str, str, str]]:
         """(canonical key, name as written, value) for every line; for serializers."""
         return list(self._fields)
 
+    def wire(self, body_length: int) -> str:
+        """Every line as `Name: value` CRLF, in order, for a body of body_length octets.
+
+        One Content-Length, always true to the body, in the place it had (appended when
+        there was none). Kept until a line changes: a message is sent, retransmitted and
+        handed on as bytes several times.
+        """
+        wire = self._wire
+        if wire is not None and wire[0] == body_length:
+            return wire[1]
+        parts: list[str] = []
+        length_written = False
+        for key, name, value in self._fields:
+            if key == "content-length":
+                if length_written:
+                    continue
+                length_written = True
+                value = str(body_length)  # noqa: PLW2901
+            parts += (name, ": ", value, "\r\n")
+        if not length_written:
+            parts.append(f"Content-Length: {body_length}\r\n")
+        text = "".join(parts)
+        self._wire = (body_length, text)
+        return text
+
     def __repr__(self) -> str:
         return f"Headers({[(field[1], field[2]) for field in self._fields]!r})"
 
 
-def _check_field(name: str, value: str) -> None:
+def checked_line(name: str, value: str) -> tuple[str, str, str]:
+    """(key, name, value) for `Headers.trusted`; ValueError as for `Headers.add`."""
+    return _checked_key(name, value), name, value
+
+
+def _checked_key(name: str, value: str) -> str:
+    """The key of a field line about to be stored; raises ValueError for a bad line."""
     # Programming errors, not parse errors: a CR or LF here would inject header lines.
-    if TOKEN_RE.fullmatch(name) is None:
-        raise ValueError(f"header name {name!r} is not a token")
-    if _FORBIDDEN_VALUE_RE.search(value) is not None:
+    key = _KEYS_BY_SPELLING.get(name)
+    if key is None:
+        if TOKEN_RE.fullmatch(name) is None:
+            raise ValueError(f"header name {name!r} is not a token")
+        key = header_key(name)
+    if "\r" in value or "\n" in value:
         raise ValueError(f"header value {value!r} contains CR or LF")
+    return key
 
 
 _FOLD_RE = re.compile(r"[ \t]*\r\n[ \t]+")
@@ -271,17 +393,26 @@ def parse_header_section(text: str) -> Headers:
     if "\r\n " in text or "\r\n\t" in text:
         text = _FOLD_RE.sub(" ", text)
     fields: list[tuple[str, str, str]] = []
+    index: dict[str, str] = {}
+    multi: set[str] | None = None
     keys = _KEYS_BY_SPELLING
     for line in text.split("\r\n"):
-        colon = line.find(":")
-        if colon > 0:
-            name = line[:colon]
-            key = keys.get(name)
-            if key is not None:
-                fields.append((key, name, line[colon + 1 :].strip(" \t")))
-                continue
-        fields.append(_parse_field_line(line))
-    return Headers._trusted(fields)
+        name, colon, value = line.partition(":")
+        key = keys.get(name) if colon else None
+        if key is None:
+            field = _parse_field_line(line)
+            key, value = field[0], field[2]
+            fields.append(field)
+        else:
+            value = value.strip(" \t")
+            fields.append((key, name, value))
+        if key in index:
+            if multi is None:
+                multi = set()
+            multi.add(key)
+        else:
+            index[key] = value
+    return Headers.trusted(fields, index, multi)
 
 
 def _parse_field_line(line: str) -> tuple[str, str, str]:

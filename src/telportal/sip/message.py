@@ -13,15 +13,23 @@ serializes back to its own bytes.
 """
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from telportal.sip.address import STAR, Address, parse_address, parse_contact
 from telportal.sip.cseq import CSeq, parse_cseq
 from telportal.sip.errors import SipParseError
 from telportal.sip.grammar import TOKEN_RE, excerpt
-from telportal.sip.headers import Headers, full_name, parse_header_section
+from telportal.sip.headers import (
+    LIST_HEADERS,
+    Headers,
+    checked_line,
+    full_name,
+    header_key,
+    parse_header_section,
+)
+from telportal.sip.methods import KNOWN_METHODS
 from telportal.sip.scalars import (
     parse_call_id,
     parse_content_length,
@@ -40,100 +48,180 @@ _LINE_BREAK_RE = re.compile(r"\r?\n")
 
 
 class _HeaderAccessors:
-    """Typed views of the header fields both requests and responses carry."""
+    """Typed views of the header fields both requests and responses carry.
+
+    Each accessor parses its field once and keeps the result in `headers.memo` (by
+    canonical key) until the field's lines change; a field that fails to parse is not
+    kept, so it raises again on every read. Lists are copied on every read.
+    """
 
     __slots__ = ()
     headers: Headers
 
     def single(self, name: str) -> str | None:
         """The value of a header field that may appear once; None when absent."""
-        values = self.headers.get_all(name)
-        if not values:
+        return self._single(header_key(name))
+
+    def _single(self, key: str) -> str | None:
+        headers = self.headers
+        index = headers._index  # Headers.first and .several, inlined: this is hot
+        value = (headers._build_index() if index is None else index).get(key)
+        if value is None:
             return None
+        multi = headers._multi
+        if key not in LIST_HEADERS and (multi is None or key not in multi):
+            return value
+        values = headers.values_of(key)
         if len(values) > 1:
-            raise SipParseError(f"{full_name(name)} header: appears {len(values)} times")
+            raise SipParseError(f"{full_name(key)} header: appears {len(values)} times")
         return values[0]
 
-    def _required(self, name: str) -> str:
-        value = self.single(name)
+    def _required(self, key: str) -> str:
+        value = self._single(key)
         if value is None:
-            raise SipParseError(f"{full_name(name)} header: missing")
+            raise SipParseError(f"{full_name(key)} header: missing")
         return value
 
     @property
     def call_id(self) -> str:
-        return parse_call_id(self._required("Call-ID"))
+        memo = self.headers.memo
+        value: str | None = memo.get("call-id")
+        if value is None:
+            value = memo["call-id"] = parse_call_id(self._required("call-id"))
+        return value
 
     @property
     def cseq(self) -> CSeq:
-        return parse_cseq(self._required("CSeq"))
+        memo = self.headers.memo
+        value: CSeq | None = memo.get("cseq")
+        if value is None:
+            value = memo["cseq"] = parse_cseq(self._required("cseq"))
+        return value
 
     @property
     def from_(self) -> Address:
-        return parse_address(self._required("From"), context="From header")
+        memo = self.headers.memo
+        value: Address | None = memo.get("from")
+        if value is None:
+            value = memo["from"] = parse_address(self._required("from"), context="From header")
+        return value
 
     @property
     def to(self) -> Address:
-        return parse_address(self._required("To"), context="To header")
+        memo = self.headers.memo
+        value: Address | None = memo.get("to")
+        if value is None:
+            value = memo["to"] = parse_address(self._required("to"), context="To header")
+        return value
 
     @property
     def vias(self) -> list[Via]:
         """Every Via element, topmost first; empty when there is none."""
-        return [parse_via(value) for value in self.headers.get_all("Via")]
+        return list(self._vias())
+
+    def _vias(self) -> tuple[Via, ...]:
+        memo = self.headers.memo
+        value: tuple[Via, ...] | None = memo.get("via")
+        if value is None:
+            value = memo["via"] = tuple([parse_via(item) for item in self.headers.values_of("via")])
+        return value
 
     @property
     def top_via(self) -> Via:
-        values = self.headers.get_all("Via")
+        headers = self.headers
+        vias: tuple[Via, ...] | None = headers.memo.get("via")
+        if vias is not None:
+            if vias:
+                return vias[0]
+            raise SipParseError("Via header: missing")
+        values = headers.values_of("via")
         if not values:
             raise SipParseError("Via header: missing")
-        return parse_via(values[0])
+        via = parse_via(values[0])
+        if len(values) == 1:
+            headers.memo["via"] = (via,)
+        # Otherwise only the top one must be readable here; the others are checked (and
+        # the whole list kept) when all of them are read.
+        return via
 
     @property
     def contacts(self) -> list[Address] | Literal["*"]:
         """Every Contact element, or STAR for `Contact: *`."""
-        values = self.headers.get_all("Contact")
-        parsed = [parse_contact(value) for value in values]
+        value = self._contacts()
+        return STAR if value == STAR else list(value)
+
+    def _contacts(self) -> tuple[Address, ...] | Literal["*"]:
+        memo = self.headers.memo
+        value: tuple[Address, ...] | Literal["*"] | None = memo.get("contact")
+        if value is None:
+            value = () if self.headers.first("contact") is None else self._parse_contacts()
+            memo["contact"] = value
+        return value
+
+    def _parse_contacts(self) -> tuple[Address, ...] | Literal["*"]:
+        parsed = [parse_contact(value) for value in self.headers.values_of("contact")]
         addresses = [item for item in parsed if isinstance(item, Address)]
         if len(addresses) == len(parsed):
-            return addresses
+            return tuple(addresses)
         if len(parsed) > 1:
             raise SipParseError("Contact header: '*' must be the only value")
         return STAR
 
     @property
     def routes(self) -> list[Address]:
-        return self._addresses("Route")
+        return list(self._addresses("route", "Route header"))
 
     @property
     def record_routes(self) -> list[Address]:
-        return self._addresses("Record-Route")
+        return list(self._addresses("record-route", "Record-Route header"))
 
-    def _addresses(self, name: str) -> list[Address]:
-        context = f"{name} header"
-        return [parse_address(value, context=context) for value in self.headers.get_all(name)]
+    def _addresses(self, key: str, context: str) -> tuple[Address, ...]:
+        memo = self.headers.memo
+        value: tuple[Address, ...] | None = memo.get(key)
+        if value is None:
+            if self.headers.first(key) is None:
+                value = ()
+            else:
+                value = tuple(
+                    [parse_address(item, context=context) for item in self.headers.values_of(key)]
+                )
+            memo[key] = value
+        return value
 
     @property
     def max_forwards(self) -> int | None:
-        value = self.single("Max-Forwards")
-        return None if value is None else parse_max_forwards(value)
+        return self._number("max-forwards", parse_max_forwards)
 
     @property
     def content_length(self) -> int | None:
-        value = self.single("Content-Length")
-        return None if value is None else parse_content_length(value)
+        return self._number("content-length", parse_content_length)
 
     @property
     def expires(self) -> int | None:
-        value = self.single("Expires")
-        return None if value is None else parse_expires(value)
+        return self._number("expires", parse_expires)
+
+    def _number(self, key: str, parse: Callable[[str], int]) -> int | None:
+        memo = self.headers.memo
+        value: int | None = memo.get(key, _ABSENT)
+        if value is _ABSENT:
+            text = self._single(key)
+            value = memo[key] = None if text is None else parse(text)
+        return value
 
     @property
     def content_type(self) -> str | None:
         """The media type, lower case and without parameters ("application/sdp")."""
-        value = self.single("Content-Type")
-        if value is None:
-            return None
-        return value.partition(";")[0].strip(" \t").lower()
+        memo = self.headers.memo
+        value: str | None = memo.get("content-type", _ABSENT)
+        if value is _ABSENT:
+            text = self._single("content-type")
+            value = memo["content-type"] = (
+                None if text is None else text.partition(";")[0].strip(" \t").lower()
+            )
+        return value
+
+
+_ABSENT: Any = object()
 
 
 @dataclass(slots=True)
@@ -182,20 +270,8 @@ Message = Request | Response
 
 
 def _serialize(start_line: str, headers: Headers, body: bytes) -> bytes:
-    parts = [start_line, "\r\n"]
-    length_written = False
-    for key, name, value in headers.keyed_lines():
-        if key == "content-length":
-            # One Content-Length, always true to the body, in the place it had.
-            if length_written:
-                continue
-            length_written = True
-            value = str(len(body))  # noqa: PLW2901
-        parts += (name, ": ", value, "\r\n")
-    if not length_written:
-        parts.append(f"Content-Length: {len(body)}\r\n")
-    parts.append("\r\n")
-    return "".join(parts).encode("utf-8", "surrogateescape") + body
+    text = f"{start_line}\r\n{headers.wire(len(body))}\r\n"
+    return text.encode("utf-8", "surrogateescape") + body
 
 
 def parse_message(data: bytes) -> Request | Response:
@@ -243,18 +319,15 @@ def _parse_head(head: bytes) -> Request | Response:
             raise SipParseError("bare CR in header section")
         text = "\r\n".join(lines)
     start_line, _, section = text.partition("\r\n")
-    message = _parse_start_line(start_line)
-    message.headers = parse_header_section(section)
-    return message
+    # The start line is checked first, so that its errors are the ones reported.
+    if start_line[:4].upper() == "SIP/":
+        status, reason, version = _parse_status_line(start_line)
+        return Response(status, reason, parse_header_section(section), b"", version)
+    method, uri, version = _parse_request_line(start_line)
+    return Request(method, uri, parse_header_section(section), b"", version)
 
 
-def _parse_start_line(line: str) -> Request | Response:
-    if line[:4].upper() == "SIP/":
-        return _parse_status_line(line)
-    return _parse_request_line(line)
-
-
-def _parse_request_line(line: str) -> Request:
+def _parse_request_line(line: str) -> tuple[str, Uri, str]:
     # RFC 4475 3.1.2.6: trailing SP is tolerated; other stray whitespace is not.
     text = line.rstrip(" ")
     if not text:
@@ -268,36 +341,39 @@ def _parse_request_line(line: str) -> Request:
             f" found {len(parts)} elements in {excerpt(text)}"
         )
     method, uri_text, version = parts
-    if TOKEN_RE.fullmatch(method) is None:
+    if method not in KNOWN_METHODS and TOKEN_RE.fullmatch(method) is None:
         raise SipParseError(f"request line: bad method {excerpt(method)}")
-    if version.upper() != SIP_VERSION:
+    if version != SIP_VERSION and version.upper() != SIP_VERSION:
         raise SipParseError(f"request line: bad SIP version {excerpt(version)}")
     try:
         uri = parse_uri_detail(uri_text)
     except SipParseError as exc:
         raise SipParseError(f"request line: bad Request-URI {excerpt(uri_text)}: {exc}") from None
-    return Request(method, uri, version=version)
+    return method, uri, version
 
 
-def _parse_status_line(line: str) -> Response:
+def _parse_status_line(line: str) -> tuple[int, str, str]:
     version, _, rest = line.partition(" ")
-    if version.upper() != SIP_VERSION:
+    if version != SIP_VERSION and version.upper() != SIP_VERSION:
         raise SipParseError(f"status line: bad SIP version {excerpt(version)}")
     code, _, reason = rest.partition(" ")
     if len(code) != 3 or not code.isascii() or not code.isdigit() or code[0] not in "123456":
         raise SipParseError(f"status line: bad status code {excerpt(code)}")
-    return Response(int(code), reason, version=version)
+    return int(code), reason, version
 
 
 def _datagram_body(headers: Headers, data: bytes, body_start: int) -> bytes:
-    values = headers.get_all("Content-Length")
-    if not values:
+    value = headers.first("content-length")
+    if value is None:
         return data[body_start:]
-    if any(value != values[0] for value in values):
+    several = headers.several("content-length")
+    if several and any(other != value for other in headers.values_of("content-length")):
         # Conflicting lengths leave the body undefined. Keep the rest of the datagram and
         # let validation answer 400 (RFC 4475 3.3.8): the message itself was readable.
         return data[body_start:]
-    length = parse_content_length(values[0])
+    length = parse_content_length(value)
+    if not several:
+        headers.memo["content-length"] = length  # what `content_length` would parse
     available = len(data) - body_start
     if length > available:
         raise SipParseError(f"Content-Length {length} exceeds body of {available} bytes")
@@ -393,23 +469,46 @@ def response_headers(
     Via lines, From, To, Call-ID and CSeq are copied as they were written, so this works
     on a request too broken to parse further (a 400 must still reach its sender). A To
     tag is added unless the To header already has one, is unreadable, or status is 100.
+
+    What the request's accessors parsed from the copied lines is the same for the
+    response: it is carried over, so that the response's own accessors need not parse.
     """
-    headers = Headers()
-    for _, via in request_headers.lines("Via"):
-        headers.add("Via", via)
-    for name in ("From", "To", "Call-ID", "CSeq"):
-        value = request_headers.get(name)
-        if value is not None and name == "To" and to_tag is not None and status != 100:
-            value = _with_tag(value, to_tag)
-        if value is not None:
-            headers.add(name, value)
-    timestamp = request_headers.get("Timestamp")
+    fields = [
+        (key, "Via", value) for key, _, value in request_headers.keyed_lines() if key == "via"
+    ]
+    first = request_headers.first
+    memo = request_headers.memo
+    carried: dict[str, Any] = {}
+    if fields and "via" in memo:
+        carried["via"] = memo["via"]
+    for key, name in _COPIED:
+        value = first(key)
+        if value is None:
+            continue
+        if key == "to" and to_tag is not None and status != 100:
+            tagged = _with_tag(value, to_tag)
+            if tagged is not value:
+                to = memo.get("to")
+                fields.append(checked_line(name, tagged))
+                if to is not None and "tag" not in to.params and TOKEN_RE.fullmatch(to_tag):
+                    carried["to"] = to.with_tag(to_tag)  # what parsing `tagged` gives
+                continue
+        fields.append((key, name, value))
+        if key in memo:
+            carried[key] = memo[key]
+    timestamp = first("timestamp")
     if status == 100 and timestamp is not None:
-        headers.add("Timestamp", timestamp)  # 8.2.6.1
+        fields.append(("timestamp", "Timestamp", timestamp))  # 8.2.6.1
+    headers = Headers.trusted(fields)
+    headers.memo = carried
     return headers
 
 
+_COPIED: Final = (("from", "From"), ("to", "To"), ("call-id", "Call-ID"), ("cseq", "CSeq"))
+
+
 def _with_tag(to_value: str, tag: str) -> str:
+    """to_value with ;tag=tag added; to_value itself if it has a tag or is unreadable."""
     try:
         if parse_address(to_value).tag is not None:
             return to_value

@@ -7,7 +7,7 @@ quotes, because whether a value's case matters depends on the parameter.
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from telportal.sip.errors import SipParseError
 from telportal.sip.grammar import TOKEN_CHARS, excerpt
@@ -26,12 +26,14 @@ class Params:
     """An ordered, immutable list of parameters; a flag parameter has the value None."""
 
     items: tuple[tuple[str, str | None], ...] = ()
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     def get(self, name: str) -> str | None:
         """The value as written; None when absent or a flag (test flags with `in`)."""
         key = name.lower()
         for item_name, value in self.items:
-            if item_name.lower() == key:
+            # Names are nearly always written as asked for: skip the lower() then.
+            if item_name == name or item_name.lower() == key:
                 return value
         return None
 
@@ -39,7 +41,7 @@ class Params:
         if not isinstance(name, str):
             return False
         key = name.lower()
-        return any(item_name.lower() == key for item_name, _ in self.items)
+        return any(item_name == name or item_name.lower() == key for item_name, _ in self.items)
 
     def __iter__(self) -> Iterator[tuple[str, str | None]]:
         return iter(self.items)
@@ -66,9 +68,13 @@ class Params:
         return Params(tuple(item for item in self.items if item[0].lower() != key))
 
     def __str__(self) -> str:
-        return "".join(
-            f";{name}" if value is None else f";{name}={value}" for name, value in self.items
-        )
+        text = self._text
+        if text is None:
+            text = "".join(
+                f";{name}" if value is None else f";{name}={value}" for name, value in self.items
+            )
+            object.__setattr__(self, "_text", text)  # frozen: a cache, not a change
+        return text
 
 
 NO_PARAMS = Params()

@@ -36,7 +36,6 @@ changes when actions come out but never the RFC schedule.
 
 from collections import deque
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Final, Generic, TypeVar
 
 from telportal.clock import Clock
@@ -113,6 +112,9 @@ A = TypeVar("A")
 _Message = Request | Response
 
 _RETRANSMISSION_TIMERS: Final = frozenset({Timer.A, Timer.E, Timer.G})
+# States in which no machine sends its request, answers it or builds from it again.
+_RELEASE_STATES: Final = frozenset({State.COMPLETED, State.CONFIRMED, State.ACCEPTED})
+_NO_TIMERS: Final[frozenset[Timer]] = frozenset()
 
 
 class UnknownTransaction(LookupError):
@@ -212,7 +214,8 @@ class _Transaction(Generic[A]):
         self.id = txn_id
         self.machine = machine
         self.state = machine.initial.state
-        self.request = request
+        # Dropped once the transaction has no more use for it (see _RELEASE_STATES).
+        self.request: Request | None = request
         self.request_data = b""
         self.address = address  # client: the request's destination; server: its source
         self.reliable = reliable
@@ -334,12 +337,11 @@ class TransactionLayer(Generic[A]):
             tag = _to_tag(invite.last_response) or tag
         if tag is None:
             tag = self._new_tag()
-        if txn.cancels is None:
-            answer = make_response(txn.request, 481, to_tag=tag)
-        else:
-            answer = make_response(txn.request, 200, to_tag=tag)
+        assert txn.request is not None  # a CANCEL in Trying keeps it
+        answer = make_response(txn.request, 481 if txn.cancels is None else 200, to_tag=tag)
         self._dispatch(txn, _event_for(answer.status), answer, None)
         if invite is not None and invite.state is State.PROCEEDING:
+            assert invite.request is not None  # released only once answered
             terminated = make_response(invite.request, 487, to_tag=tag)
             self._dispatch(invite, Event.RESPONSE_3XX_6XX, terminated, None)
         return self._finish()
@@ -443,7 +445,7 @@ class TransactionLayer(Generic[A]):
         machine = INVITE_SERVER if request.method == INVITE else NON_INVITE_SERVER
         txn = _Transaction(txn_id, machine, request, source, reliable)
         if request.method == CANCEL:
-            target = replace(txn_id, method=INVITE)
+            target = txn_id._replace(method=INVITE)
             txn.cancels = target if target in self._transactions else None
         self._start(txn, request, source)
 
@@ -467,6 +469,7 @@ class TransactionLayer(Generic[A]):
     def _send_cancel(self, invite: _Transaction[A]) -> None:
         invite.cancel_pending = False
         invite.cancel_sent = True
+        assert invite.request is not None  # Proceeding: not released yet
         cancel = make_cancel(invite.request)
         cancel_id = client_transaction_id(cancel)
         if cancel_id not in self._transactions:
@@ -493,6 +496,7 @@ class TransactionLayer(Generic[A]):
     def _start(self, txn: _Transaction[A], message: _Message | None, source: A | None) -> None:
         self._transactions[txn.id] = txn
         if not txn.id.server:
+            assert txn.request is not None
             txn.request_data = txn.request.to_bytes()
         self._apply(txn, txn.machine.initial, message, source)
 
@@ -508,9 +512,10 @@ class TransactionLayer(Generic[A]):
     ) -> None:
         if step.state is not txn.state:
             txn.state = step.state
-            keep = txn.machine.timers.get(step.state, frozenset())
-            for timer in [timer for timer in txn.timers if timer not in keep]:
-                self._disarm(txn, timer)
+            if txn.timers:
+                keep = txn.machine.timers.get(step.state, _NO_TIMERS)
+                for timer in [timer for timer in txn.timers if timer not in keep]:
+                    self._disarm(txn, timer)
         for effect in step.effects:
             if isinstance(effect, Arm):
                 self._arm_backoff(txn, effect)
@@ -518,6 +523,11 @@ class TransactionLayer(Generic[A]):
                 self._disarm(txn, effect.timer)
             else:
                 self._do(txn, effect, message, source)
+        if txn.state in _RELEASE_STATES and txn.request is not None:
+            # Only absorbing retransmissions is left (up to 64*T1): the request, parsed
+            # and all, need not stay in memory, nor in the garbage collector's sight.
+            txn.request = None
+            txn.request_data = b""
         if txn.state is State.TERMINATED:
             for timer in list(txn.timers):
                 self._disarm(txn, timer)
@@ -532,6 +542,7 @@ class TransactionLayer(Generic[A]):
                 assert source is not None
                 out.append(Deliver(message, txn.id, source, txn.cancels))
             case Do.SEND_REQUEST:
+                assert txn.request is not None  # released only where nothing is sent
                 out.append(Send(txn.request_data, txn.address, txn.request, txn.id))
             case Do.SEND_RESPONSE:
                 assert isinstance(message, Response)
@@ -541,9 +552,11 @@ class TransactionLayer(Generic[A]):
                     out.append(Send(txn.response_data, txn.address, txn.last_response, txn.id))
             case Do.SEND_100:
                 if txn.last_response is None:
+                    assert txn.request is not None
                     self._send_response(txn, make_response(txn.request, 100))
             case Do.SEND_ACK:
                 assert isinstance(message, Response)
+                assert txn.request is not None  # released after this step's effects
                 txn.ack = make_ack(txn.request, message)
                 txn.ack_data = txn.ack.to_bytes()
                 out.append(Send(txn.ack_data, txn.address, txn.ack, txn.id))
@@ -581,7 +594,9 @@ class TransactionLayer(Generic[A]):
     def _arm(self, txn: _Transaction[A], timer: Timer, delay: float | None) -> None:
         if delay is None:
             return
-        self._disarm(txn, timer)
+        entry = txn.timers.pop(timer, None)
+        if entry is not None:
+            self._timers.cancel(entry)
         if delay == 0:
             txn.timers[timer] = None
             self._immediate.append((txn, timer))

@@ -11,7 +11,7 @@ Pure and clock-driven like the transaction layer: call `tick()` at `next_deadlin
 """
 
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from telportal.clock import Clock
 from telportal.sip.errors import SipParseError
@@ -24,9 +24,11 @@ from telportal.sip.transaction_timers import TimerEntry, TimerHeap
 A = TypeVar("A")
 
 
-@dataclass(frozen=True, slots=True)
-class AckKey:
-    """What ties an ACK to the 2xx it acknowledges: dialog id and CSeq number."""
+class AckKey(NamedTuple):
+    """What ties an ACK to the 2xx it acknowledges: dialog id and CSeq number.
+
+    A named tuple: a dictionary key made for every 2xx and every ACK.
+    """
 
     call_id: str
     cseq: int

@@ -85,6 +85,8 @@ class State(Enum):
     ACCEPTED = "accepted"
     TERMINATED = "terminated"
 
+    __hash__ = object.__hash__  # members are singletons; Enum's hash is Python code
+
 
 class Event(Enum):
     RESPONSE_1XX = "1xx"
@@ -93,6 +95,8 @@ class Event(Enum):
     REQUEST = "request retransmission"
     ACK = "ACK"
     TRANSPORT_ERROR = "transport error"
+
+    __hash__ = object.__hash__  # members are singletons; Enum's hash is Python code
 
 
 class Timer(Enum):
@@ -111,6 +115,8 @@ class Timer(Enum):
     TRYING = "100 Trying"  # INVITE server: TU silent for 200 ms (17.2.1)
     CANCEL = "CANCEL"  # INVITE client: no final response 64*T1 after CANCEL (9.1)
 
+    __hash__ = object.__hash__  # members are singletons; Enum's hash is Python code
+
 
 Input = Event | Timer
 
@@ -126,12 +132,16 @@ class Do(Enum):
     TIMEOUT = "report Timeout to the TU"
     REPORT_ERROR = "report TransportError to the TU"
 
+    __hash__ = object.__hash__  # members are singletons; Enum's hash is Python code
+
 
 class Backoff(Enum):
     FIRST = "T1"
     DOUBLE = "twice the last interval"
     DOUBLE_TO_T2 = "twice the last interval, at most T2"
     T2 = "T2"
+
+    __hash__ = object.__hash__  # members are singletons; Enum's hash is Python code
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,18 +7,24 @@ Other schemes are kept whole as `AbsoluteUri`: a server must be able to read a r
 for `soap.beep:` in order to answer 416 to it (RFC 4475 3.3.2).
 
 URIs are plain slotted records, not frozen ones: the parser builds several per message
-and a frozen dataclass costs five times as much to construct. Treat them as values.
+and a frozen dataclass costs five times as much to construct. Treat them as values:
+parsed ones are shared (cached by text), and a SipUri keeps its text once written.
 Their `==` compares structure; RFC equivalence is `uri_equal`.
 """
 
+import functools
 import ipaddress
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from telportal.sip.errors import SipParseError
 from telportal.sip.grammar import excerpt
 from telportal.sip.params import NO_PARAMS, Params
+
+# Entries of each parse cache (URIs here, addresses, Via elements): a few thousand
+# dialogs' worth of recurring values, a few megabytes at most.
+PARSE_CACHE_SIZE = 4096
 
 SIP_SCHEME = "sip"
 SIPS_SCHEME = "sips"
@@ -74,6 +80,8 @@ class SipUri:
     params: Params = NO_PARAMS
     headers: tuple[tuple[str, str], ...] = ()
     scheme: str = SIP_SCHEME
+    # The text, once written: a URI goes into every message of its dialog.
+    _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def is_secure(self) -> bool:
@@ -84,6 +92,12 @@ class SipUri:
         return self.params.get("transport")
 
     def __str__(self) -> str:
+        text = self._text
+        if text is None:
+            text = self._text = self._write()
+        return text
+
+    def _write(self) -> str:
         parts = [self.scheme, ":"]
         if self.user is not None:
             parts.append(self.user)
@@ -144,8 +158,16 @@ def parse_sip_uri(text: str) -> SipUri:
     return uri
 
 
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
 def parse_uri_detail(text: str) -> Uri:
-    """Like parse_uri, with the bare problem as message so callers can add context."""
+    """Like parse_uri, with the bare problem as message so callers can add context.
+
+    Cached by text (errors are not): parsed URIs are shared, so treat them as values.
+    """
+    return _parse_uri_detail(text)
+
+
+def _parse_uri_detail(text: str) -> Uri:
     colon = text.find(":")
     if 3 <= colon <= 4 and text[:colon].lower() in (SIP_SCHEME, SIPS_SCHEME):
         uri = _parse_common_sip(text[:colon], text[colon + 1 :])
@@ -181,15 +203,13 @@ def _parse_common_sip(scheme: str, rest: str) -> SipUri | None:
     port = common_host_port(host, port_text)
     if port is False:
         return None
-    params = NO_PARAMS
-    if param_text:
-        params = Params(tuple(split_param(param) for param in param_text[1:].split(";")))
+    params = split_params(param_text[1:]) if param_text else NO_PARAMS
     return SipUri(scheme=scheme, user=user, password=password, host=host, port=port, params=params)
 
 
 def common_host_port(host: str, port_text: str | None) -> int | Literal[False] | None:
     """The port of a host name or IPv4 host matched by HOSTNAME; False to take the long way."""
-    if host[-1] in "0123456789." and _DOTTED_DIGITS_RE.fullmatch(host) and not is_ipv4(host):
+    if host[-1] in "0123456789." and _bad_dotted_host(host):
         return False
     if port_text is None:
         return None
@@ -197,10 +217,19 @@ def common_host_port(host: str, port_text: str | None) -> int | Literal[False] |
     return False if port > MAX_PORT else port
 
 
-def split_param(param: str) -> tuple[str, str | None]:
-    """name=value or a flag, from a parameter a regex has already checked."""
-    name, has_value, value = param.partition("=")
-    return name, value if has_value else None
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _bad_dotted_host(host: str) -> bool:
+    # Digits and dots that are not an IPv4 address; the same few hosts, again and again.
+    return _DOTTED_DIGITS_RE.fullmatch(host) is not None and not is_ipv4(host)
+
+
+def split_params(text: str) -> Params:
+    """`;name=value;flag...` (text after the first ';') that a regex has already checked."""
+    items: list[tuple[str, str | None]] = []
+    for param in text.split(";"):
+        name, has_value, value = param.partition("=")
+        items.append((name, value if has_value else None))
+    return Params(tuple(items))
 
 
 def _parse_sip(scheme: str, rest: str) -> SipUri:

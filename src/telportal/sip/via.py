@@ -1,5 +1,6 @@
 """The Via header field (RFC 3261 sections 18.2, 20.42; RFC 3581 rport; RFC 5118 4.5)."""
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -9,11 +10,12 @@ from telportal.sip.params import NO_PARAMS, Params, parse_params
 from telportal.sip.uri import (
     HOSTNAME,
     MAX_PORT,
+    PARSE_CACHE_SIZE,
     common_host_port,
     is_ipv4,
     is_ipv6,
     split_hostport,
-    split_param,
+    split_params,
 )
 
 # RFC 3261 8.1.1.7: a branch starting with this was built by an RFC 3261 element.
@@ -76,9 +78,15 @@ class Via:
 def parse_via(value: str) -> Via:
     """Parse one via-parm (one element of a Via header field value)."""
     try:
-        return _parse_via(value)
+        return _cached_via(value)
     except SipParseError as exc:
         raise SipParseError(f"Via header: {exc}") from None
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _cached_via(value: str) -> Via:
+    # A response copies its request's Via lines: the same text is parsed once.
+    return _parse_via(value)
 
 
 def _parse_via(value: str) -> Via:
@@ -90,8 +98,10 @@ def _parse_via(value: str) -> Via:
         if port is not False:
             params = NO_PARAMS
             if param_text:
-                params = Params(tuple(split_param(param) for param in param_text[1:].split(";")))
-                _check_params(params)
+                params = split_params(param_text[1:])
+                lowered = param_text.lower()
+                if "received" in lowered or "rport" in lowered or "ttl" in lowered:
+                    _check_params(params)
             return Via(transport=transport, host=host, port=port, params=params)
     return _parse_via_general(text)
 
