@@ -271,15 +271,18 @@ async def test_bridged_agent_call_carries_and_records_both_parties(
     # stretch that arrived late is shifted in the file; each window is still found
     # whole. The best of several windows counts.
     mic_windows = [microphone[int(t * RATE) : int((t + 0.5) * RATE)] for t in (2, 4, 6, 8)]
+    # SIPp paces its pcap from one thread, so under load the caller's side comes in
+    # bursts as well (a 3 s window once scored 0.79 while every half second was whole).
+    speech_windows = [caller_speech[int(t * RATE) : int((t + 0.5) * RATE)] for t in (1, 2, 3)]
 
     def best(signal: np.ndarray, windows: list[np.ndarray]) -> float:
         return max(similarity(signal, w) for w in windows)
 
     scores = {
-        "caller in left": similarity(left, speech_window),
+        "caller in left": best(left, speech_windows),
         "agent in right": best(right, mic_windows),
         "agent in left": best(left, mic_windows),
-        "caller in right": similarity(right, speech_window),
+        "caller in right": best(right, speech_windows),
     }
     assert scores["caller in left"] > 0.9, scores
     assert scores["agent in right"] > 0.9, scores
