@@ -199,6 +199,22 @@ def agent_router() -> APIRouter:
         acd.not_ready(info.tenant_id, info.user_id, body.reason)
         return _agent_out(acd, info)
 
+    @router.post(
+        "/agents/{agent_id}/answer",
+        response_model=AgentOut,
+        summary="Answer the ringing call from the desktop",
+        responses={409: {"description": "nothing rings, or the endpoint cannot be answered so"}},
+    )
+    async def answer(agent_id: AgentId, platform: PlatformDep, scope: ScopeDep) -> Any:
+        """The agent's phone is called again and asked to answer by itself (auto-answer
+        headers that desk phones honour). A call ringing on a mobile is answered there."""
+        acd = _acd(platform)
+        info = _target(scope, acd, agent_id)
+        if info.user_id != scope.actor_id:
+            raise Forbidden("agents answer only their own calls")
+        acd.ringing.answer(info.tenant_id, info.user_id)
+        return _agent_out(acd, info)
+
     @router.get(
         "/queues-status", response_model=list[QueueStatusOut], summary="Every queue's live figures"
     )

@@ -43,6 +43,7 @@ from telportal.acd import (
     Strategy,
     choose_center,
 )
+from telportal.center.remote_answer import RingingPhones
 from telportal.clock import Clock
 from telportal.errors import NotFound
 from telportal.events import AgentStatus, ConfigChanged, EventBus, PhoneRegistration, QueueStatus
@@ -125,6 +126,8 @@ class AcdService:
         self._tasks: list[asyncio.Task[None]] = []
         # Set by the composition root: runs an OfferCallback (agent first, then customer).
         self.on_callback: Callable[[OfferCallback], Awaitable[None]] | None = None
+        # Phones ringing for a contact now, so the API can answer one (`answer`).
+        self.ringing = RingingPhones()
         self._background: set[asyncio.Task[None]] = set()
 
     # --- lifecycle -------------------------------------------------------------------

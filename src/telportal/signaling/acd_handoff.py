@@ -339,16 +339,25 @@ class QueuedCall:
                             "screen_pop_desktops": delivered}  # fmt: skip
         log.info("call %s: screen pop to %s (%d desktops) %.2f ms after the decision",
                  self.contact_id, extension, delivered, pop_ms)  # fmt: skip
-        return await ring_agent(
-            self.service,
-            self.call,
-            self.engine,
-            extension,
-            offer.ring_timeout + 5.0,
-            withdrawn,
-            mobile=agent.mobile_number if self.acd.reaches_mobile(agent) else None,
-            announce=f"a call from the {self.info.name} queue",
+        mobile = agent.mobile_number if self.acd.reaches_mobile(agent) else None
+        # ring_agent prefers a registered phone; only that can be answered from the desktop.
+        phone = any(
+            b.reachable for b in self.service.location.lookup(f"{self.tenant_id}/{extension}")
         )
+        with self.acd.ringing.ringing(
+            self.tenant_id, offer.agent_id, remote_answer=phone
+        ) as answer_now:
+            return await ring_agent(
+                self.service,
+                self.call,
+                self.engine,
+                extension,
+                offer.ring_timeout + 5.0,
+                withdrawn,
+                mobile=mobile,
+                announce=f"a call from the {self.info.name} queue",
+                answer_now=answer_now,
+            )
 
     async def _rang(self, agent_id: str, ringing: _Ringing) -> bool:
         """A ring ended (answered or not); True when the caller is now with this agent."""

@@ -72,6 +72,7 @@ async def ring_agent(
     *,
     mobile: str | None = None,
     announce: str = "a call",
+    answer_now: asyncio.Event | None = None,
 ) -> AgentLeg | None:
     """Ring the extension's reachable phone (or else the agent's mobile); the answered leg.
 
@@ -100,7 +101,7 @@ async def ring_agent(
         caller=call.caller,
         to=f"sip:{extension}@{service.sent_by(destination)}",
     )
-    return await _answered(leg, call, engine, extension, ring_seconds, withdrawn)
+    return await _answered(leg, call, engine, extension, ring_seconds, withdrawn, answer_now)
 
 
 async def _answered(
@@ -110,23 +111,24 @@ async def _answered(
     extension: str,
     ring_seconds: float,
     withdrawn: asyncio.Event | None,
+    answer_now: asyncio.Event | None = None,
 ) -> AgentLeg | None:
     endpoint = await engine.create_endpoint(call.call_id)
-    answered = False
+    answered: OutboundLeg | None = None
     try:
         answered = await _dial(
-            leg, endpoint.sdp.serialize().encode(), call, ring_seconds, withdrawn
+            leg, endpoint.sdp.serialize().encode(), call, ring_seconds, withdrawn, answer_now
         )
-        if answered and leg.final is not None:
+        if answered is not None and answered.final is not None:
             await engine.accept_answer(
-                endpoint.endpoint_id, SessionDescription.parse(leg.final.body.decode())
+                endpoint.endpoint_id, SessionDescription.parse(answered.final.body.decode())
             )
-            return AgentLeg(extension, leg, endpoint.endpoint_id)
+            return AgentLeg(extension, answered, endpoint.endpoint_id)
         return None
     except Exception:
-        if answered:
+        if answered is not None:
             with contextlib.suppress(Exception):
-                await leg.hangup("media setup failed")
+                await answered.hangup("media setup failed")
         raise
     finally:
         if not answered:
@@ -330,38 +332,85 @@ async def play_to_end(
         await asyncio.gather(watcher, return_exceptions=True)
 
 
+def auto_answer_headers(server: str) -> tuple[tuple[str, str], ...]:
+    """Ask a phone to answer by itself: RFC 5373 and the two forms desk phones know.
+
+    Polycom, Yealink, Snom and Grandstream each honour one of these (configurable on
+    the phone); a phone that knows none of them just rings.
+    """
+    return (
+        ("Answer-Mode", "Auto"),
+        ("Call-Info", f"<sip:{server}>;answer-after=0"),
+        ("Alert-Info", f"<sip:{server}>;info=alert-autoanswer;delay=0"),
+    )
+
+
 async def _dial(
     leg: OutboundLeg,
     offer: bytes,
     call: Caller,
     ring_seconds: float,
     withdrawn: asyncio.Event | None,
-) -> bool:
-    """Ring one agent; True when they answered and the caller is still there."""
-    dial = asyncio.create_task(leg.dial(offer))
-    gone = asyncio.create_task(call.ended.wait())
-    stops = {gone}
-    if withdrawn is not None:
-        stops.add(asyncio.create_task(withdrawn.wait()))
-    try:
-        done, _ = await asyncio.wait(
-            {dial, *stops}, timeout=ring_seconds, return_when=asyncio.FIRST_COMPLETED
-        )
-        if dial not in done:
-            await leg.cancel()
-            final = await dial
-            if 200 <= final.status < 300:
-                await leg.hangup("not needed")
-            return False
-        stopped = call.ended.is_set() or (withdrawn is not None and withdrawn.is_set())
-        if stopped:
-            if 200 <= dial.result().status < 300:
-                await leg.hangup("caller gone" if call.ended.is_set() else "offer withdrawn")
-            return False
-        return 200 <= dial.result().status < 300
-    finally:
-        for task in stops:
-            task.cancel()
-        if not dial.done():
-            dial.cancel()
-        await asyncio.gather(*stops, dial, return_exceptions=True)
+    answer_now: asyncio.Event | None = None,
+) -> OutboundLeg | None:
+    """Ring one agent; the leg they answered on while the caller is still there, or None."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + ring_seconds
+    while True:
+        dial = asyncio.create_task(leg.dial(offer))
+        gone = asyncio.create_task(call.ended.wait())
+        stops = {gone}
+        if withdrawn is not None:
+            stops.add(asyncio.create_task(withdrawn.wait()))
+        answer = None
+        if answer_now is not None:
+            answer = asyncio.create_task(answer_now.wait())
+            stops.add(answer)
+        try:
+            done, _ = await asyncio.wait(
+                {dial, *stops},
+                timeout=max(0.0, deadline - loop.time()),
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if dial not in done:
+                await leg.cancel()
+                final = await dial
+                if answer is not None and answer in done and not _stopped(call, withdrawn):
+                    if 200 <= final.status < 300:
+                        return leg  # they picked up the phone in the same instant
+                    log.info("call %s: answering %s from the desktop", call.call_id, leg.target)
+                    leg = _auto_answer_leg(leg)
+                    answer_now = None  # once: a phone that ignores it rings as before
+                    continue
+                if 200 <= final.status < 300:
+                    await leg.hangup("not needed")
+                return None
+            if _stopped(call, withdrawn):
+                if 200 <= dial.result().status < 300:
+                    await leg.hangup("caller gone" if call.ended.is_set() else "offer withdrawn")
+                return None
+            return leg if 200 <= dial.result().status < 300 else None
+        finally:
+            for task in stops:
+                task.cancel()
+            if not dial.done():
+                dial.cancel()
+            await asyncio.gather(*stops, dial, return_exceptions=True)
+
+
+def _stopped(call: Caller, withdrawn: asyncio.Event | None) -> bool:
+    return call.ended.is_set() or (withdrawn is not None and withdrawn.is_set())
+
+
+def _auto_answer_leg(leg: OutboundLeg) -> OutboundLeg:
+    """A new INVITE to the same phone, asking it to answer by itself."""
+    return OutboundLeg(
+        leg.service,
+        leg.target,
+        leg.destination,
+        caller=leg.caller,
+        caller_name=leg.caller_name,
+        to=leg.to,
+        credentials=leg.credentials,
+        extra_headers=auto_answer_headers(leg.service.sent_by(leg.destination)),
+    )

@@ -68,9 +68,11 @@ class CallbackRunner:
                 )
             )  # fmt: skip
             await _quietly(records.queued(offer.tenant_id, call_id, queue.name))
-        agent_leg = await ring_agent(
-            service, party, engine, agent.extension, offer.ring_timeout + 5.0
-        )
+        with acd.ringing.ringing(offer.tenant_id, offer.agent_id, remote_answer=True) as answer:
+            agent_leg = await ring_agent(
+                service, party, engine, agent.extension, offer.ring_timeout + 5.0,
+                answer_now=answer,
+            )  # fmt: skip
         view = acd.distributor.contact(offer.tenant_id, offer.contact_id)
         still_offered = view is not None and offer.agent_id in view.offers
         if agent_leg is None or not still_offered:

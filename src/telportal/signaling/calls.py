@@ -342,9 +342,11 @@ class OutboundLeg(_Leg):
         caller_name: str | None = None,
         to: str | None = None,
         credentials: Credentials | None = None,
+        extra_headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(service, destination)
         self.target = target
+        self.extra_headers = extra_headers
         self.caller = caller
         self.caller_name = caller_name
         self.to = to or target
@@ -372,6 +374,8 @@ class OutboundLeg(_Leg):
         headers.add("Contact", self.contact())
         headers.add("Allow", "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO")
         headers.add("User-Agent", self.service.user_agent)
+        for name, value in self.extra_headers:
+            headers.add(name, value)
         if auth is not None:
             headers.add(*auth)
         if sdp:
