@@ -98,7 +98,10 @@ def build_platform(
     sip = None
     if SiteRole.ACCESS in config.site.roles:
         directory = SipDirectory(
-            db, default_tenant=config.sip.default_tenant, domain_suffix=config.sip.domain_suffix
+            db,
+            default_tenant=config.sip.default_tenant,
+            domain_suffix=config.sip.domain_suffix,
+            site_name=config.site.name,
         )
         sip = SipService(
             config,

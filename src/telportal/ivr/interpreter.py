@@ -95,6 +95,7 @@ from telportal.ivr.spec import (
     VoicemailStep,
 )
 from telportal.ivr.spoken import SayError, say
+from telportal.ivr.variables import value_type
 
 MAX_PRIORITY = 100
 WaitKind = Literal["media", "input", "http", "record"]
@@ -151,11 +152,23 @@ class FlowRun:
             name.removeprefix("vars."): None for name in flow.variables if name.startswith("vars.")
         }
         self._vars.update(flow.spec.vars)
+        for name, value in call.carried.items():
+            # Another site's flow set these; only what this flow declares, with the same
+            # type, is taken, so a sender cannot invent variables or change their kind.
+            declared = flow.variables.get(f"vars.{name}")
+            if (
+                declared is not None
+                and value is not None
+                and not isinstance(value, tuple)
+                and value_type(value) == declared
+            ):
+                self._vars[name] = value
         self._builtins: dict[str, Value] = {
             "caller": call.caller,
             "called": call.called,
             "tenant": call.tenant,
             "site": call.site,
+            "transfer.from_site": call.from_site,
             "call.id": call.call_id,
             "digits": "",
             "http.status": Decimal(0),

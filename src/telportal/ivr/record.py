@@ -4,7 +4,7 @@ The record feeds screen pop (why the caller called: the IVR path), reports and a
 """
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from telportal.ivr.expr import Value
@@ -19,6 +19,10 @@ class CallInfo:
     called: str
     call_id: str = ""
     site: str = ""
+    # Set when another site handed the call over (a `transfer` to a site): its name,
+    # and the flow variables it carried. Only variables this flow declares are taken.
+    from_site: str = ""
+    carried: Mapping[str, Value] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ BUILTINS: dict[str, Type] = {
     "called": STRING,
     "tenant": STRING,
     "site": STRING,
+    "transfer.from_site": STRING,
     "call.id": STRING,
     "digits": STRING,
     "now.year": NUMBER,

@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 
 from telportal.events import ConfigChanged, EventBus
+from telportal.sip import SipParseError, SipUri, parse_uri
 from telportal.store.database import Database
 from telportal.store.schema import (
     NumberLink,
     Queue,
     QueueMember,
     ServiceNumber,
+    Site,
     Tenant,
     Trunk,
     User,
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 
 # Entities whose changes alter what the SIP side sees.
 SIP_ENTITIES = frozenset(
-    {"tenant", "user", "trunk", "service_number", "number_link", "service", "queue"}
+    {"tenant", "user", "trunk", "service_number", "number_link", "service", "queue", "site"}
 )
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -65,6 +67,28 @@ class SipTrunk:
 
 
 @dataclass(frozen=True)
+class SitePeer:
+    """Another site of the platform, reached (and trusted) at its `sip_uri`.
+
+    Sites hand calls to each other over SIP (MISSION M3: access sites forward to
+    centers). A call from a peer's address is taken like a trunk's: the service
+    number names the tenant, and no digest is asked.
+    """
+
+    name: str
+    host: str
+    port: int
+    transport: str
+    networks: tuple[IpNetwork, ...]
+
+    def as_trunk(self) -> SipTrunk:
+        return SipTrunk(
+            f"site:{self.name}", None, f"site:{self.name}", self.host, self.port,
+            self.transport, self.networks, keepalive=False,
+        )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class NumberRoute:
     """Where a call to a service number goes: a tenant's service."""
 
@@ -87,9 +111,16 @@ class TenantEntry:
 
 class SipDirectory:
     def __init__(
-        self, db: Database, *, default_tenant: str | None = None, domain_suffix: str | None = None
+        self,
+        db: Database,
+        *,
+        default_tenant: str | None = None,
+        domain_suffix: str | None = None,
+        site_name: str = "",
     ) -> None:
         self._db = db
+        self._site_name = site_name
+        self._sites: dict[str, SitePeer] = {}
         self._default_slug = default_tenant
         self._suffix = domain_suffix.lower().lstrip(".") if domain_suffix else None
         self._tenants: dict[str, TenantEntry] = {}
@@ -132,7 +163,14 @@ class SipDirectory:
         for trunk in self._trunks.values():
             if any(addr in net for net in trunk.networks):
                 return trunk
+        for peer in self._sites.values():
+            if any(addr in net for net in peer.networks):
+                return peer.as_trunk()
         return None
+
+    def site(self, name: str) -> SitePeer | None:
+        """Another enabled site with a SIP address; never this site itself."""
+        return self._sites.get(name)
 
     def number_choices(self, number: str, caller: str) -> list[NumberRoute]:
         """When one number serves several tenants told apart by an IVR choice, the links
@@ -226,6 +264,9 @@ class SipDirectory:
                     .order_by(Queue.name, User.extension)
                 )
             ).all()
+            sites = (
+                (await session.execute(select(Site).where(Site.enabled.is_(True)))).scalars().all()
+            )
             links = (
                 await session.execute(
                     select(ServiceNumber.number, NumberLink)
@@ -248,6 +289,13 @@ class SipDirectory:
             if e.sip_domain:
                 self._by_domain[e.sip_domain.lower()] = e.tenant_id
         self._trunks = {t.id: _trunk(t) for t in trunks}
+        peers: dict[str, SitePeer] = {}
+        for row in sites:
+            if row.sip_uri and row.name != self._site_name:
+                peer = await _site_peer(row.name, row.sip_uri)
+                if peer is not None:
+                    peers[row.name] = peer
+        self._sites = peers
         numbers: dict[str, list[NumberRoute]] = {}
         for number, link in links:
             numbers.setdefault(number.lstrip("+"), []).append(
@@ -293,3 +341,29 @@ def _trunk(t: Trunk) -> SipTrunk:
         t.auth_ha1_sha256,
         t.max_channels,
     )
+
+
+async def _site_peer(name: str, sip_uri: str) -> SitePeer | None:
+    """The peer at a site's `sip:host[:port][;transport=tcp]`; None (logged) if unusable."""
+    try:
+        uri = parse_uri(sip_uri)
+    except SipParseError as exc:
+        log.warning("site %s: sip_uri %r is not a SIP URI (%s)", name, sip_uri, exc)
+        return None
+    if not isinstance(uri, SipUri):
+        log.warning("site %s: sip_uri %r is not a sip: URI", name, sip_uri)
+        return None
+    transport = (uri.params.get("transport") or "udp").lower()
+    host = uri.host.strip("[]")
+    try:
+        addresses = {ipaddress.ip_address(host)}
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(host, None)
+        except OSError as exc:
+            log.warning("site %s: cannot resolve %s (%s)", name, host, exc)
+            return None
+        addresses = {ipaddress.ip_address(info[4][0]) for info in infos}
+    networks = tuple(ipaddress.ip_network(a) for a in sorted(addresses, key=str))
+    port = uri.port or (5061 if transport == "tls" else 5060)
+    return SitePeer(name, host, port, transport, networks)

@@ -68,6 +68,7 @@ from telportal.media import (
 from telportal.rtp.tones import BEEP, BUSY_CHINA, DIAL_NORTH_AMERICA, RINGBACK_CHINA
 from telportal.sdp import SessionDescription
 from telportal.signaling.calls import InboundCall
+from telportal.signaling.site_handover import handed_over
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,13 @@ class IvrCall:
         self.http = http
         self.endpoint = ""
         # Flows name their tenant by slug, the way enterprises write them.
-        info = CallInfo(tenant_slug, call.caller, called, call.call_id, site)
+        from_site, carried = handed_over(
+            call.request, call.trunk.name if call.trunk is not None else None
+        )
+        info = CallInfo(
+            tenant_slug, call.caller, called, call.call_id, site,
+            from_site=from_site, carried=carried,
+        )  # fmt: skip
         self.run = FlowRun(flow, info, clock)
         self._events: asyncio.Queue[Event] = asyncio.Queue()
         self._media: asyncio.Queue[DigitReceived | PlayFinished] = asyncio.Queue()

@@ -11,8 +11,9 @@
   waiting); the flow goes on (usually to a thank-you and hang-up).
 - Transfer to another service of the tenant: that service's published flow runs
   next on the same answered call.
-Transfers to another site need the multi-site layer; until then the caller hears that
-the service is not available, and the log says why.
+- Transfer to another site: the call is dialled to that site's `sip_uri` with the
+  same service number, carrying where it came from and the flow's variables
+  (`site_handover`); that site runs the service's flow, and the two are bridged here.
 """
 
 import asyncio
@@ -28,12 +29,14 @@ from telportal.crm.cases import CaseDesk
 from telportal.ivr.actions import CreateCase, RequestCallback, Transfer
 from telportal.ivr.publishing import PublishedFlow
 from telportal.media import Playlist, PlaySpeech, PlayTone, RecordingLayout
+from telportal.net import Peer, Transport
 from telportal.rtp.tones import RINGBACK_CHINA
 from telportal.sdp import SessionDescription
 from telportal.signaling.agent_leg import connect, ring_agent
 from telportal.signaling.calls import InboundCall, OutboundLeg
 from telportal.signaling.ivr_call import IvrCall, say_unavailable
 from telportal.signaling.live_calls import LiveCall
+from telportal.signaling.site_handover import handover_headers
 from telportal.store.schema import Service
 from telportal.tenancy.roles import Scope
 
@@ -63,15 +66,13 @@ async def transfer(
     elif action.kind == "service":
         await _to_service(service, call, action.target, ivr)
     else:
-        log.info("call %s: transfer to a %s needs the multi-site layer", call.call_id, action.kind)
-        await say_unavailable(call, action, ivr)
+        await _to_site(service, call, action.target, ivr)
 
 
-async def _sorry(ivr: IvrCall) -> None:
+async def _sorry(ivr: IvrCall, text: str | None = None) -> None:
     await ivr.engine.stop_play(ivr.endpoint)
-    await ivr.play_and_wait(
-        Playlist((PlaySpeech("Sorry, the person you are calling is not available. Goodbye."),))
-    )
+    apology = text or "Sorry, the person you are calling is not available. Goodbye."
+    await ivr.play_and_wait(Playlist((PlaySpeech(apology),)))
 
 
 async def _to_agent(service: "SipService", call: InboundCall, extension: str, ivr: IvrCall) -> None:
@@ -148,7 +149,6 @@ async def _to_service(service: "SipService", call: InboundCall, code: str, ivr: 
 
 
 async def _to_number(service: "SipService", call: InboundCall, number: str, ivr: IvrCall) -> None:
-    engine = ivr.engine
     found = service.trunk_leg(call.tenant_id, number, caller=call.caller)
     if found is None:
         log.warning("call %s: no trunk to transfer to %s", call.call_id, number)
@@ -158,6 +158,49 @@ async def _to_number(service: "SipService", call: InboundCall, number: str, ivr:
     if not service.seize_channel(trunk):
         await _sorry(ivr)
         return
+    try:
+        await _put_through(
+            service, call, ivr, outside,
+            {"kind": "trunk", "target": number, "trunk": trunk.name, "status": 200},
+        )  # fmt: skip
+    finally:
+        service.release_channel(trunk)
+
+
+async def _to_site(service: "SipService", call: InboundCall, name: str, ivr: IvrCall) -> None:
+    """Hand the call to another site: it dials the same service number there, and that
+    site's flow runs with `transfer.from_site` and the variables gathered here."""
+    peer = service.directory.site(name)
+    if peer is None:
+        log.warning("call %s: no enabled site %r with a sip_uri to transfer to", call.call_id, name)
+        await _sorry(ivr, "Sorry, this service is not available now. Goodbye.")
+        return
+    transport = Transport(peer.transport)
+    host = f"[{peer.host}]" if ":" in peer.host else peer.host
+    suffix = "" if transport is Transport.UDP else f";transport={peer.transport}"
+    outside = OutboundLeg(
+        service,
+        f"sip:{ivr.called}@{host}:{peer.port}{suffix}",
+        Peer(transport, peer.host, peer.port),
+        caller=call.caller,
+        extra_headers=handover_headers(service.config.site.name, call.call_id, ivr.run.variables),
+    )
+    await _put_through(
+        service, call, ivr, outside, {"kind": "site", "target": name, "status": 200},
+        sorry="Sorry, this service is not available now. Goodbye.",
+    )  # fmt: skip
+
+
+async def _put_through(
+    service: "SipService",
+    call: InboundCall,
+    ivr: IvrCall,
+    outside: OutboundLeg,
+    leg_json: dict[str, object],
+    sorry: str | None = None,
+) -> None:
+    """Dial `outside` while the caller hears ringback; bridge the two until one hangs up."""
+    engine = ivr.engine
     await engine.play(
         ivr.endpoint, Playlist((PlayTone(RINGBACK_CHINA),), loop=True), barge_in=False
     )
@@ -169,7 +212,8 @@ async def _to_number(service: "SipService", call: InboundCall, number: str, ivr:
                 await outside.hangup("caller gone")
             return
         if not 200 <= response.status < 300:
-            await _sorry(ivr)
+            log.info("call %s: %s answered %d", call.call_id, outside.target, response.status)
+            await _sorry(ivr, sorry)
             return
         await engine.accept_answer(
             endpoint.endpoint_id, SessionDescription.parse(response.body.decode())
@@ -178,14 +222,10 @@ async def _to_number(service: "SipService", call: InboundCall, number: str, ivr:
         await engine.bridge(ivr.endpoint, endpoint.endpoint_id)
         if service.records is not None:
             with contextlib.suppress(Exception):
-                await service.records.add_leg(
-                    call.tenant_id, call.call_id,
-                    {"kind": "trunk", "target": number, "trunk": trunk.name, "status": 200},
-                )  # fmt: skip
+                await service.records.add_leg(call.tenant_id, call.call_id, leg_json)
         ended = await _first_to_end(call, outside)
         ivr.hangup_by = "caller" if ended == "caller" else "callee"
     finally:
-        service.release_channel(trunk)
         with contextlib.suppress(Exception):
             await engine.close(endpoint.endpoint_id)
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -19,6 +20,7 @@ from pydantic import (
 )
 
 from telportal.config import SiteRole
+from telportal.sip import SipParseError, SipUri, parse_uri
 from telportal.tenancy.roles import AgentKind, Role
 
 Slug = Annotated[
@@ -32,6 +34,25 @@ Username = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]
 Password = Annotated[str, StringConstraints(min_length=8, max_length=256)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=36)]
 Email = Annotated[str, StringConstraints(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+
+
+def _site_sip_uri(value: object) -> object:
+    """`sip:host[:port][;transport=udp|tcp|tls]`: where other sites send calls to this one."""
+    if not isinstance(value, str):
+        return value
+    try:
+        uri = parse_uri(value.strip())
+    except SipParseError as exc:
+        raise ValueError(f"not a SIP URI: {exc}") from None
+    if not isinstance(uri, SipUri) or uri.user is not None:
+        raise ValueError("expected sip:HOST[:PORT][;transport=udp|tcp|tls], without a user part")
+    transport = (uri.params.get("transport") or "udp").lower()
+    if transport not in ("udp", "tcp", "tls"):
+        raise ValueError(f"transport {transport!r} is not one of udp, tcp, tls")
+    return str(uri)
+
+
+SiteSipUri = Annotated[str, BeforeValidator(_site_sip_uri), StringConstraints(max_length=255)]
 
 
 class Input(BaseModel):
@@ -85,14 +106,14 @@ class SiteCreate(Input):
     name: Slug
     roles: list[SiteRole] = Field(min_length=1)
     region: Name
-    sip_uri: str | None = Field(None, max_length=255)
+    sip_uri: SiteSipUri | None = None
     enabled: bool = True
 
 
 class SiteUpdate(Input):
     roles: list[SiteRole] | None = Field(None, min_length=1)
     region: Name | None = None
-    sip_uri: str | None = Field(None, max_length=255)
+    sip_uri: SiteSipUri | None = None
     enabled: bool | None = None
 
 
