@@ -31,6 +31,10 @@ _RESPONSE_HEAD = """SIP/2.0 {status}
 [last_Call-ID:]
 [last_CSeq:]"""
 
+_TERMINATED = _RESPONSE_HEAD.format(status="487 Request Terminated").replace(
+    "[last_CSeq:]", "CSeq: [cseq] INVITE"
+)
+
 AUTO_ANSWER_PHONE = f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="desk phone that honours auto-answer">
   <recv request="INVITE">
@@ -52,7 +56,7 @@ Content-Length: 0
 
 ]]></send>
   <send><![CDATA[
-{_RESPONSE_HEAD.format(status="487 Request Terminated").replace("[last_CSeq:]", "CSeq: [cseq] INVITE")}
+{_TERMINATED}
 Content-Length: 0
 
 ]]></send>
