@@ -7,6 +7,7 @@ user id. Every change is also sent as an `agent` event on `/events`, and queue
 figures as `queue` events, for desktops and wallboards.
 """
 
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path
@@ -42,6 +43,7 @@ class AgentOut(BaseModel):
     available: bool = Field(description="Would be offered a contact now")
     calls_today: int
     in_state_seconds: float | None = None
+    wrap_up_until: datetime | None = Field(None, description="While wrapping up: when it ends")
     answered: int = 0
     missed: int = 0
     handled: int = 0
@@ -115,6 +117,7 @@ def _agent_out(acd: AcdService, info: AgentInfo) -> AgentOut:
         reachable=view.reachable if view else False,
         available=view.available if view else False,
         calls_today=view.calls_today if view else 0,
+        wrap_up_until=acd.wrap_up_until(info.tenant_id, info.user_id),
     )
     if snapshot is not None:
         out.in_state_seconds = round(snapshot.in_state_for, 3)

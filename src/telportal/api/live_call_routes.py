@@ -9,7 +9,7 @@ Every change is also sent as a `callstate` event on `/events`.
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from telportal.api.deps import PlatformDep, ScopeDep
 from telportal.api.resource_routes import ERRORS
@@ -32,6 +32,21 @@ class Transfer(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: str = Field(pattern=r"^[0-9]{2,32}$", description="An extension of the tenant")
+
+
+class BlindTransfer(BaseModel):
+    """Exactly one of an extension (`to`) or an outside `number` (through the trunk)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    to: str | None = Field(None, pattern=r"^[0-9]{2,32}$", description="An extension")
+    number: str | None = Field(None, pattern=r"^\+?[0-9]{3,32}$", description="An outside number")
+
+    @model_validator(mode="after")
+    def _one(self) -> "BlindTransfer":
+        if (self.to is None) == (self.number is None):
+            raise ValueError("give exactly one of to (an extension) or number")
+        return self
 
 
 class MonitorRequest(BaseModel):
@@ -185,12 +200,17 @@ def _add_transfer_routes(router: APIRouter) -> None:
 
     @router.post("/{call_id}/transfer", response_model=LiveCallOut, summary="Blind transfer")
     async def transfer(
-        call_id: CallId, body: Transfer, platform: PlatformDep, scope: ScopeDep
+        call_id: CallId, body: BlindTransfer, platform: PlatformDep, scope: ScopeDep
     ) -> Any:
-        """Rings the extension; when it answers it replaces the agent (409 if it does not)."""
+        """Rings the extension (`to`) or the outside `number` through the tenant's trunk;
+        when it answers it replaces the agent (409 if it does not, or no trunk)."""
         call = _call(platform, scope, call_id)
-        await _extension(platform, call, body.to)
-        await _do(_calls(platform).transfer(call, body.to))
+        if body.to is not None:
+            await _extension(platform, call, body.to)
+            await _do(_calls(platform).transfer(call, body.to))
+        else:
+            assert body.number is not None
+            await _do(_calls(platform).transfer(call, body.number, outside=True))
         return _out(call)
 
     @router.post(

@@ -22,7 +22,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -329,6 +329,14 @@ class AcdService:
         self._known(tenant_id, user_id)
         self._apply(self.distributor.end_wrap_up(tenant_id, user_id))
 
+    def wrap_up_until(self, tenant_id: str, user_id: str) -> datetime | None:
+        """When the agent's wrap-up ends (wall clock), while they are wrapping up."""
+        for view in self.distributor.agents(tenant_id):
+            if view.agent_id == user_id and view.wrap_up_until is not None:
+                left = max(0.0, view.wrap_up_until - self.clock.monotonic())
+                return self.clock.now() + timedelta(seconds=left)
+        return None
+
     def signed_in(self, tenant_id: str, user_id: str) -> bool:
         return any(
             v.agent_id == user_id and v.state.value != "signed_out"
@@ -494,6 +502,7 @@ class AcdService:
                             extension=agent.extension if agent else None,
                             state=decision.state.value,
                             reason=decision.reason,
+                            wrap_up_until=self.wrap_up_until(decision.tenant_id, decision.agent_id),
                         )
                     )
                 )

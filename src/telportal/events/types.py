@@ -129,6 +129,8 @@ class AgentStatus(Event):
     extension: str | None
     state: str
     reason: str | None
+    # While wrapping up: when it ends, for the desktop's countdown.
+    wrap_up_until: datetime | None = None
 
     @property
     def subject(self) -> str:

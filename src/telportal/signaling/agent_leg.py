@@ -136,6 +136,36 @@ async def _answered(
                 await engine.close(endpoint.endpoint_id)
 
 
+async def ring_number(
+    service: "SipService",
+    call: Caller,
+    engine: MediaEngine,
+    number: str,
+    ring_seconds: float,
+) -> AgentLeg | None:
+    """Call an outside number through the tenant's trunk (a transfer to a branch, a
+    colleague's mobile); the answered leg, holding a trunk channel until it ends.
+
+    Unlike an agent's mobile no key is asked for: whoever answers takes the caller.
+    """
+    found = service.trunk_leg(call.tenant_id, number, caller=call.caller)
+    if found is None:
+        log.warning("call %s: no trunk to reach %s", call.call_id, number)
+        return None
+    trunk, leg = found
+    if not service.seize_channel(trunk):
+        return None
+    answered: AgentLeg | None = None
+    try:
+        answered = await _answered(leg, call, engine, number, ring_seconds, None)
+        if answered is not None:
+            service.spawn(_release_when_done(service, trunk, leg))
+        return answered
+    finally:
+        if answered is None:
+            service.release_channel(trunk)
+
+
 ACCEPT_KEY = "1"
 ACCEPT_SECONDS = 10.0
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from telportal.events import CallState
 from telportal.media import MediaEngine, MixRole, Playlist
-from telportal.signaling.agent_leg import AgentLeg, ring_agent
+from telportal.signaling.agent_leg import AgentLeg, ring_agent, ring_number
 from telportal.signaling.calls import InboundCall, OutboundLeg
 from telportal.signaling.music import BUILTIN_MUSIC
 
@@ -164,22 +164,32 @@ class LiveCalls:
         call.recording_paused = False
         self._publish(call, "recording_resumed")
 
-    async def transfer(self, call: LiveCall, extension: str) -> str:
-        """Blind transfer to an extension: ring it; when it answers, it replaces the agent."""
+    async def transfer(self, call: LiveCall, extension: str, *, outside: bool = False) -> str:
+        """Blind transfer to an extension, or with `outside` to a number through the
+        tenant's trunk: ring it; when it answers, it replaces the agent."""
         if extension == call.agent.extension:
             raise CallControlError("the call is already with that extension")
         engine = self.engine
         self._publish(call, "transferring", extension)
-        target = await ring_agent(
-            self.service, _Party(call), engine, extension, TRANSFER_RING_SECONDS
-        )
+        if outside:
+            target = await ring_number(
+                self.service, _Party(call), engine, extension, TRANSFER_RING_SECONDS
+            )
+        else:
+            target = await ring_agent(
+                self.service, _Party(call), engine, extension, TRANSFER_RING_SECONDS
+            )
         if target is None:
             self._publish(call, "talking", f"transfer to {extension} not answered")
-            raise CallControlError(f"extension {extension} did not answer")
+            raise CallControlError(
+                f"{'number' if outside else 'extension'} {extension} did not answer"
+            )
         old = call.agent
-        call.transfers.append({"from": old.extension, "to": extension, "kind": "blind"})
+        call.transfers.append(
+            {"from": old.extension, "to": extension, "kind": "blind-number" if outside else "blind"}
+        )
         call.agent = target
-        user = self.service.directory.user(call.tenant_id, extension)
+        user = None if outside else self.service.directory.user(call.tenant_id, extension)
         call.agent_id = user.user_id if user else None
         call.swapped.set()
         if not call.held:

@@ -17,12 +17,15 @@ from telportal.events import CallState
 from telportal.store.schema import CallDetailRecord
 from tests.integration.signaling.conftest import Api, Edge, free_port
 from tests.integration.signaling.test_acd_calls import (
+    CARRIER_ANSWERS,
+    CUSTOMER,
     add_trunk,
     caller_scenario,
     finished,
     start_sipp,
     until_state,
 )
+from tests.integration.signaling.test_ivr_transfer import BRANCH
 from tests.integration.signaling.test_sipp_call import _register_callee
 
 
@@ -209,3 +212,46 @@ async def test_attended_transfer_and_a_conference(edge: Edge, api: Api, tmp_path
             await asyncio.sleep(0.05)
     assert row.transfers == [{"from": "1001", "to": "1002", "kind": "attended"}]
     assert row.hangup_by == "agent"  # 1002 hung up through the API
+
+
+async def test_blind_transfer_to_an_outside_number(edge: Edge, api: Api, tmp_path: Path) -> None:
+    """The agent hands the caller to a branch office through the trunk; the branch (a SIPp
+    carrier) answers, talks 2 s and hangs up, and the caller then gets our BYE."""
+    carrier_port = free_port()
+    await add_trunk(edge, carrier_port)
+    (tmp_path / "carrier.xml").write_text(CARRIER_ANSWERS.replace(CUSTOMER, BRANCH))
+    carrier = await start_sipp(
+        tmp_path, "carrier", "-sf", "carrier.xml", "-p", str(carrier_port), "-m", "1"
+    )
+    port = free_port()
+    phone = await start_sipp(tmp_path, "p1001", "-sn", "uas", "-p", str(port), "-m", "1")
+    await _register_callee(edge, port, extension="1001")
+    agent = {"Authorization": f"Bearer {await api.token('1001@acme')}"}
+    (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=0, hung_up_by_server=True))
+    caller = await start_sipp(
+        tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
+        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(30):
+            while not (calls := (await api.client.get("/api/v1/live-calls", headers=agent)).json()):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        base = f"/api/v1/live-calls/{calls[0]['call_id']}/transfer"
+        for bad in ({}, {"to": "1002", "number": BRANCH}, {"number": "call me"}):
+            assert (await api.client.post(base, json=bad, headers=agent)).status_code == 422
+        r = await api.client.post(base, json={"number": BRANCH}, headers=agent)
+        assert r.status_code == 200, r.text
+        assert r.json()["transfers"] == [{"from": "1001", "to": BRANCH, "kind": "blind-number"}]
+        await finished(phone, tmp_path, "p1001")  # the agent's leg got BYE at the transfer
+        await finished(carrier, tmp_path, "carrier")
+        await finished(caller, tmp_path, "caller")  # the branch hung up: the caller got BYE
+    finally:
+        for proc in (caller, carrier, phone):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    sip = edge.platform.sip
+    assert sip is not None
+    async with asyncio.timeout(10):
+        while sip.trunk_channels:  # noqa: ASYNC110 - the channel is freed when the leg ends
+            await asyncio.sleep(0.05)
