@@ -9,6 +9,7 @@ import logging
 import socket
 import ssl
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from telportal.auth.credentials import Passwords
@@ -24,6 +25,14 @@ from telportal.events import EventBus, InProcessBus
 from telportal.ivr.publishing import FlowRepository
 from telportal.media import EmbeddedMediaEngine, MediaConfig
 from telportal.net import SipTransportLayer, TransportConfig
+from telportal.notify import (
+    CaseNotifier,
+    EmailNotifications,
+    MailTransport,
+    OutboxSender,
+    RetryPolicy,
+    SmtpTransport,
+)
 from telportal.signaling.acd_handoff import acd_handoff
 from telportal.signaling.callback import CallbackRunner
 from telportal.signaling.directory import SipDirectory
@@ -51,6 +60,8 @@ class Platform:
     acd: AcdService | None = None
     desktops: AgentDesktops = field(default_factory=AgentDesktops)
     cases: CaseDesk | None = None
+    # Emails about case alarms, when `email.enabled`.
+    email: EmailNotifications | None = None
 
     def resource(self, path: str) -> Resource[Any]:
         return self.resources[path]
@@ -65,12 +76,16 @@ class Platform:
                 log.warning("closed %d call records left open by the last run", closed)
         if self.acd is not None:
             await self.acd.start()
+        if self.email is not None:
+            await self.email.start()  # before the desk, so its first alarms are emailed
         if self.cases is not None:
             await self.cases.start()  # SLA alerts that came due while down fire now
 
     async def close(self) -> None:
         if self.cases is not None:
             await self.cases.stop()
+        if self.email is not None:
+            await self.email.stop()
         if self.acd is not None:
             await self.acd.stop()
         await self.db.dispose()
@@ -82,6 +97,7 @@ def build_platform(
     clock: Clock | None = None,
     bus: EventBus | None = None,
     passwords: Passwords | None = None,
+    mail: MailTransport | None = None,
 ) -> Platform:
     clock = clock or SystemClock()
     bus = bus or InProcessBus()
@@ -131,7 +147,36 @@ def build_platform(
             # One process with both roles: queue steps go straight to this ACD.
             sip.handoff = acd_handoff(sip, acd, desktops, cases)
             acd.on_callback = CallbackRunner(sip, acd)
-    return Platform(config, clock, bus, db, passwords, auth, resources, sip, acd, desktops, cases)
+    platform = Platform(
+        config, clock, bus, db, passwords, auth, resources, sip, acd, desktops, cases
+    )
+    if config.email.enabled:
+        platform.email = email_notifications(config, clock, bus, db, mail)
+    return platform
+
+
+def email_notifications(
+    config: Config, clock: Clock, bus: EventBus, db: Database, mail: MailTransport | None
+) -> EmailNotifications:
+    settings = config.email
+    policy = RetryPolicy(
+        max_attempts=settings.max_attempts,
+        first_delay=timedelta(seconds=settings.retry_first_seconds),
+        max_delay=timedelta(seconds=settings.retry_max_seconds),
+        lease=timedelta(seconds=settings.timeout_seconds + 60),
+    )
+    sender = OutboxSender(
+        db, clock, mail or SmtpTransport(settings), policy, poll_seconds=settings.poll_seconds
+    )
+    notifier = CaseNotifier(
+        db,
+        clock,
+        bus,
+        settings,
+        desktop_url=settings.desktop_url or f"http://{config.http_listen}/",
+        on_stored=sender.wake,
+    )
+    return EmailNotifications(notifier, sender)
 
 
 def media_config(config: Config) -> MediaConfig:

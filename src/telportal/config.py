@@ -11,9 +11,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 ENV_PREFIX = "TELPORTAL_"
 # Environment variables that configure the loader itself rather than a setting.
@@ -56,6 +66,14 @@ def parse_listen(value: object) -> object:
 
 
 Listen = Annotated[ListenAddress, BeforeValidator(parse_listen)]
+
+
+def _zone_name(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r}") from None
+    return value
 
 
 class _Section(BaseModel):
@@ -144,6 +162,60 @@ class AcdSettings(_Section):
     ready_on_register: bool = True
 
 
+class EmailSecurity(StrEnum):
+    NONE = "none"
+    STARTTLS = "starttls"
+    TLS = "tls"
+
+
+class EmailSettings(_Section):
+    """Email about cases' SLA alarms and escalations (issue 7), sent over SMTP."""
+
+    # Off by default: the demo and the tests have no mail server to talk to.
+    enabled: bool = False
+    smtp_host: str = Field("localhost", min_length=1)
+    smtp_port: int | None = Field(None, ge=1, le=65535)
+    security: EmailSecurity = EmailSecurity.STARTTLS
+    validate_certs: bool = True
+    username: str | None = None
+    # SecretStr: shown as ********** if the settings are ever printed or logged.
+    password: SecretStr | None = None
+    from_address: str = Field("telportal@localhost", pattern=r"^[^@\s]+@[^@\s]+$")
+    # Where people open a case from the email; None: http://<http_listen>/.
+    desktop_url: str | None = None
+    # Used when no language is known for the person or their tenant: en or zh-CN.
+    language: Literal["en", "zh-CN"] = "en"
+    # A tenant's default language, by tenant slug: {"acme": "zh-CN"}.
+    tenant_languages: dict[str, Literal["en", "zh-CN"]] = Field(default_factory=dict)
+    # For deadlines when the tenant's case calendar names no zone.
+    timezone: Annotated[str, AfterValidator(_zone_name)] = "UTC"
+    max_attempts: int = Field(8, ge=1, le=100)
+    retry_first_seconds: float = Field(30, gt=0)
+    retry_max_seconds: float = Field(3600, gt=0)
+    timeout_seconds: float = Field(30, gt=0, le=600)
+    poll_seconds: float = Field(5, gt=0, le=3600)
+    # At start, alarms of this many minutes back whose emails were never stored (the
+    # process stopped between the alarm and its email) are stored and sent.
+    catch_up_minutes: int = Field(60, ge=0, le=7 * 24 * 60)
+
+    @model_validator(mode="after")
+    def _login_pairs(self) -> "EmailSettings":
+        if (self.username is None) != (self.password is None):
+            raise ValueError("username and password go together")
+        if self.retry_first_seconds > self.retry_max_seconds:
+            raise ValueError("retry_first_seconds must not exceed retry_max_seconds")
+        return self
+
+    @property
+    def port(self) -> int:
+        """The configured port, else the usual one for the security chosen."""
+        if self.smtp_port is not None:
+            return self.smtp_port
+        return {EmailSecurity.NONE: 25, EmailSecurity.STARTTLS: 587, EmailSecurity.TLS: 465}[
+            self.security
+        ]
+
+
 class Config(_Section):
     data_dir: Path = Path("data")
     database_url: str | None = None
@@ -157,6 +229,7 @@ class Config(_Section):
     media: MediaSettings = MediaSettings()
     recording: RecordingSettings = RecordingSettings()
     acd: AcdSettings = AcdSettings()
+    email: EmailSettings = EmailSettings()
 
     @property
     def db_url(self) -> str:

@@ -717,3 +717,41 @@ class CaseSettings(Base):
     dispatch: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     escalations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     updated_at: Mapped[datetime]
+
+
+class EmailOutbox(Base):
+    """An email to send (a case's SLA alarm or escalation), stored before it is sent.
+
+    The sender (telportal.notify) delivers pending rows with retries and records each
+    try, so a restart or a mail server that is down loses nothing. One row per case,
+    alarm (`kind`) and person: the unique key is the deduplication, so telling the same
+    alarm twice (a replayed event, the start-up catch-up) stores nothing new. Sent rows
+    stay, as the record of who was told what and when.
+    """
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind", "user_id"),
+        Index("ix_email_outbox_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    case_id: Mapped[str] = mapped_column(String(36), ForeignKey("cases.id", ondelete="CASCADE"))
+    # sla/<target>/<level>, or escalation/<chain>/<episode start>/<level>
+    kind: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    to_address: Mapped[str] = mapped_column(String(254))
+    language: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(Text)
+    # The whole RFC 5322 message as it will be sent.
+    message: Mapped[str] = mapped_column(Text)
+    # pending, sent, failed (see telportal.notify.delivery)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
