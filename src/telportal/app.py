@@ -21,6 +21,7 @@ from telportal.center.desktops import AgentDesktops
 from telportal.clock import Clock, SystemClock
 from telportal.config import Config, ConfigError, SiteRole
 from telportal.crm.cases import CaseDesk
+from telportal.crm.lookup import CustomerLookup
 from telportal.events import EventBus, InProcessBus
 from telportal.ivr.publishing import FlowRepository
 from telportal.media import EmbeddedMediaEngine, MediaConfig
@@ -60,6 +61,8 @@ class Platform:
     acd: AcdService | None = None
     desktops: AgentDesktops = field(default_factory=AgentDesktops)
     cases: CaseDesk | None = None
+    # Asks the tenant's own customer system about callers the CRM does not know.
+    crm_lookup: CustomerLookup | None = None
     # Emails about case alarms, when `email.enabled`.
     email: EmailNotifications | None = None
 
@@ -134,6 +137,7 @@ def build_platform(
         sip.recording_dir = config.data_dir / "recordings"
     desktops = AgentDesktops()
     cases = CaseDesk(db, clock, bus)
+    crm_lookup = CustomerLookup(db, resources["customers"], clock)
     acd = None
     if SiteRole.CENTER in config.site.roles:
         acd = AcdService(
@@ -145,11 +149,12 @@ def build_platform(
         )
         if sip is not None:
             # One process with both roles: queue steps go straight to this ACD.
-            sip.handoff = acd_handoff(sip, acd, desktops, cases)
+            sip.handoff = acd_handoff(sip, acd, desktops, cases, crm_lookup)
             acd.on_callback = CallbackRunner(sip, acd)
     platform = Platform(
         config, clock, bus, db, passwords, auth, resources, sip, acd, desktops, cases
     )
+    platform.crm_lookup = crm_lookup
     if config.email.enabled:
         platform.email = email_notifications(config, clock, bus, db, mail)
     return platform

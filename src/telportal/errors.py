@@ -34,6 +34,10 @@ class Conflict(DomainError):
     code = "conflict"
 
 
+class TooLarge(DomainError):
+    code = "too_large"
+
+
 class Forbidden(DomainError):
     code = "forbidden"
 

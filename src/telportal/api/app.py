@@ -5,9 +5,10 @@ from fastapi import FastAPI
 from telportal import __version__
 from telportal.api import errors, events_socket
 from telportal.api.agent_routes import agent_router
+from telportal.api.attachment_routes import attachment_router
 from telportal.api.call_routes import call_router
 from telportal.api.case_routes import case_router
-from telportal.api.customer_routes import customer_router
+from telportal.api.customer_routes import crm_settings_router, customer_router
 from telportal.api.flow_routes import flow_router
 from telportal.api.live_call_routes import live_call_router
 from telportal.api.resource_routes import resource_router
@@ -42,6 +43,8 @@ def create_api(platform: Platform) -> FastAPI:
     app.include_router(events_socket.router, prefix=API_PREFIX)
     # Before the generic routes, so /customers/lookup is not read as an id.
     app.include_router(customer_router(Customers()), prefix=API_PREFIX)
+    app.include_router(crm_settings_router(), prefix=API_PREFIX)
+    app.include_router(attachment_router(), prefix=API_PREFIX)
     for res in platform.resources.values():
         app.include_router(resource_router(res), prefix=API_PREFIX)
     app.include_router(flow_router(FlowRepository(platform.db)), prefix=API_PREFIX)

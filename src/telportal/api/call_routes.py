@@ -13,10 +13,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
+from sqlalchemy import or_
 
 from telportal.api.deps import PlatformDep, ScopeDep
 from telportal.api.pages import Page
 from telportal.api.resource_routes import ERRORS, Limit, Offset, TenantFilter
+from telportal.errors import Conflict, NotFound
+from telportal.store.schema import CallDetailRecord
 from telportal.tenancy import schemas as s
 from telportal.tenancy.resources import CallFilter, Calls
 
@@ -34,6 +37,7 @@ CSV_COLUMNS = (
     "started_at", "answered_at", "ended_at", "end_reason", "hangup_by", "flow_version",
     "digits", "outcome", "queue", "queued_at", "wait_seconds", "agent_id", "agent_extension",
     "connected_at", "talk_seconds", "recording", "ivr_path", "legs", "transfers",
+    "wrap_up_code", "wrap_up_notes", "wrap_up_at",
 )  # fmt: skip
 
 
@@ -138,6 +142,36 @@ def call_router(calls: Calls) -> APIRouter:
             media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="calls.csv"'},
         )
+
+    @router.put(
+        "/{call_ref}/wrap-up", response_model=s.CallRecordOut, summary="Save the agent's wrap-up"
+    )
+    async def wrap_up(
+        call_ref: str, body: s.WrapUpIn, platform: PlatformDep, scope: ScopeDep
+    ) -> Any:
+        """`call_ref` is the record's id or the call's id (as in the screen pop). The agent
+        who took the call saves it, or a supervisor of the tenant; saving again replaces it."""
+        calls.require(scope, "read")
+        async with platform.db.write(scope) as uow:
+            row = (
+                await uow.session.execute(
+                    calls.query(scope)
+                    .where(
+                        or_(CallDetailRecord.id == call_ref, CallDetailRecord.call_id == call_ref)
+                    )
+                    .order_by(CallDetailRecord.started_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            if row is None:
+                raise NotFound("call")
+            if row.agent_id is None:
+                raise Conflict("no agent took this call: there is nothing to wrap up")
+            row.wrap_up_code = body.code
+            row.wrap_up_notes = body.notes
+            row.wrap_up_at = uow.clock.now()
+            uow.data_changed(row.tenant_id, "call", row.id, "updated", {"wrap_up": body.code})
+            return s.CallRecordOut.model_validate(row)
 
     @router.get("/{record_id}", response_model=s.CallRecordOut, summary="Get a call")
     async def get_call(record_id: str, platform: PlatformDep, scope: ScopeDep) -> Any:

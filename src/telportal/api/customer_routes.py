@@ -1,4 +1,5 @@
-"""Customer routes beyond CRUD: lookup by any identity, timeline, merge, interactions.
+"""Customer routes beyond CRUD: lookup by any identity, timeline, merge, interactions;
+and the tenant's customer-system lookup settings (`/crm-settings`).
 
 CRUD (`/customers`, `/customers/{id}`) comes from the generic resource routes; these
 are mounted first so `/customers/lookup` is not taken for an id.
@@ -6,15 +7,17 @@ are mounted first so `/customers/lookup` is not taken for an id.
 
 from datetime import datetime
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from telportal.api.deps import PlatformDep, ScopeDep
 from telportal.api.resource_routes import ERRORS
 from telportal.crm import store
 from telportal.crm.identities import IdentityKind
-from telportal.errors import Invalid, NotFound
+from telportal.errors import Forbidden, Invalid, NotFound
+from telportal.store.schema import CrmSettings
 from telportal.tenancy import schemas as s
 from telportal.tenancy.resources import Customers
 from telportal.tenancy.roles import Role, Scope
@@ -45,6 +48,89 @@ class TimelineOut(BaseModel):
     summary: str
     ref: str
     data: dict[str, Any]
+
+
+class CrmSettingsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lookup_url: str | None = Field(
+        None,
+        max_length=1000,
+        description="http(s) URL template with {value} (and optionally {kind}); null: no lookup",
+        examples=["https://crm.example.com/api/customers?phone={value}"],
+    )
+    lookup_timeout_ms: int = Field(800, ge=100, le=5000)
+    lookup_headers: (
+        dict[
+            Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{1,64}$")],
+            Annotated[str, Field(max_length=2000)],
+        ]
+        | None
+    ) = Field(None, description="Sent with each lookup (an API key); null keeps the stored ones")
+
+    @field_validator("lookup_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parsed = urlsplit(value.replace("{value}", "x").replace("{kind}", "x"))
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError("must be an http or https URL")
+        if "{value}" not in value:
+            raise ValueError("must contain {value}, where the caller's identity goes")
+        return value
+
+
+class CrmSettingsOut(BaseModel):
+    lookup_url: str | None
+    lookup_timeout_ms: int
+    # Names only: the values are credentials for the enterprise's system.
+    lookup_header_names: list[str]
+
+
+def _settings_out(row: CrmSettings | None) -> CrmSettingsOut:
+    if row is None:
+        return CrmSettingsOut(lookup_url=None, lookup_timeout_ms=800, lookup_header_names=[])
+    return CrmSettingsOut(
+        lookup_url=row.lookup_url,
+        lookup_timeout_ms=row.lookup_timeout_ms,
+        lookup_header_names=sorted(row.lookup_headers),
+    )
+
+
+def crm_settings_router() -> APIRouter:
+    router = APIRouter(tags=["customers"], responses=ERRORS)
+
+    @router.get("/crm-settings", response_model=CrmSettingsOut, summary="Customer-system lookup")
+    async def get_settings(platform: PlatformDep, scope: ScopeDep) -> Any:
+        tenant_id = _tenant(scope)
+        if not scope.role.at_least(Role.TENANT_ADMIN):
+            raise Forbidden("CRM settings take a tenant admin")
+        async with platform.db.read() as session:
+            return _settings_out(await session.get(CrmSettings, tenant_id))
+
+    @router.put("/crm-settings", response_model=CrmSettingsOut, summary="Set the lookup")
+    async def put_settings(body: CrmSettingsIn, platform: PlatformDep, scope: ScopeDep) -> Any:
+        """Callers the CRM does not know are looked up there (screen pop, `/customers/lookup`)
+        and stored as customers. A 200 JSON object answers: name, id, importance 0-5,
+        tags, notes, attributes; 404 means unknown."""
+        tenant_id = _tenant(scope)
+        if not scope.role.at_least(Role.TENANT_ADMIN):
+            raise Forbidden("CRM settings take a tenant admin")
+        async with platform.db.write(scope) as uow:
+            row = await uow.session.get(CrmSettings, tenant_id)
+            if row is None:
+                row = CrmSettings(tenant_id=tenant_id, lookup_headers={})
+                uow.session.add(row)
+            row.lookup_url = body.lookup_url
+            row.lookup_timeout_ms = body.lookup_timeout_ms
+            if body.lookup_headers is not None:
+                row.lookup_headers = dict(body.lookup_headers)
+            row.updated_at = uow.clock.now()
+            await uow.config_changed(tenant_id, "crm_settings", tenant_id, "updated", {})
+            return _settings_out(row)
+
+    return router
 
 
 def _tenant(scope: Scope) -> str:
@@ -81,10 +167,15 @@ def customer_router(customers: Customers) -> APIRouter:
         if len(given) != 1:
             raise Invalid("query", "give exactly one of phone, email, chat, external_id")
         kind, value = given[0]
+        tenant_id = _tenant(scope)
+        if platform.crm_lookup is not None:  # a miss asks the tenant's own system
+            found = await platform.crm_lookup.find(tenant_id, kind, value)
+        else:
+            async with platform.db.read() as session:
+                found = await store.find(session, tenant_id, kind, value)
+        if found is None:
+            raise NotFound("customer")
         async with platform.db.read() as session:
-            found = await store.find(session, _tenant(scope), kind, value)
-            if found is None:
-                raise NotFound("customer")
             return await customers.out(session, scope, found)
 
     @router.get("/{customer_id}/timeline", response_model=list[TimelineOut], summary="Interactions")

@@ -15,6 +15,7 @@ from telportal.errors import (
     Forbidden,
     Invalid,
     NotFound,
+    TooLarge,
     TooManyAttempts,
     Unauthorized,
 )
@@ -28,6 +29,7 @@ STATUS: dict[type[DomainError], int] = {
     Forbidden: 403,
     Unauthorized: 401,
     TooManyAttempts: 429,
+    TooLarge: 413,
 }
 
 HTTP_CODES = {

@@ -31,6 +31,7 @@ from telportal.center.desktops import AgentDesktops
 from telportal.crm import store as crm_store
 from telportal.crm.cases import CaseDesk
 from telportal.crm.identities import IdentityKind
+from telportal.crm.lookup import CustomerLookup
 from telportal.events import ScreenPop
 from telportal.ivr.actions import Action, CreateCase, Queue, RequestCallback, Transfer
 from telportal.media import PlayFile, Playlist, PlaySpeech, RecordingLayout
@@ -75,6 +76,7 @@ def acd_handoff(
     acd: AcdService,
     desktops: AgentDesktops,
     cases: CaseDesk | None = None,
+    lookup: CustomerLookup | None = None,
 ) -> Handoff:
     """The handoff for IvrCall: queues and callbacks go to the ACD, transfers are rung;
     cases wait for the case store (issue 7)."""
@@ -99,7 +101,7 @@ def acd_handoff(
                         call.tenant_id)  # fmt: skip
             await say_unavailable(call, action, ivr)
             return
-        await QueuedCall(service, acd, desktops, call, ivr, info, action).run()
+        await QueuedCall(service, acd, desktops, call, ivr, info, action, lookup).run()
 
     return handoff
 
@@ -114,8 +116,10 @@ class QueuedCall:
         ivr: IvrCall,
         info: QueueInfo,
         action: Queue,
+        lookup: CustomerLookup | None = None,
     ) -> None:
         self.service = service
+        self.lookup = lookup
         self.acd = acd
         self.desktops = desktops
         self.call = call
@@ -493,17 +497,20 @@ class QueuedCall:
         if records is None:
             return None, 0
         try:
-            async with records.db.read() as session:
-                found = await crm_store.find(
-                    session, self.tenant_id, IdentityKind.PHONE, self.call.caller
-                )
-                if found is None:
-                    return None, 0
-                return {
-                    "id": found.id, "name": found.name, "importance": found.importance,
-                    "tags": list(found.tags), "external_id": found.external_id,
-                    "notes": found.notes[:500],
-                }, found.importance  # fmt: skip
+            if self.lookup is not None:  # asks the enterprise's system on a miss
+                found = await self.lookup.find(self.tenant_id, IdentityKind.PHONE, self.call.caller)
+            else:
+                async with records.db.read() as session:
+                    found = await crm_store.find(
+                        session, self.tenant_id, IdentityKind.PHONE, self.call.caller
+                    )
+            if found is None:
+                return None, 0
+            return {
+                "id": found.id, "name": found.name, "importance": found.importance,
+                "tags": list(found.tags), "external_id": found.external_id,
+                "notes": found.notes[:500],
+            }, found.importance  # fmt: skip
         except Exception:
             log.exception("customer lookup for %s", self.call.caller)
             return None, 0

@@ -425,6 +425,10 @@ class CallDetailRecord(Base):
     transfers: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     # The routing decision and the live figures it used.
     routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The agent's wrap-up: a disposition code and notes, saved from the desktop.
+    wrap_up_code: Mapped[str | None] = mapped_column(String(64))
+    wrap_up_notes: Mapped[str | None] = mapped_column(Text)
+    wrap_up_at: Mapped[datetime | None]
 
 
 class AccessToken(Base):
@@ -682,6 +686,28 @@ class CaseHistory(Base):
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
+class CaseAttachment(Base):
+    """A file attached to a case (a photo of the broken part, a contract, a voicemail).
+
+    The bytes live under the data dir (`stored_as`, relative to it), written and synced
+    before this row is committed; the row is what the API lists and checks access by.
+    """
+
+    __tablename__ = "case_attachments"
+    __table_args__ = (Index("ix_case_attachments_tenant_id_case_id", "tenant_id", "case_id"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    case_id: Mapped[str] = mapped_column(String(36), ForeignKey("cases.id", ondelete="CASCADE"))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    stored_as: Mapped[str] = mapped_column(String(500))
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+
+
 class CaseTimer(Base):
     """A moment a case's SLA must not miss; durable, so a restart fires it late rather
     than never. `fired_at` marks the one firing its key allows."""
@@ -716,6 +742,22 @@ class CaseSettings(Base):
     # {"rules": [...], "default_department": "", "default_assignees": [...]}
     dispatch: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     escalations: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime]
+
+
+class CrmSettings(Base):
+    """Where a tenant's own customer system is asked about callers the CRM does not
+    know (`crm.lookup`). Header values are credentials for that system: they are sent
+    with each lookup and never shown back by the API."""
+
+    __tablename__ = "crm_settings"
+
+    tenant_id: Mapped[str] = mapped_column(
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    lookup_url: Mapped[str | None] = mapped_column(String(1000))
+    lookup_timeout_ms: Mapped[int] = mapped_column(Integer, default=800)
+    lookup_headers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
     updated_at: Mapped[datetime]
 
 

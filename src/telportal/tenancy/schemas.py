@@ -634,6 +634,22 @@ class CallRecordOut(Output):
     routing: dict[str, Any] | None = Field(
         None, description="The routing decision and the live figures it used"
     )
+    wrap_up_code: str | None = Field(None, description="The agent's disposition code")
+    wrap_up_notes: str | None = None
+    wrap_up_at: datetime | None = None
+
+
+class WrapUpIn(BaseModel):
+    """The agent's wrap-up of a call: what came of it, in a code reports can count."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+        examples=["resolved", "information", "callback", "complaint", "wrong_number", "other"],
+    )
+    notes: str = Field("", max_length=4000)
 
 
 # --- customers ---------------------------------------------------------------------
