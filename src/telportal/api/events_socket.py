@@ -5,9 +5,12 @@ set headers on a WebSocket, `?token=...`. It then receives, as JSON text frames,
 every event of its own tenant (platform operators: of every tenant), optionally
 narrowed with `?topics=config,call`. Events addressed to one user (a screen pop)
 go to that user's sockets only, written directly by `AgentDesktops` so the call
-layer knows they arrived before the agent's phone rings. When the client reads too slowly and events
-are dropped, it receives `{"type": "gap", "dropped": N}` and should reload what
-it shows from the REST API.
+layer knows they arrived before the agent's phone rings. With `?ack=1` the client
+acknowledges each frame that carries a `delivery` id by sending
+`{"type": "ack", "delivery": ...}` once it shows it; the phone then rings only after
+that (or after 1 s at most). When the client reads too slowly and events are
+dropped, it receives `{"type": "gap", "dropped": N}` and should reload what it
+shows from the REST API.
 """
 
 import asyncio
@@ -45,8 +48,9 @@ async def events(ws: WebSocket) -> None:
         async with lock:
             await ws.send_text(text)
 
+    acks = ws.query_params.get("ack") == "1"
     detach = (
-        platform.desktops.attach(scope.tenant_id, scope.actor_id, send)
+        platform.desktops.attach(scope.tenant_id, scope.actor_id, send, acks=acks)
         if scope.actor_kind == "user" and scope.actor_id and scope.tenant_id
         else None
     )
@@ -54,7 +58,7 @@ async def events(ws: WebSocket) -> None:
         with platform.bus.subscribe() as sub:
             sender = asyncio.create_task(_forward(send, sub, scope.tenant_id, topics))
             # Reading is how a disconnect is noticed while no events flow.
-            reader = asyncio.create_task(_until_closed(ws))
+            reader = asyncio.create_task(_read(ws, platform))
             _, pending = await asyncio.wait({sender, reader}, return_when=asyncio.FIRST_COMPLETED)
             for task in pending:
                 task.cancel()
@@ -64,9 +68,24 @@ async def events(ws: WebSocket) -> None:
             detach()
 
 
-async def _until_closed(ws: WebSocket) -> None:
-    while (await ws.receive())["type"] != "websocket.disconnect":
-        pass
+async def _read(ws: WebSocket, platform: Platform) -> None:
+    """Until the socket closes: the client's acknowledgements of screen pops
+    (`{"type": "ack", "delivery": "..."}`); anything else it sends is ignored."""
+    while True:
+        message = await ws.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if not text or len(text) > 200:
+            continue
+        try:
+            frame = json.loads(text)
+        except ValueError:
+            continue
+        if isinstance(frame, dict) and frame.get("type") == "ack":
+            delivery = frame.get("delivery")
+            if isinstance(delivery, str):
+                platform.desktops.acked(delivery)
 
 
 async def _forward(

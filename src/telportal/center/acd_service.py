@@ -381,6 +381,7 @@ class AcdService:
         except BaseException:
             self._waiters.pop((tenant_id, contact_id), None)
             raise
+        self._dirty.add((tenant_id, queue_id))  # wallboards: one more waiting
         return inbox
 
     def accepted(self, tenant_id: str, contact_id: str, agent_id: str) -> None:
@@ -396,18 +397,25 @@ class AcdService:
 
     def abandoned(self, tenant_id: str, contact_id: str) -> None:
         view = self.distributor.contact(tenant_id, contact_id)
+        if view is not None:
+            self._dirty.add((tenant_id, view.queue_id))
         if view is not None and view.state.value != "connected":
             self._apply(self.distributor.abandon(tenant_id, contact_id))
         self._waiters.pop((tenant_id, contact_id), None)
 
     def ended(self, tenant_id: str, contact_id: str) -> None:
         view = self.distributor.contact(tenant_id, contact_id)
+        if view is not None:
+            self._dirty.add((tenant_id, view.queue_id))
         if view is not None and view.state.value == "connected":
             self._apply(self.distributor.contact_ended(tenant_id, contact_id))
         self._waiters.pop((tenant_id, contact_id), None)
 
     def to_callback(self, tenant_id: str, contact_id: str, number: str) -> None:
         """The waiting caller asked to be called back; their place is kept."""
+        view = self.distributor.contact(tenant_id, contact_id)
+        if view is not None:
+            self._dirty.add((tenant_id, view.queue_id))
         self._apply(self.distributor.convert_to_callback(tenant_id, contact_id, number))
         self._waiters.pop((tenant_id, contact_id), None)
 

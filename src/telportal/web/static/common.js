@@ -162,9 +162,14 @@ export const CLOSE_UNAUTHORIZED = 4401;
 // Keeps one socket open to /api/v1/events, reconnecting with a growing pause.
 // `onEvent(obj)` receives every frame; `onStatus(state, retrySeconds)` reports
 // "connecting", "online" (after the hello frame: the caller resyncs then) and "offline".
+//
+// With `acks`, frames that carry a `delivery` id (a screen pop) are acknowledged once
+// `onEvent` has handled them, so the server rings the phone only after the page shows
+// the pop.
 export class EventSocket {
-  constructor(token, { onEvent, onStatus, onUnauthorized }) {
+  constructor(token, { onEvent, onStatus, onUnauthorized, acks = false }) {
     this.token = token;
+    this.acks = acks;
     this.onEvent = onEvent;
     this.onStatus = onStatus;
     this.onUnauthorized = onUnauthorized;
@@ -188,7 +193,9 @@ export class EventSocket {
 
   connect() {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const url = `${scheme}://${location.host}/api/v1/events?token=${encodeURIComponent(this.token)}`;
+    const url =
+      `${scheme}://${location.host}/api/v1/events?token=${encodeURIComponent(this.token)}` +
+      (this.acks ? "&ack=1" : "");
     this.onStatus("connecting");
     const ws = new WebSocket(url);
     this.ws = ws;
@@ -203,7 +210,14 @@ export class EventSocket {
         this.attempt = 0;
         this.onStatus("online");
       }
-      this.onEvent(obj);
+      try {
+        this.onEvent(obj);
+      } finally {
+        // The event is on the page (the DOM is updated synchronously): say so.
+        if (this.acks && typeof obj.delivery === "string" && ws.readyState === WebSocket.OPEN) {
+          ws.send(JSON.stringify({ type: "ack", delivery: obj.delivery }));
+        }
+      }
     });
     ws.addEventListener("close", (ev) => {
       if (this.ws !== ws || this.stopped) return;
@@ -269,4 +283,55 @@ export function el(tag, attrs = {}, ...children) {
   }
   node.append(...children.filter((c) => c !== null && c !== undefined));
   return node;
+}
+
+// --- time ---------------------------------------------------------------------------
+// Times are shown in the browser's own time zone (Intl's default), in the page's language.
+
+export function formatDateTime(value, { date = true } = {}) {
+  const when = value instanceof Date ? value : new Date(value);
+  if (Number.isNaN(when.getTime())) return "";
+  const options = { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+  if (date) Object.assign(options, { year: "numeric", month: "short", day: "numeric" });
+  return new Intl.DateTimeFormat(currentLang, options).format(when);
+}
+
+// A stopwatch reading: 0:07, 12:30, 1:02:03.
+export function formatClock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
+}
+
+// A span in words, to the nearest unit that matters: "45 s", "12 min", "3 h 5 min".
+export function formatSpan(seconds) {
+  const s = Math.max(0, Math.round(Math.abs(seconds)));
+  if (s < 60) return t("time.seconds", { n: s });
+  const minutes = Math.floor(s / 60);
+  if (minutes < 60) return t("time.minutes", { n: minutes });
+  const hours = Math.floor(minutes / 60);
+  if (hours < 24) return t("time.hours", { h: hours, m: minutes % 60 });
+  return t("time.days", { d: Math.floor(hours / 24), h: hours % 24 });
+}
+
+// --- notices ------------------------------------------------------------------------
+
+// A non-blocking notice in `container` (a fixed corner of the page): it never moves
+// anything, closes by itself after `seconds` and can be dismissed.
+export function notify(container, text, { level = "info", seconds = 10, data = {} } = {}) {
+  const close = el("button", { type: "button", title: t("notice.close") }, "×");
+  const item = el(
+    "div",
+    { class: "notice", role: "status", dataset: { level, ...data } },
+    el("span", { class: "text" }, text),
+    close,
+  );
+  const remove = () => item.remove();
+  close.addEventListener("click", remove);
+  container.append(item);
+  while (container.children.length > 4) container.firstElementChild.remove();
+  setTimeout(remove, seconds * 1000);
+  return item;
 }

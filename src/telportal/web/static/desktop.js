@@ -1,11 +1,12 @@
-// The agent desktop: own ACD state, live events and the screen pop.
+// The agent desktop: own ACD state, live events, the screen pop, and (in the
+// desktop-*.js modules) the call card, cases and the customer timeline.
 import {
   EventSocket,
   api,
   bindLanguageSelect,
   bindSignInForm,
   el,
-  language,
+  formatDateTime,
   loadSession,
   preferredLanguage,
   refreshConnection,
@@ -14,6 +15,32 @@ import {
   signOutSession,
   t,
 } from "./common.js";
+import {
+  agentStateChanged,
+  callOffered,
+  callStateEvent,
+  initCall,
+  loadLiveCalls,
+  loadQueues,
+  renderCall,
+  tickCall,
+} from "./desktop-call.js";
+import {
+  addNote,
+  caseEvent,
+  loadMyCases,
+  loadPopCases,
+  reloadCasesSoon,
+  renderCases,
+  renderPopCases,
+  tickCases,
+} from "./desktop-cases.js";
+import {
+  initCustomers,
+  openCustomer,
+  reloadTimelineSoon,
+  renderCustomer,
+} from "./desktop-customers.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -23,8 +50,29 @@ const desk = {
   agent: null, // the last AgentOut (GET /agents/me), kept current by `agent` events
   pop: null, // the last screen pop
   subjectEdited: false,
+  noteEdited: false,
   socket: null,
+  live: null, // the agent's current call (desktop-call.js)
+  lastCall: null, // the call being wrapped up
+  wrap: null, // the wrap-up in progress: its end and the save's result
+  busy: null, // a call control waiting for the server's answer
+  callError: "",
+  queues: [], // GET /queues: transfer targets and wrap-up times
+  cases: null, // "My cases"
+  caseAlerts: new Map(), // case id -> warning | breach | escalated, until looked at
+  customer: null, // the customer whose timeline is shown
+  timeline: null,
 };
+
+// Keeps the agent and everything that follows from their state in step.
+desk.setAgent = (agent) => {
+  const before = desk.agent?.state;
+  desk.agent = agent;
+  renderState();
+  agentStateChanged(desk, before);
+};
+desk.openCustomer = (id) => openCustomer(desk, id);
+desk.showTab = showTab;
 
 function translated(prefix, value) {
   const key = `${prefix}.${value}`;
@@ -59,7 +107,7 @@ function renderState() {
 
 async function resync() {
   try {
-    desk.agent = await desk.call("GET", "/agents/me");
+    desk.setAgent(await desk.call("GET", "/agents/me"));
     $("state-error").textContent = "";
   } catch (err) {
     if (err.status === 404) {
@@ -68,14 +116,15 @@ async function resync() {
     } else if (err.status !== 401) {
       $("state-error").textContent = t("action.failed", { message: err.message });
     }
+    renderState();
   }
-  renderState();
+  await Promise.all([loadLiveCalls(desk), loadMyCases(desk)]);
 }
 
 async function act(steps) {
   $("state-error").textContent = "";
   try {
-    for (const [path, body] of steps) desk.agent = await desk.call("POST", path, body);
+    for (const [path, body] of steps) desk.setAgent(await desk.call("POST", path, body));
   } catch (err) {
     $("state-error").textContent = t("action.failed", { message: err.message });
   }
@@ -107,6 +156,7 @@ function renderPop() {
   if (!pop) return;
   $("pop-caller").textContent = pop.caller ?? "";
   $("pop-customer").textContent = pop.customer?.name || t("pop.unknownCustomer");
+  $("btn-pop-timeline").hidden = !pop.customer?.id;
   const importance = pop.importance ?? pop.customer?.importance ?? 0;
   const starsEl = $("pop-stars");
   starsEl.textContent = stars(importance);
@@ -125,7 +175,7 @@ function renderPop() {
   } else {
     list.replaceChildren(
       ...recent.slice(0, 5).map((c) => {
-        const when = c.started_at ? new Date(c.started_at).toLocaleString(language()) : "";
+        const when = c.started_at ? formatDateTime(c.started_at) : "";
         const parts = [c.queue, c.agent, c.outcome].filter(Boolean).join(" · ");
         return el("li", {}, el("span", { class: "when" }, when), " ", parts);
       }),
@@ -134,7 +184,9 @@ function renderPop() {
   if (!desk.subjectEdited) {
     $("case-subject").value = t("pop.caseSubject", { caller: pop.caller, queue: pop.queue });
   }
+  if (!desk.noteEdited) $("case-note").value = t("pop.noteText", pop);
   renderCaseResult();
+  renderPopCases(desk);
 }
 
 function renderCaseResult() {
@@ -150,9 +202,15 @@ function renderCaseResult() {
 }
 
 function showPop(event) {
-  desk.pop = { ...event, caseState: null };
+  desk.pop = { ...event, caseState: null, openCases: [], noteState: null };
   desk.subjectEdited = false;
+  desk.noteEdited = false;
   renderPop();
+  // The pop must be on the page before the phone rings: the rest comes right after.
+  setTimeout(() => {
+    callOffered(desk, event);
+    loadPopCases(desk);
+  }, 0);
 }
 
 async function createCase() {
@@ -168,6 +226,7 @@ async function createCase() {
     pop.caseState = { kind: "failed", message: err.message };
   }
   if (desk.pop === pop) renderCaseResult();
+  if (pop.caseState.kind === "created") loadPopCases(desk);
 }
 
 // --- events -------------------------------------------------------------------------
@@ -181,16 +240,133 @@ function handleEvent(event) {
       break;
     case "agent":
       if (desk.agent && event.agent_id === desk.agent.agent_id) {
-        desk.agent = { ...desk.agent, state: event.state, reason: event.reason ?? null };
-        renderState();
+        const changed = event.state !== desk.agent.state;
+        desk.setAgent({
+          ...desk.agent,
+          state: event.state,
+          reason: event.reason ?? null,
+          // the state just began: its time counts from now (talk timer, wrap-up)
+          in_state_seconds: changed ? 0 : desk.agent.in_state_seconds,
+          wrap_up_until: event.wrap_up_until ?? (changed ? null : desk.agent.wrap_up_until),
+        });
       }
       break;
     case "screenpop":
       if (!desk.agent || !event.agent_id || event.agent_id === desk.agent.agent_id) showPop(event);
       break;
+    case "callstate":
+      callStateEvent(desk, event);
+      break;
+    case "case":
+      caseEvent(desk, event);
+      break;
+    case "data":
+      if (event.entity === "case") reloadCasesSoon(desk);
+      if (["case", "customer", "customer_interaction"].includes(event.entity)) {
+        reloadTimelineSoon(desk);
+      }
+      break;
     default:
       break;
   }
+}
+
+// --- shortcuts, help, tabs -----------------------------------------------------------
+
+// Alt + a letter (by key position, so it works whatever the keyboard layout types).
+// They never fire while the agent types in a field; a disabled button ignores them.
+const SHORTCUTS = [
+  { code: "KeyA", keys: "Alt+A", label: "call.answer", target: "btn-answer" },
+  { code: "KeyH", keys: "Alt+H", label: "call.hangup", target: "btn-hangup" },
+  { code: "KeyO", keys: "Alt+O", label: "help.hold", target: "btn-hold" },
+  { code: "KeyR", keys: "Alt+R", label: "action.ready", target: "btn-ready" },
+  { code: "KeyN", keys: "Alt+N", label: "action.notReady", target: "btn-not-ready" },
+  { code: "KeyT", keys: "Alt+T", label: "help.transfer", target: "xfer-target", focus: true },
+  { code: "KeyE", keys: "Alt+E", label: "wrap.end", target: "btn-wrap-end" },
+  { code: "KeyC", keys: "Alt+C", label: "cases.heading", tab: "cases" },
+  { code: "KeyF", keys: "Alt+F", label: "help.search", tab: "customers", target: "cust-query", focus: true },
+  { code: "Slash", keys: "Alt+/", label: "help.heading", help: true },
+];
+
+function typing(target) {
+  return (
+    target instanceof HTMLElement &&
+    (target.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(target.tagName))
+  );
+}
+
+function onKey(ev) {
+  if (ev.key === "Escape" && !$("help").hidden) {
+    $("help").hidden = true;
+    return;
+  }
+  if (!ev.altKey || ev.ctrlKey || ev.metaKey || typing(ev.target)) return;
+  if ($("desktop").hidden) return;
+  const shortcut = SHORTCUTS.find((s) => s.code === ev.code);
+  if (!shortcut) return;
+  ev.preventDefault();
+  if (shortcut.help) {
+    toggleHelp();
+    return;
+  }
+  if (shortcut.tab) showTab(shortcut.tab);
+  const target = shortcut.target ? $(shortcut.target) : null;
+  if (!target || target.disabled || target.closest("[hidden]")) return;
+  if (shortcut.focus) target.focus();
+  else target.click();
+}
+
+// Tooltips name each control's shortcut; the help panel lists them all.
+function updateTitles() {
+  for (const s of SHORTCUTS) {
+    if (!s.target || s.focus) continue;
+    const button = $(s.target);
+    button.title = t("help.tip", { label: button.textContent, keys: s.keys });
+  }
+  $("xfer-target").title = t("help.tip", { label: t("help.transfer"), keys: "Alt+T" });
+  $("tab-cases").title = t("help.tip", { label: t("cases.heading"), keys: "Alt+C" });
+  $("tab-customers").title = t("help.tip", { label: t("help.search"), keys: "Alt+F" });
+}
+desk.updateTitles = updateTitles;
+
+function renderHelp() {
+  $("help-list").replaceChildren(
+    ...SHORTCUTS.flatMap((s) => [el("dt", {}, s.keys), el("dd", {}, t(s.label))]),
+  );
+}
+
+function toggleHelp() {
+  renderHelp();
+  $("help").hidden = !$("help").hidden;
+}
+
+function showTab(name) {
+  for (const [tab, panel] of [
+    ["tab-cases", "panel-cases"],
+    ["tab-customers", "panel-customers"],
+  ]) {
+    const on = tab === `tab-${name}`;
+    $(tab).setAttribute("aria-selected", String(on));
+    $(panel).hidden = !on;
+  }
+}
+
+// One clock for everything that counts: the talk timer, the wrap-up countdown, the
+// cases' "due in". Only texts in fixed-size places change.
+function tick() {
+  if (!desk.session) return;
+  tickCall(desk);
+  tickCases(desk);
+}
+
+function renderAll() {
+  renderState();
+  renderPop();
+  renderCall(desk);
+  renderCases(desk);
+  renderCustomer(desk);
+  if (!$("help").hidden) renderHelp();
+  updateTitles();
 }
 
 // --- the page -----------------------------------------------------------------------
@@ -201,9 +377,19 @@ function showSignIn(message) {
   desk.session = null;
   desk.agent = null;
   desk.pop = null;
+  desk.live = null;
+  desk.lastCall = null;
+  desk.wrap = null;
+  desk.cases = null;
+  desk.caseAlerts.clear();
+  desk.customer = null;
+  desk.timeline = null;
   $("desktop").hidden = true;
   $("conn").hidden = true;
   $("logout").hidden = true;
+  $("btn-help").hidden = true;
+  $("help").hidden = true;
+  $("notices").replaceChildren();
   $("who").textContent = "";
   $("signin").hidden = false;
   $("signin-form").querySelector(".form-error").textContent = message ?? "";
@@ -221,12 +407,13 @@ async function enter(session) {
   $("signin").hidden = true;
   $("desktop").hidden = false;
   $("logout").hidden = false;
+  $("btn-help").hidden = false;
   $("conn").hidden = false;
   $("who").textContent = t("session.user", { user: session.username });
-  renderState();
-  renderPop();
-  await resync();
+  renderAll();
+  await Promise.all([resync(), loadQueues(desk)]);
   desk.socket = new EventSocket(session.token, {
+    acks: true, // the server waits for the pop to be shown before ringing the phone
     onEvent: handleEvent,
     onStatus: (state, seconds) => showConnection($("conn"), state, seconds),
     onUnauthorized: expired,
@@ -250,17 +437,34 @@ async function main() {
   $("case-subject").addEventListener("input", () => {
     desk.subjectEdited = true;
   });
+  $("case-note").addEventListener("input", () => {
+    desk.noteEdited = true;
+  });
+  $("btn-case-note").addEventListener("click", () => addNote(desk));
+  $("btn-pop-timeline").addEventListener("click", () => {
+    if (desk.pop?.customer?.id) openCustomer(desk, desk.pop.customer.id);
+  });
+  $("btn-cases-refresh").addEventListener("click", () => loadMyCases(desk));
+  $("tab-cases").addEventListener("click", () => showTab("cases"));
+  $("tab-customers").addEventListener("click", () => showTab("customers"));
+  $("btn-help").addEventListener("click", toggleHelp);
+  $("btn-help-close").addEventListener("click", () => {
+    $("help").hidden = true;
+  });
+  initCall(desk);
+  initCustomers(desk);
+  document.addEventListener("keydown", onKey);
   $("logout").addEventListener("click", async () => {
     const s = desk.session;
     showSignIn();
     if (s) await signOutSession(s);
   });
   document.addEventListener("telportal:language", () => {
-    renderState();
-    renderPop();
+    renderAll();
     refreshConnection($("conn"));
     if (desk.session) $("who").textContent = t("session.user", { user: desk.session.username });
   });
+  setInterval(tick, 1000);
   if (session) await enter(session);
   else showSignIn();
   document.body.dataset.ready = "true";
@@ -276,6 +480,12 @@ window.telportalDesktop = {
   },
   get socket() {
     return desk.socket;
+  },
+  get call() {
+    return desk.live;
+  },
+  get cases() {
+    return desk.cases;
   },
 };
 
