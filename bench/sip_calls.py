@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+from sqlalchemy import func, select
 
 from telportal.net import Peer, SipTransportLayer, Transport
 from telportal.sip import Response
@@ -187,6 +188,18 @@ def run_rate(
         elapsed,
         (user1 - user0, system1 - system0),
     )
+
+
+def records_written(base: str, headers: dict[str, str], expected: int) -> int:
+    """How many call records the API shows, once it shows `expected` (or after 10 s)."""
+    deadline, total = time.monotonic() + 10, 0
+    while time.monotonic() < deadline:
+        page = httpx.get(f"{base}/api/v1/calls?limit=1", headers=headers).json()
+        total = int(page["total"])
+        if total >= expected:
+            break
+        time.sleep(0.2)
+    return total
 
 
 # `python -m bench_no_records demo ...`: the server of module {0} without call records.
@@ -381,6 +394,7 @@ async def in_process(calls: int, concurrency: int, records: bool, profile: str |
     from telportal.auth.credentials import Passwords  # noqa: PLC0415
     from telportal.config import Config, SipConfig, parse_listen  # noqa: PLC0415
     from telportal.demo import seed_demo  # noqa: PLC0415
+    from telportal.store.schema import CallDetailRecord  # noqa: PLC0415
     from telportal.tenancy import schemas  # noqa: PLC0415
     from telportal.tenancy.roles import Scope  # noqa: PLC0415
 
@@ -434,12 +448,19 @@ async def in_process(calls: int, concurrency: int, records: bool, profile: str |
             if profiler is not None and profile is not None:
                 profiler.dump_stats(profile)
             server = cpu - peers.cpu
+            written = ""
+            if sip.records is not None:
+                await sip.records.flush()
+                async with platform.db.read() as session:
+                    rows = await session.scalar(select(func.count()).select_from(CallDetailRecord))
+                written = f"call records in the database: {rows} (warm-up included)\n"
             print(
                 f"{calls} calls in process ({peers.concurrency} at a time, call records "
                 f"{'on' if records else 'off'}): {wall:.2f} s, {calls / wall:.0f} calls/s\n"
                 f"CPU per call: {1000 * cpu / calls:.3f} ms in all, of which the simulated "
                 f"peers {1000 * peers.cpu / calls:.3f} ms; server {1000 * server / calls:.3f} ms"
-                f" = {calls / server:.0f} calls per CPU-second"
+                f" = {calls / server:.0f} calls per CPU-second\n{written}",
+                end="",
             )
         finally:
             if platform.sip is not None:
@@ -548,7 +569,7 @@ def main() -> None:
                     "offered/s  achieved/s    ok  failed  server-CPU%  user-s  sys-s"
                     "  CPU-ms/call  calls/CPU-s"
                 )
-                best = 0
+                best = total_ok = 0
                 for rate in (int(r) for r in args.rates.split(",")):
                     ok, failed, elapsed, (user, system) = run_rate(
                         sipp, tmp, sip_port, args.transport, args.calls, rate, server.pid
@@ -559,10 +580,14 @@ def main() -> None:
                         f"{100 * cpu / elapsed:11.0f}  {user:6.2f}  {system:5.2f}"
                         f"  {1000 * cpu / ok if ok else 0:11.2f}  {ok / cpu if cpu else 0:11.0f}"
                     )
+                    total_ok += ok
                     if failed:
                         break
                     best = max(best, round(achieved))
                 print(f"highest rate with zero failed calls: {best} calls/s")
+                if not args.no_call_records:
+                    print(f"call records at /api/v1/calls: {records_written(base, h, total_ok)}"
+                          f" for {total_ok} successful calls")  # fmt: skip
                 errors = [line for line in log.read_text().splitlines() if "ERROR" in line]
                 print(f"server log errors: {len(errors)}", *errors[:5], sep="\n  ")
             finally:

@@ -15,6 +15,7 @@ from typing import Any
 from telportal.auth.credentials import Passwords
 from telportal.auth.lockout import Lockout
 from telportal.auth.service import Authenticator
+from telportal.calls_batch import CallRecordWriter
 from telportal.calls_store import CallRecords
 from telportal.center.acd_service import AcdService
 from telportal.center.desktops import AgentDesktops
@@ -132,7 +133,7 @@ def build_platform(
         )
         sip.media = EmbeddedMediaEngine(media_config(config), clock=clock)
         sip.flows = FlowRepository(db).current
-        sip.records = CallRecords(db)
+        sip.records = CallRecordWriter(CallRecords(db), clock)
         sip.prompt_dir = config.data_dir / "prompts"
         sip.recording_dir = config.data_dir / "recordings"
     desktops = AgentDesktops()

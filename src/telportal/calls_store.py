@@ -5,31 +5,37 @@ transactions but without audit entries or revision bumps, and no site reloads
 anything when one changes. When a call is finished a `CallFinished` event is
 published after the commit, for wallboards and reports.
 
-The call layer calls, for each call: `start` when the call arrives, `answered`
+The call layer records, for each call: `start` when the call arrives, `answered`
 when it is answered, `save_ivr` when its flow ends, `queued` and `connected` as
 the ACD handles it, `add_leg` for every leg it places, and `finish` when it ends.
-A record is written before the caller hears anything (persist before you
-acknowledge); records a crash left open are closed by `close_orphans` when the
-site starts again.
+Each is an operation (`Start`, `Answered`, ... below), stamped with the time it
+happened; `CallRecords.write` applies a list of them, in order, in one transaction.
+The methods of `CallRecords` write one operation at once and raise what the rules
+refuse. The call layer goes through `telportal.calls_batch.CallRecordWriter`, which
+queues the operations and writes them in batches behind the calls (decision 0010).
+Records a crash left open are closed by `close_orphans` when the site starts again.
 """
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
-from telportal.errors import Conflict, NotFound
+from telportal.errors import Conflict, DomainError, Invalid, NotFound
 from telportal.events.types import CallFinished
 from telportal.ivr.record import CallRecord, Visit
 from telportal.store.database import Database
-from telportal.store.schema import CallDetailRecord, Service
+from telportal.store.schema import CallDetailRecord, Service, new_id
 from telportal.store.unit_of_work import UnitOfWork
-from telportal.tenancy.crud import ensure_ref
 from telportal.tenancy.roles import Scope
 
 Direction = Literal["inbound", "outbound", "internal"]
 MAX_TEXT = 200  # end_reason and outcome columns
+# Calls looked up per SELECT ... IN (...): well under SQLite's bound-parameter limit.
+LOAD_CHUNK = 500
 
 
 def visit_json(visit: Visit) -> dict[str, Any]:
@@ -44,10 +50,151 @@ def visit_json(visit: Visit) -> dict[str, Any]:
     }
 
 
+# --- operations: what the call layer records, stamped when it happened ---------------
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    tenant_id: str
+    call_id: str
+    record_id: str
+    site: str
+    direction: Direction
+    caller: str
+    called: str
+    service_id: str | None
+    started_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Answered:
+    tenant_id: str
+    call_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SaveIvr:
+    """What the call did in its flow; `flow_version` is the published version it ran."""
+
+    tenant_id: str
+    call_id: str
+    path: list[dict[str, Any]]
+    digits: list[str]
+    outcome: str
+    flow_version: int | None
+
+    @classmethod
+    def of(
+        cls, tenant_id: str, call_id: str, record: CallRecord, flow_version: int | None
+    ) -> "SaveIvr":
+        path = [visit_json(v) for v in record.path]
+        return cls(tenant_id, call_id, path, list(record.digits), record.outcome, flow_version)
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """The call entered a queue (the first queue counts for the wait)."""
+
+    tenant_id: str
+    call_id: str
+    queue: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """An agent answered and was put through; the wait ends here."""
+
+    tenant_id: str
+    call_id: str
+    agent_id: str | None
+    extension: str | None
+    routing: dict[str, Any] | None
+    recording: str | None
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AddLeg:
+    """One leg placed for the call (an agent's phone, a trunk...), as it ended."""
+
+    tenant_id: str
+    call_id: str
+    leg: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class AddTransfer:
+    tenant_id: str
+    call_id: str
+    transfer: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """The record is closed and `CallFinished` announced. A call is finished once."""
+
+    tenant_id: str
+    call_id: str
+    end_reason: str
+    ended_at: datetime
+    outcome: str | None
+    hangup_by: str | None
+
+
+RecordOp = Start | Answered | SaveIvr | Queued | Connected | AddLeg | AddTransfer | Finish
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """An operation `write` left out, and why; the rest of its list was applied."""
+
+    op: RecordOp
+    error: DomainError
+
+
 class CallRecords:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.scope = Scope.system("calls")
+
+    async def write(self, ops: Sequence[RecordOp]) -> list[Refused]:
+        """Apply `ops` in order in one transaction; `CallFinished` events follow the commit.
+
+        What the rules refuse (a call started twice or finished twice, an operation on
+        a call never started, a service of another tenant) is left out and returned;
+        the rest is applied. A database error rolls back the whole list and is raised.
+        """
+        refused: list[Refused] = []
+        async with self.db.write(self.scope) as uow:
+            rows = await _existing(uow, ops)
+            services = await _services(uow, ops)
+            for op in ops:
+                key = (op.tenant_id, op.call_id)
+                error = _refusal(op, rows.get(key), services)
+                if error is not None:
+                    refused.append(Refused(op, error))
+                elif isinstance(op, Start):
+                    rows[key] = _new_row(op)
+                    uow.session.add(rows[key])
+                elif isinstance(op, Finish):
+                    uow.emit(_finish(rows[key], op))
+                else:
+                    _apply(rows[key], op)
+        return refused
+
+    async def _one(self, op: RecordOp) -> None:
+        """Write one operation now; raise what the rules refuse."""
+        try:
+            refused = await self.write([op])
+        except IntegrityError:
+            if not isinstance(op, Start):
+                raise
+            # Another process recorded the same call between the look-up and the insert.
+            raise Conflict(f"call {op.call_id!r} is already recorded") from None
+        if refused:
+            raise refused[0].error
 
     async def start(
         self,
@@ -62,53 +209,27 @@ class CallRecords:
         started_at: datetime | None = None,
     ) -> str:
         """Record a new call; returns the record's id. A call id is recorded once per tenant."""
-        async with self.db.write(self.scope) as uow:
-            await ensure_ref(uow.session, Service, service_id, tenant_id, "service_id")
-            row = CallDetailRecord(
-                tenant_id=tenant_id,
-                call_id=call_id,
-                site=site,
-                direction=direction,
-                caller=caller,
-                called=called,
-                service_id=service_id,
-                started_at=started_at or uow.clock.now(),
-                ivr_path=[],
-                digits=[],
+        record_id = new_id()
+        started = started_at or self.db.clock.now()
+        await self._one(
+            Start(
+                tenant_id, call_id, record_id, site, direction, caller, called, service_id, started
             )
-            uow.session.add(row)
-            try:
-                await uow.session.flush()
-            except IntegrityError:
-                raise Conflict(f"call {call_id!r} is already recorded") from None
-            return row.id
+        )
+        return record_id
 
     async def answered(self, tenant_id: str, call_id: str, at: datetime | None = None) -> None:
-        async with self.db.write(self.scope) as uow:
-            row = await self._row(uow, tenant_id, call_id)
-            if row.answered_at is None:
-                row.answered_at = at or uow.clock.now()
+        await self._one(Answered(tenant_id, call_id, at or self.db.clock.now()))
 
     async def save_ivr(
         self, tenant_id: str, call_id: str, record: CallRecord, flow_version: int | None = None
     ) -> None:
-        """Keep what the call did in its flow; `flow_version` is the published version it ran."""
-        async with self.db.write(self.scope) as uow:
-            row = await self._row(uow, tenant_id, call_id)
-            row.flow_version = flow_version
-            row.ivr_path = [visit_json(v) for v in record.path]
-            row.digits = list(record.digits)
-            row.outcome = record.outcome[:MAX_TEXT]
+        await self._one(SaveIvr.of(tenant_id, call_id, record, flow_version))
 
     async def queued(
         self, tenant_id: str, call_id: str, queue: str, at: datetime | None = None
     ) -> None:
-        """The call entered a queue (the first queue counts for the wait)."""
-        async with self.db.write(self.scope) as uow:
-            row = await self._row(uow, tenant_id, call_id)
-            row.queue = queue[:100]
-            if row.queued_at is None:
-                row.queued_at = at or uow.clock.now()
+        await self._one(Queued(tenant_id, call_id, queue, at or self.db.clock.now()))
 
     async def connected(
         self,
@@ -121,29 +242,14 @@ class CallRecords:
         recording: str | None = None,
         at: datetime | None = None,
     ) -> None:
-        """An agent answered and was put through; the wait ends here."""
-        async with self.db.write(self.scope) as uow:
-            row = await self._row(uow, tenant_id, call_id)
-            now = at or uow.clock.now()
-            row.agent_id, row.agent_extension = agent_id, extension
-            row.connected_at = now
-            if row.queued_at is not None:
-                row.wait_seconds = round((now - row.queued_at).total_seconds(), 3)
-            if routing is not None:
-                row.routing = routing
-            if recording is not None:
-                row.recording = recording[:500]
+        now = at or self.db.clock.now()
+        await self._one(Connected(tenant_id, call_id, agent_id, extension, routing, recording, now))
 
     async def add_leg(self, tenant_id: str, call_id: str, leg: dict[str, Any]) -> None:
-        """One leg we placed for the call (an agent's phone, a trunk...), as it ended."""
-        async with self.db.write(self.scope) as uow:
-            row = await self._row(uow, tenant_id, call_id)
-            row.legs = [*row.legs, _jsonable(leg)]
+        await self._one(AddLeg(tenant_id, call_id, leg))
 
     async def add_transfer(self, tenant_id: str, call_id: str, transfer: dict[str, Any]) -> None:
-        async with self.db.write(self.scope) as uow:
-            row = await self._row(uow, tenant_id, call_id)
-            row.transfers = [*row.transfers, _jsonable(transfer)]
+        await self._one(AddTransfer(tenant_id, call_id, transfer))
 
     async def finish(
         self,
@@ -155,41 +261,8 @@ class CallRecords:
         outcome: str | None = None,
         hangup_by: str | None = None,
     ) -> None:
-        """Close the record and announce `CallFinished`. A call is finished once."""
-        async with self.db.write(self.scope) as uow:
-            row = await self._row(uow, tenant_id, call_id)
-            if row.ended_at is not None:
-                raise Conflict(f"call {call_id!r} is already finished")
-            ended = ended_at or uow.clock.now()
-            reason = end_reason[:MAX_TEXT]
-            row.ended_at, row.end_reason = ended, reason
-            if hangup_by is not None:
-                row.hangup_by = hangup_by[:16]
-            if row.connected_at is not None:
-                row.talk_seconds = round((ended - row.connected_at).total_seconds(), 3)
-            if outcome is not None:
-                row.outcome = outcome[:MAX_TEXT]
-            uow.emit(
-                CallFinished(
-                    tenant_id=tenant_id,
-                    at=ended,
-                    record_id=row.id,
-                    call_id=call_id,
-                    service_id=row.service_id,
-                    caller=row.caller,
-                    called=row.called,
-                    started_at=row.started_at,
-                    answered_at=row.answered_at,
-                    ended_at=ended,
-                    end_reason=reason,
-                    outcome=row.outcome,
-                    queue=row.queue,
-                    agent_id=row.agent_id,
-                    wait_seconds=row.wait_seconds,
-                    talk_seconds=row.talk_seconds,
-                    hangup_by=row.hangup_by,
-                )
-            )
+        ended = ended_at or self.db.clock.now()
+        await self._one(Finish(tenant_id, call_id, end_reason, ended, outcome, hangup_by))
 
     async def close_orphans(self, site: str, reason: str = "site restarted") -> int:
         """Close the records this site left open when it stopped without ending its calls.
@@ -205,15 +278,128 @@ class CallRecords:
             )
             return int(getattr(result, "rowcount", 0) or 0)
 
-    @staticmethod
-    async def _row(uow: UnitOfWork, tenant_id: str, call_id: str) -> CallDetailRecord:
-        q = select(CallDetailRecord).where(
-            CallDetailRecord.tenant_id == tenant_id, CallDetailRecord.call_id == call_id
-        )
-        row = (await uow.session.execute(q)).scalar_one_or_none()
-        if row is None:
-            raise NotFound("call")
-        return row
+
+async def _existing(
+    uow: UnitOfWork, ops: Sequence[RecordOp]
+) -> dict[tuple[str, str], CallDetailRecord]:
+    """The rows already written for the calls in `ops`: one query per tenant (and chunk)."""
+    wanted: dict[str, set[str]] = {}
+    for op in ops:
+        wanted.setdefault(op.tenant_id, set()).add(op.call_id)
+    rows: dict[tuple[str, str], CallDetailRecord] = {}
+    for tenant_id, call_ids in wanted.items():
+        ids = sorted(call_ids)
+        for i in range(0, len(ids), LOAD_CHUNK):
+            q = select(CallDetailRecord).where(
+                CallDetailRecord.tenant_id == tenant_id,
+                CallDetailRecord.call_id.in_(ids[i : i + LOAD_CHUNK]),
+            )
+            for row in (await uow.session.execute(q)).scalars():
+                rows[(row.tenant_id, row.call_id)] = row
+    return rows
+
+
+async def _services(uow: UnitOfWork, ops: Sequence[RecordOp]) -> set[tuple[str, str]]:
+    """(service id, tenant id) of the services the starts in `ops` name, when they exist."""
+    ids = {op.service_id for op in ops if isinstance(op, Start) and op.service_id is not None}
+    if not ids:
+        return set()
+    q = select(Service.id, Service.tenant_id).where(Service.id.in_(sorted(ids)))
+    return {(sid, tid) for sid, tid in (await uow.session.execute(q)).all()}
+
+
+def _refusal(
+    op: RecordOp, row: CallDetailRecord | None, services: set[tuple[str, str]]
+) -> DomainError | None:
+    """Why the rules refuse `op` on the call's `row` (None: not written yet), if they do."""
+    if isinstance(op, Start):
+        if row is not None:
+            return Conflict(f"call {op.call_id!r} is already recorded")
+        if op.service_id is not None and (op.service_id, op.tenant_id) not in services:
+            return Invalid("service_id", "no such service")
+        return None
+    if row is None:
+        return NotFound("call")
+    if isinstance(op, Finish) and row.ended_at is not None:
+        return Conflict(f"call {op.call_id!r} is already finished")
+    return None
+
+
+def _new_row(op: Start) -> CallDetailRecord:
+    return CallDetailRecord(
+        id=op.record_id,
+        tenant_id=op.tenant_id,
+        call_id=op.call_id,
+        site=op.site,
+        direction=op.direction,
+        caller=op.caller,
+        called=op.called,
+        service_id=op.service_id,
+        started_at=op.started_at,
+        ivr_path=[],
+        digits=[],
+        legs=[],
+        transfers=[],
+    )
+
+
+def _apply(row: CallDetailRecord, op: RecordOp) -> None:
+    if isinstance(op, Answered):
+        if row.answered_at is None:
+            row.answered_at = op.at
+    elif isinstance(op, SaveIvr):
+        row.flow_version = op.flow_version
+        row.ivr_path = op.path
+        row.digits = op.digits
+        row.outcome = op.outcome[:MAX_TEXT]
+    elif isinstance(op, Queued):
+        row.queue = op.queue[:100]
+        if row.queued_at is None:
+            row.queued_at = op.at
+    elif isinstance(op, Connected):
+        row.agent_id, row.agent_extension = op.agent_id, op.extension
+        row.connected_at = op.at
+        if row.queued_at is not None:
+            row.wait_seconds = round((op.at - row.queued_at).total_seconds(), 3)
+        if op.routing is not None:
+            row.routing = op.routing
+        if op.recording is not None:
+            row.recording = op.recording[:500]
+    elif isinstance(op, AddLeg):
+        row.legs = [*(row.legs or []), _jsonable(op.leg)]
+    elif isinstance(op, AddTransfer):
+        row.transfers = [*(row.transfers or []), _jsonable(op.transfer)]
+
+
+def _finish(row: CallDetailRecord, op: Finish) -> CallFinished:
+    """Close `row` as `op` says; the event that announces it."""
+    reason = op.end_reason[:MAX_TEXT]
+    row.ended_at, row.end_reason = op.ended_at, reason
+    if op.hangup_by is not None:
+        row.hangup_by = op.hangup_by[:16]
+    if row.connected_at is not None:
+        row.talk_seconds = round((op.ended_at - row.connected_at).total_seconds(), 3)
+    if op.outcome is not None:
+        row.outcome = op.outcome[:MAX_TEXT]
+    return CallFinished(
+        tenant_id=op.tenant_id,
+        at=op.ended_at,
+        record_id=row.id,
+        call_id=op.call_id,
+        service_id=row.service_id,
+        caller=row.caller,
+        called=row.called,
+        started_at=row.started_at,
+        answered_at=row.answered_at,
+        ended_at=op.ended_at,
+        end_reason=reason,
+        outcome=row.outcome,
+        queue=row.queue,
+        agent_id=row.agent_id,
+        wait_seconds=row.wait_seconds,
+        talk_seconds=row.talk_seconds,
+        hangup_by=row.hangup_by,
+    )
 
 
 def _jsonable(value: dict[str, Any]) -> dict[str, Any]:

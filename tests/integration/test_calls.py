@@ -6,7 +6,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from telportal import calls_store
 from telportal.app import Platform
+from telportal.calls_batch import CallRecordWriter
 from telportal.calls_store import CallRecords
 from telportal.clock import FakeClock
 from telportal.errors import Conflict, Invalid, NotFound
@@ -261,3 +263,80 @@ async def test_records_left_open_by_a_crash_are_closed_on_restart(
     assert by_id["up-1"]["hangup_by"] == "system" and by_id["up-1"]["ended_at"] is not None
     assert by_id["up-2"]["ended_at"] is None  # another site's call may still be up
     assert by_id["done"]["end_reason"] == "bye"
+
+
+async def test_records_written_behind_the_calls_are_read_after_the_flush(
+    platform: Platform, client: httpx.AsyncClient, clock: FakeClock, acme: TenantWorld
+) -> None:
+    """The call layer's writer (decision 0010): nothing waits on the database, one
+    transaction per batch, `CallFinished` only once the batch is committed."""
+    w = acme
+    writer = CallRecordWriter(CallRecords(platform.db), clock, interval=3600)
+    sub = platform.bus.subscribe(f"call.{w.tenant_id}")
+    writer.open()
+    try:
+        record_id = await writer.start(
+            w.tenant_id, "wb-1", site="sh-1", direction="internal", caller="1001", called="1002"
+        )
+        clock.advance(1)
+        await writer.answered(w.tenant_id, "wb-1")
+        clock.advance(4)
+        await writer.finish(w.tenant_id, "wb-1", end_reason="peer hung up", hangup_by="caller")
+        await writer.finish(w.tenant_id, "wb-1", end_reason="twice")  # refused when written
+        await writer.start(
+            w.tenant_id, "wb-2", site="sh-1", direction="internal", caller="1001", called="1003"
+        )
+        assert (await client.get("/api/v1/calls", headers=w.admin)).json()["total"] == 0
+        assert sub.get_nowait() is None
+        await writer.flush()
+        r = await client.get(f"/api/v1/calls/{record_id}", headers=w.supervisor)
+        assert r.status_code == 200, r.text
+        call = r.json()
+        assert (call["end_reason"], call["hangup_by"]) == ("peer hung up", "caller")
+        assert call["answered_at"] is not None
+        event = sub.get_nowait()
+        assert isinstance(event, CallFinished) and sub.get_nowait() is None
+        assert event.record_id == record_id
+        assert event.ended_at - event.started_at == timedelta(seconds=5)
+        page = (await client.get("/api/v1/calls?answered=false", headers=w.admin)).json()
+        assert [c["call_id"] for c in page["items"]] == ["wb-2"]
+        assert page["items"][0]["ended_at"] is None
+    finally:
+        await writer.aclose()
+
+
+async def test_a_batch_keeps_its_good_records_when_some_are_refused(
+    platform: Platform,
+    client: httpx.AsyncClient,
+    acme: TenantWorld,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(calls_store, "LOAD_CHUNK", 2)  # several look-ups per batch
+    w = acme
+    calls = CallRecords(platform.db)
+    await calls.start(w.tenant_id, "dup", site="s", direction="inbound", caller="9", called="2")
+    ops: list[calls_store.RecordOp] = []
+    at = platform.clock.now()
+    for i in range(5):
+        ops.append(
+            calls_store.Start(
+                w.tenant_id, f"ok-{i}", calls_store.new_id(), "s", "inbound", "1", "2", None, at
+            )
+        )
+    ops.append(
+        calls_store.Start(
+            w.tenant_id, "dup", calls_store.new_id(), "s", "inbound", "1", "2", None, at
+        )
+    )
+    ops.append(calls_store.Answered(w.tenant_id, "never", at))
+    ops += [calls_store.Finish(w.tenant_id, f"ok-{i}", "bye", at, None, "caller") for i in range(5)]
+    refused = await calls.write(ops)
+    assert [(type(r.op).__name__, r.op.call_id, type(r.error)) for r in refused] == [
+        ("Start", "dup", Conflict),
+        ("Answered", "never", NotFound),
+    ]
+    page = (await client.get("/api/v1/calls", headers=w.admin)).json()
+    by_id = {c["call_id"]: c for c in page["items"]}
+    assert sorted(by_id) == ["dup", "ok-0", "ok-1", "ok-2", "ok-3", "ok-4"]
+    assert by_id["dup"]["caller"] == "9" and by_id["dup"]["ended_at"] is None
+    assert all(by_id[f"ok-{i}"]["end_reason"] == "bye" for i in range(5))

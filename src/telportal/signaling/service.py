@@ -3,8 +3,8 @@
 This is the asyncio adapter around the pure parts. It owns three loops:
 - receive: every screened message from the transports goes through the
   transaction layer; what it delivers is handled here (REGISTER, OPTIONS, ...);
-- timers: sleeps until the transaction layer's next deadline (woken early when
-  a call into the layer may have armed an earlier one) and fires due timers;
+- timers: sleeps until the transaction layer's next deadline (woken early only
+  when a call into the layer armed an earlier one) and fires due timers;
 - housekeeping: expires bindings every second and sends OPTIONS keep-alives
   to registered phones and trunks every `sip.keepalive_seconds`.
 
@@ -25,7 +25,7 @@ from typing import Any
 
 from telportal import __version__
 from telportal.auth.lockout import Lockout
-from telportal.calls_store import CallRecords
+from telportal.calls_batch import CallRecordWriter
 from telportal.clock import Clock
 from telportal.config import Config
 from telportal.events import EventBus, PhoneRegistration
@@ -66,10 +66,12 @@ from telportal.sip import (
 )
 from telportal.sip.dialog import DialogError, DialogId, request_dialog_id, response_dialog_id
 from telportal.sip.digest import Authorized, BadRequest, Banned, Challenged, DigestServer
+from telportal.sip.errors import SipParseError
 from telportal.sip.location import LocationEvent, LocationService
 from telportal.sip.registrar import RegistrarPolicy, process_register
 from telportal.sip.session_timer import SessionTimerPolicy, negotiate_uas
 from telportal.sip.transaction import (
+    AckKey,
     Deliver,
     Dropped,
     NoAck,
@@ -95,6 +97,8 @@ SERVER = f"Telportal/{__version__}"
 HOUSEKEEPING_SECONDS = 1.0
 # Call records stay in memory until the call-record store exists (issue 6).
 MAX_KEPT_RECORDS = 1000
+# Destinations whose sent-by is remembered; past this the memory starts again.
+MAX_SENT_BY_CACHED = 10_000
 
 # What a phone may dial out: digits with an optional leading + (no SIP URIs, no *codes).
 _DIALABLE = re.compile(r"\+?[0-9]{3,20}")
@@ -166,7 +170,9 @@ class SipService:
         self.prompt_dir = config.data_dir / "prompts"
         self.recording_dir = config.data_dir / "recordings"
         self.call_records: list[CallRecord] = []
-        self.records: CallRecords | None = None
+        # Call records, written behind the calls (decision 0010); None: not recorded.
+        self.records: CallRecordWriter | None = None
+        self._records_open: CallRecordWriter | None = None
         self.session_policy = SessionTimerPolicy()
         self.handoff: Handoff = ring_queue_members(self)
         self.calls_ended = 0
@@ -183,7 +189,10 @@ class SipService:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self._wake = asyncio.Event()
+        self._armed: float | None = None  # the deadline the timer loop sleeps until
         self.listeners: list[Listener] = []
+        # Our host:port as each destination sees it (see `sent_by`).
+        self._sent_by: dict[tuple[Transport, str], str] = {}
 
     # --- lifecycle -----------------------------------------------------------------
 
@@ -199,7 +208,11 @@ class SipService:
         if sip.ws_listen is not None:
             ws = sip.ws_listen
             self.listeners.append(await self.transport.listen(Transport.WS, ws.host, ws.port))
+        self._sent_by.clear()  # the listeners changed
         await self.directory.load()
+        if self.records is not None:
+            self.records.open()
+            self._records_open = self.records
         for coro in (
             self._receive_loop(),
             self._timer_loop(),
@@ -218,6 +231,10 @@ class SipService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self._records_open is not None:
+            # What the calls recorded, up to the ones just dropped, is written now.
+            await self._records_open.aclose()
+            self._records_open = None
         await self.transport.close()
         for out in self._outgoing.values():
             if not out.future.done():
@@ -254,14 +271,21 @@ class SipService:
                 # One message's failure must not stop the site answering the next.
                 log.exception("handling a message from %s failed", source)
 
+    def _next_deadline(self) -> float | None:
+        ours, retransmit = self.transactions.next_deadline(), self.retransmitter.next_deadline()
+        if ours is None or (retransmit is not None and retransmit < ours):
+            return retransmit
+        return ours
+
+    def _rearm(self) -> None:
+        """Wake the timer loop if a timer was armed before the deadline it sleeps until."""
+        deadline = self._next_deadline()
+        if deadline is not None and (self._armed is None or deadline < self._armed):
+            self._wake.set()
+
     async def _timer_loop(self) -> None:
         while True:
-            deadlines = [
-                d
-                for d in (self.transactions.next_deadline(), self.retransmitter.next_deadline())
-                if d is not None
-            ]
-            deadline = min(deadlines) if deadlines else None
+            deadline = self._armed = self._next_deadline()
             self._wake.clear()
             delay = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
             if delay is None or delay > 0:
@@ -285,7 +309,7 @@ class SipService:
     # --- the transaction user ------------------------------------------------------
 
     async def _perform(self, actions: Sequence[object]) -> None:
-        self._wake.set()
+        self._rearm()
         for action in actions:
             if isinstance(action, Send):
                 await self._send(action)
@@ -364,7 +388,10 @@ class SipService:
         """An ACK for our 2xx, or a retransmitted 2xx whose ACK was lost."""
         if isinstance(message, Request):
             if message.method == "ACK":
-                self.retransmitter.ack_received(message)
+                with contextlib.suppress(SipParseError):
+                    ack = AckKey.of(message)
+                    self.retransmitter.stop(ack)
+                    self._awaiting_ack.pop(ack, None)  # the call is answered: forget it
                 key = request_dialog_id(message)
                 leg = self._dialogs.get(key) if key else None
                 if isinstance(leg, InboundCall):
@@ -407,6 +434,11 @@ class SipService:
     def active_dialogs(self) -> int:
         return len(self._dialogs)
 
+    @property
+    def calls_awaiting_ack(self) -> int:
+        """Answered calls whose 2xx is not yet acknowledged."""
+        return len(self._awaiting_ack)
+
     def track_dialog(self, dialog_id: DialogId, leg: InboundCall | OutboundLeg) -> None:
         self._dialogs[dialog_id] = leg
         if isinstance(leg, InboundCall):
@@ -420,7 +452,7 @@ class SipService:
     def retransmit_until_ack(self, ok: Response, destination: Source, call: InboundCall) -> None:
         key = self.retransmitter.start(ok, destination)
         self._awaiting_ack[key] = call
-        self._wake.set()
+        self._rearm()
 
     async def start_client(
         self, request: Request, destination: Address, responses: "asyncio.Queue[Response | None]"
@@ -627,21 +659,11 @@ class SipService:
         )
 
     async def _record_start(self, call: InboundCall, route: NumberRoute) -> None:
-        if self.records is None:
-            return
-        try:
+        if self.records is not None:  # queued, written behind: never costs the caller
             await self.records.start(
-                call.tenant_id,
-                call.call_id,
-                site=self.config.site.name,
-                direction="inbound",
-                caller=call.caller,
-                called=route.number,
-                service_id=route.service_id,
-            )
-        except Exception:
-            # A record that cannot be written must not cost the caller the call.
-            log.exception("could not record the start of call %s", call.call_id)
+                call.tenant_id, call.call_id, site=self.config.site.name, direction="inbound",
+                caller=call.caller, called=route.number, service_id=route.service_id,
+            )  # fmt: skip
 
     async def _recorded_call(self, call: InboundCall) -> None:
         """A call between phones, or out through a trunk: it gets a record like any call."""
@@ -654,28 +676,21 @@ class SipService:
         )
         records = self.records
         if records is not None:
-            try:
-                await records.start(
-                    call.tenant_id, call.call_id, site=self.config.site.name,
-                    direction="outbound" if dialled_out else "internal",
-                    caller=call.caller, called=called[:255],
-                )  # fmt: skip
-            except Exception:
-                log.exception("could not record the start of call %s", call.call_id)
-                records = None
+            await records.start(
+                call.tenant_id, call.call_id, site=self.config.site.name,
+                direction="outbound" if dialled_out else "internal",
+                caller=call.caller, called=called[:255],
+            )  # fmt: skip
         try:
             await self.call_extension(call)
         finally:
             if records is not None:
-                try:
-                    if call.answered_at is not None:
-                        await records.answered(call.tenant_id, call.call_id, call.answered_at)
-                    await records.finish(
-                        call.tenant_id, call.call_id, end_reason=call.end_reason or "ended",
-                        hangup_by=call.hangup_by or "system",
-                    )  # fmt: skip
-                except Exception:
-                    log.exception("could not record the end of call %s", call.call_id)
+                if call.answered_at is not None:
+                    await records.answered(call.tenant_id, call.call_id, call.answered_at)
+                await records.finish(
+                    call.tenant_id, call.call_id, end_reason=call.end_reason or "ended",
+                    hangup_by=call.hangup_by or "system",
+                )  # fmt: skip
 
     async def _record_end(
         self, call: InboundCall, record: CallRecord, version: int | None, ivr: IvrCall
@@ -686,19 +701,13 @@ class SipService:
         outcome = record.outcome
         if ivr.queue_outcome:
             outcome = f"{outcome}: {ivr.queue_outcome}"
-        try:
-            if call.answered_at is not None:
-                await self.records.answered(call.tenant_id, call.call_id, call.answered_at)
-            await self.records.save_ivr(call.tenant_id, call.call_id, record, version)
-            await self.records.finish(
-                call.tenant_id,
-                call.call_id,
-                end_reason=call.end_reason or "ended",
-                outcome=outcome,
-                hangup_by=hangup_by,
-            )
-        except Exception:
-            log.exception("could not record the end of call %s", call.call_id)
+        if call.answered_at is not None:
+            await self.records.answered(call.tenant_id, call.call_id, call.answered_at)
+        await self.records.save_ivr(call.tenant_id, call.call_id, record, version)
+        await self.records.finish(
+            call.tenant_id, call.call_id, end_reason=call.end_reason or "ended",
+            outcome=outcome, hangup_by=hangup_by,
+        )  # fmt: skip
 
     async def call_extension(self, call: InboundCall) -> None:
         """Ring the registered phone(s) of the extension the Request-URI names."""
@@ -869,6 +878,15 @@ class SipService:
 
     def sent_by(self, destination: Address) -> str:
         """Our host:port as seen from `destination` (the listener's, or the route's)."""
+        key = (destination.transport, destination.host)
+        found = self._sent_by.get(key)
+        if found is None:
+            if len(self._sent_by) >= MAX_SENT_BY_CACHED:
+                self._sent_by.clear()
+            found = self._sent_by[key] = self._find_sent_by(destination)
+        return found
+
+    def _find_sent_by(self, destination: Address) -> str:
         listener = next(
             (x for x in self.listeners if x.transport is destination.transport), self.listeners[0]
         )

@@ -32,6 +32,16 @@ class Edge:
     platform: Platform
     port: int
 
+    async def records_written(self, calls: int = 1) -> None:
+        """Once `calls` calls have ended, write the call records still queued behind
+        them (decision 0010), so the test reads what the calls recorded."""
+        sip = self.platform.sip
+        assert sip is not None and sip.records is not None
+        async with asyncio.timeout(10):
+            while sip.calls_ended < calls:  # noqa: ASYNC110 - the call tasks end on their own
+                await asyncio.sleep(0.02)
+        await sip.records.flush()
+
 
 @pytest.fixture
 async def edge(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Edge]:

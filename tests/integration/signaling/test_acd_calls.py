@@ -314,6 +314,7 @@ async def test_an_agent_who_does_not_answer_is_skipped_and_pops_come_first(
     }
     assert (after["1001"]["state"], after["1001"]["reason"]) == ("not_ready", "no-answer")
     assert after["1001"]["missed"] == 1 and after["1002"]["answered"] == 1
+    await edge.records_written()
     async with edge.platform.db.read() as session:
         row = (await session.execute(select(CallDetailRecord))).scalars().one()
     assert (row.queue, row.agent_extension, row.hangup_by) == ("sales", "1002", "caller")

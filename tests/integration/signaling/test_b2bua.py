@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import pytest
+from sqlalchemy import select
 
 from telportal.net import Peer, SipTransportLayer, Source, Transport
 from telportal.sip import Request, Response, make_response, parse_message
 from telportal.sip.digest import answer_challenge
+from telportal.store.schema import CallDetailRecord
 from tests.integration.signaling.conftest import PASSWORD, Edge
 
 SDP = (
@@ -234,3 +236,32 @@ async def test_session_timer_is_negotiated_and_too_short_refused(
     assert (ok.headers.get("Require") or "") == "timer"
     assert (ok.headers.get("Session-Expires") or "").startswith("1800;refresher=")
     await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
+
+
+async def test_answered_calls_leave_nothing_behind(edge: Edge, phones: tuple[Phone, Phone]) -> None:
+    """Calls answered, ACKed and hung up leave no state: no 2xx waiting for its ACK
+    (which held every answered call for 64*T1), and every call has its record."""
+    a, b = phones
+    sip = edge.platform.sip
+    assert sip is not None
+    for _ in range(3):
+        uri, call_id, _ = await _call(a, edge.port, "1002")
+        invite = await b.next("INVITE")
+        assert isinstance(invite, Request)
+        await b.reply(invite, 200, body=SDP)
+        ok = await a.next("200")
+        assert isinstance(ok, Response)
+        await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
+        await b.next("ACK")
+        await a.send(a.line("BYE", uri, 3, call_id, [], to_tag=ok.to.tag or ""))
+        assert (await a.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
+        callee_bye = await b.next("BYE")
+        assert isinstance(callee_bye, Request)
+        await b.reply(callee_bye, 200)
+    await edge.records_written(calls=3)
+    assert sip.calls_awaiting_ack == 0 and len(sip.retransmitter) == 0
+    assert sip.active_dialogs == 0
+    async with edge.platform.db.read() as session:
+        rows = (await session.execute(select(CallDetailRecord))).scalars().all()
+    assert len(rows) == 3
+    assert all(r.answered_at and r.ended_at and r.hangup_by == "caller" for r in rows)

@@ -123,6 +123,7 @@ async def test_caller_presses_9_hears_the_announcement_and_is_hung_up(
     assert [v.step for v in record.path] == ["greeting", "main_menu", "self_service", "goodbye"]
     assert record.outcome.startswith("hangup")
     # ... and the stored call record says the same, with the published version.
+    await edge.records_written()
     async with edge.platform.db.read() as session:
         row = (
             await session.execute(

@@ -165,6 +165,7 @@ async def test_a_mobile_that_does_not_press_1_does_not_get_the_call(
                 await proc.wait()
     state = await agent_state(api, token)
     assert (state["state"], state["reason"]) == ("not_ready", "no-answer")
+    await edge.records_written()
     async with edge.platform.db.read() as session:
         row = (await session.execute(select(CallDetailRecord))).scalars().one()
     assert row.agent_id is None and row.connected_at is None

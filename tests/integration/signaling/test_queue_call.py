@@ -71,6 +71,7 @@ async def test_caller_reaches_an_agent_of_the_sales_queue(edge: Edge, tmp_path: 
     assert record.digits == ("1",)
     assert record.outcome == "queue sales"
     # The stored record has the ACD's part: queue, agent, wait, talk, who hung up.
+    await edge.records_written()
     async with edge.platform.db.read() as session:
         row = (
             await session.execute(
