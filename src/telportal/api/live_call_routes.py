@@ -41,11 +41,12 @@ class BlindTransfer(BaseModel):
 
     to: str | None = Field(None, pattern=r"^[0-9]{2,32}$", description="An extension")
     number: str | None = Field(None, pattern=r"^\+?[0-9]{3,32}$", description="An outside number")
+    queue: str | None = Field(None, min_length=1, max_length=100, description="A queue's name")
 
     @model_validator(mode="after")
     def _one(self) -> "BlindTransfer":
-        if (self.to is None) == (self.number is None):
-            raise ValueError("give exactly one of to (an extension) or number")
+        if sum(v is not None for v in (self.to, self.number, self.queue)) != 1:
+            raise ValueError("give exactly one of to (an extension), number or queue")
         return self
 
 
@@ -203,11 +204,16 @@ def _add_transfer_routes(router: APIRouter) -> None:
         call_id: CallId, body: BlindTransfer, platform: PlatformDep, scope: ScopeDep
     ) -> Any:
         """Rings the extension (`to`) or the outside `number` through the tenant's trunk;
-        when it answers it replaces the agent (409 if it does not, or no trunk)."""
+        when it answers it replaces the agent (409 if it does not, or no trunk). With
+        `queue` the agent leaves at once and the caller waits in that queue."""
         call = _call(platform, scope, call_id)
         if body.to is not None:
             await _extension(platform, call, body.to)
             await _do(_calls(platform).transfer(call, body.to))
+        elif body.queue is not None:
+            if platform.acd is None or platform.acd.queue(call.tenant_id, body.queue) is None:
+                raise NotFound("queue")
+            await _do(_calls(platform).transfer_to_queue(call, body.queue))
         else:
             assert body.number is not None
             await _do(_calls(platform).transfer(call, body.number, outside=True))

@@ -17,6 +17,7 @@ waiting: their place in the queue is kept and the call ends.
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -101,7 +102,17 @@ def acd_handoff(
                         call.tenant_id)  # fmt: skip
             await say_unavailable(call, action, ivr)
             return
-        await QueuedCall(service, acd, desktops, call, ivr, info, action, lookup).run()
+        queued = QueuedCall(service, acd, desktops, call, ivr, info, action, lookup)
+        await queued.run()
+        # An agent may send the caller on to another queue (call control): wait there.
+        while queued.requeue_to is not None and not call.ended.is_set():
+            target = acd.queue(call.tenant_id, queued.requeue_to)
+            if target is None:
+                await say_unavailable(call, action, ivr)
+                return
+            action = dataclasses.replace(action, queue=target.name)
+            queued = QueuedCall(service, acd, desktops, call, ivr, target, action, lookup)
+            await queued.run()
 
     return handoff
 
@@ -137,6 +148,8 @@ class QueuedCall:
         self.customer: dict[str, object] | None = None
         self.recent_calls: list[dict[str, object]] = []
         self.importance = 0
+        # Set when the agent transferred the caller to a queue (they wait there next).
+        self.requeue_to: str | None = None
 
     # --- the wait ---------------------------------------------------------------------
 
@@ -412,7 +425,7 @@ class QueuedCall:
         answered_at = service.clock.now()
         live = LiveCall(
             self.tenant_id, self.contact_id, self.call.caller, self.info.name, agent_id, leg,
-            self.ivr.endpoint, self.call, recording,
+            self.ivr.endpoint, self.call, recording, can_requeue=True,
         )  # fmt: skip
         try:
             connection = await connect(
@@ -423,6 +436,9 @@ class QueuedCall:
             )  # fmt: skip
             self.ivr.hangup_by = live.hung_up_by or connection.ended_by
             self.ivr.agent_recording = connection.recording
+            if connection.ended_by == "transfer":
+                self.requeue_to = live.requeue_to
+                self.outcome = f"answered by {leg.extension}, transferred to {live.requeue_to}"
         finally:
             service.live_calls.remove(live)
             self.acd.ended(self.tenant_id, self.contact_id)

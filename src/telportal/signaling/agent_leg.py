@@ -57,7 +57,7 @@ class AgentLeg:
 class Connection:
     """How a connected call ended."""
 
-    ended_by: str  # "caller" or "agent"
+    ended_by: str  # "caller", "agent", or "transfer" (the caller went on to a queue)
     recording: Path | None
     summary: RecordingSummary | None
 
@@ -304,6 +304,13 @@ async def connect(
                 task.cancel()
             if call.ended.is_set() or live is None or live.agent is agent:
                 break  # the caller or the present agent hung up
+        if live is not None and live.requeue_to is not None and not call.ended.is_set():
+            # Sent to a queue: the agent is gone, the caller stays for the next one.
+            summary = None
+            if recording is not None:
+                with contextlib.suppress(Exception):
+                    summary = await engine.record_stop(caller_endpoint)
+            return Connection("transfer", recording, summary)
         return await _hang_up_the_other(call, agent, recording, engine, caller_endpoint)
     finally:
         with contextlib.suppress(Exception):

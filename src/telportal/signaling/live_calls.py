@@ -68,6 +68,10 @@ class LiveCall:
     hung_up_by: str | None = None
     # Set when `agent` is replaced (a transfer): the call goes on with the new agent.
     swapped: asyncio.Event = field(default_factory=asyncio.Event)
+    # A call that came through a queue may be sent back to one (`transfer_to_queue`):
+    # the agent leaves and the caller waits in that queue for the next agent.
+    can_requeue: bool = False
+    requeue_to: str | None = None
 
     @property
     def mix_id(self) -> str:
@@ -200,6 +204,22 @@ class LiveCalls:
         self._publish(call, "transferred", extension)
         await self._record_transfer(call)
         return extension
+
+    async def transfer_to_queue(self, call: LiveCall, queue: str) -> str:
+        """Blind transfer to a queue: the agent leaves at once and the caller waits in
+        `queue` (position, music, the next free agent) as if the flow had sent them."""
+        if not call.can_requeue:
+            raise CallControlError(
+                "this call did not come through a queue: transfer it to an extension or number"
+            )
+        if call.consult is not None:
+            raise CallControlError("finish the consultation first")
+        call.requeue_to = queue
+        call.transfers.append({"from": call.agent.extension, "to": queue, "kind": "queue"})
+        await self._record_transfer(call)
+        self._publish(call, "transferred", f"queue {queue}")
+        await call.agent.leg.hangup("transferred to a queue")
+        return queue
 
     async def consult(self, call: LiveCall, extension: str) -> None:
         """Attended transfer, first half: the caller holds while the agent talks to the

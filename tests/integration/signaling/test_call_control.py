@@ -255,3 +255,69 @@ async def test_blind_transfer_to_an_outside_number(edge: Edge, api: Api, tmp_pat
     async with asyncio.timeout(10):
         while sip.trunk_channels:  # noqa: ASYNC110 - the channel is freed when the leg ends
             await asyncio.sleep(0.05)
+
+
+async def test_blind_transfer_to_a_queue(edge: Edge, api: Api, tmp_path: Path) -> None:
+    """1001 takes a sales call and sends the caller to the support queue: 1001 leaves
+    (wrap-up), the caller waits in support and the ACD gives them to 1002."""
+    await add_trunk(edge, free_port())
+    phones = {}
+    for extension in ("1001", "1002"):
+        port = free_port()
+        phones[extension] = await start_sipp(
+            tmp_path, f"p{extension}", "-sn", "uas", "-p", str(port), "-m", "1"
+        )
+        await _register_callee(edge, port, extension=extension)
+    agent = {"Authorization": f"Bearer {await api.token('1001@acme')}"}
+    supervisor = {"Authorization": f"Bearer {await api.token('supervisor@acme')}"}
+    # 1002 is busy at first, so the sales call goes to 1001.
+    busy_token = await api.token("1002@acme")
+    busy = {"Authorization": f"Bearer {busy_token}"}
+    await until_state(api, busy_token, "ready")
+    r = await api.client.post("/api/v1/agents/me/not-ready", json={"reason": "meeting"},
+                              headers=busy)  # fmt: skip
+    assert r.status_code == 200, r.text
+    (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=0, hung_up_by_server=True))
+    caller = await start_sipp(
+        tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
+        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(30):
+            while not (calls := (await api.client.get("/api/v1/live-calls", headers=agent)).json()):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        base = f"/api/v1/live-calls/{calls[0]['call_id']}"
+        r = await api.client.post(f"{base}/transfer", json={"queue": "nope"}, headers=agent)
+        assert r.status_code == 404, r.text
+        r = await api.client.post(f"{base}/transfer", json={"queue": "support"}, headers=agent)
+        assert r.status_code == 200, r.text
+        assert r.json()["transfers"] == [{"from": "1001", "to": "support", "kind": "queue"}]
+        await finished(phones["1001"], tmp_path, "p1001")  # 1001's leg got BYE
+        r = await api.client.post("/api/v1/agents/me/ready", headers=busy)
+        assert r.status_code == 200, r.text
+        async with asyncio.timeout(30):
+            while True:
+                live = (await api.client.get("/api/v1/live-calls", headers=supervisor)).json()
+                if live and live[0]["agent_extension"] == "1002":
+                    break
+                await asyncio.sleep(0.1)
+        assert live[0]["queue"] == "support"
+        r = await api.client.post(f"{base}/hangup", headers=supervisor)
+        assert r.status_code == 204, r.text
+        await finished(caller, tmp_path, "caller")
+        await finished(phones["1002"], tmp_path, "p1002")
+    finally:
+        for proc in (caller, *phones.values()):
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+    async with asyncio.timeout(10):
+        while True:
+            async with edge.platform.db.read() as session:
+                row = (await session.execute(select(CallDetailRecord))).scalars().one()
+            if row.ended_at is not None:
+                break
+            await asyncio.sleep(0.05)
+    assert (row.queue, row.agent_extension) == ("support", "1002")
+    assert row.transfers == [{"from": "1001", "to": "support", "kind": "queue"}]
+    assert [leg["target"] for leg in row.legs if leg["kind"] == "agent"] == ["1001", "1002"]
