@@ -181,3 +181,53 @@ async def test_api_keys(
     assert (await client.get(f"/api/v1/api-keys/{created['id']}", headers=admin)).json()[
         "revoked_at"
     ]
+
+
+async def test_cached_bearers_are_refused_at_once_when_revoked_here(
+    client: httpx.AsyncClient, setup: dict[str, str], platform: Platform
+) -> None:
+    """Bearers are cached for a few seconds, yet a sign-out, a disabled user or a
+    revoked API key in this process refuses them on the very next request."""
+    op = {"Authorization": setup["op"]}
+    h = await login(client, "1001@acme")
+    for _ in range(2):  # the second answer comes from the cache
+        assert (await client.get("/api/v1/me", headers=h)).status_code == 200
+    assert len(platform.auth.cache) >= 1
+    users = (await client.get("/api/v1/users", headers=op)).json()["items"]
+    agent = next(u for u in users if u["username"] == "1001")
+    r = await client.patch(f"/api/v1/users/{agent['id']}", json={"enabled": False}, headers=op)
+    assert r.status_code == 200, r.text
+    assert_error(await client.get("/api/v1/me", headers=h), 401, "unauthorized")
+
+    await create(
+        client, op, "users",
+        {"tenant_id": setup["tenant_id"], "username": "boss", "role": "tenant_admin",
+         "password": PASSWORD},
+    )  # fmt: skip
+    admin = await login(client, "boss@acme")
+    key = await create(client, admin, "api-keys", {"name": "crm", "role": "supervisor"})
+    bot = {"Authorization": f"Bearer {key['key']}"}
+    for _ in range(2):
+        assert (await client.get("/api/v1/me", headers=bot)).status_code == 200
+    r = await client.delete(f"/api/v1/api-keys/{key['id']}", headers=admin)
+    assert r.status_code == 204, r.text
+    assert_error(await client.get("/api/v1/me", headers=bot), 401, "unauthorized")
+
+
+async def test_a_revocation_by_another_process_counts_within_the_cache_time(
+    client: httpx.AsyncClient, setup: dict[str, str], platform: Platform, clock: FakeClock
+) -> None:
+    """A change this process did not make (the CLI, another site) is seen once the
+    cached answer is older than the cache time: seconds, not the token's lifetime."""
+    h = await login(client, "1001@acme")
+    assert (await client.get("/api/v1/me", headers=h)).status_code == 200
+    token_hash = hashlib.sha256(h["Authorization"].removeprefix("Bearer ").encode()).hexdigest()
+    # Straight to the store, as another process would: no commit in this process.
+    async with platform.db.read() as session, session.begin():
+        row = (
+            await session.execute(select(AccessToken).where(AccessToken.token_hash == token_hash))
+        ).scalar_one()
+        row.revoked_at = clock.now()
+    assert (await client.get("/api/v1/me", headers=h)).status_code == 200  # cached
+    clock.advance(platform.auth.cache.ttl)
+    assert_error(await client.get("/api/v1/me", headers=h), 401, "unauthorized")

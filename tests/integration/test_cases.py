@@ -296,3 +296,63 @@ async def test_a_resolution_creates_a_follow_up_call_that_feedback_completes(
     assert (await client.get("/api/v1/follow-ups", headers=acme.agent)).json() == []
     done = (await client.get("/api/v1/follow-ups?state=completed", headers=acme.agent)).json()
     assert [f["case_id"] for f in done] == [ids[0]]
+
+
+async def test_opening_a_case_answers_from_one_transaction_and_honours_idempotency_keys(
+    platform: Platform, client: httpx.AsyncClient, tenants: tuple[TenantWorld, TenantWorld]
+) -> None:
+    """The answer is made from the rows as written (no second read), and matches what a
+    read gives; a retry with the same Idempotency-Key gets it back, with one case, one
+    history entry and one audit entry in the store."""
+    acme, _ = tenants
+    r = await client.put(
+        "/api/v1/case-settings",
+        json={"sla_policies": [{"id": "std", "first_response_minutes": 30,
+                                "resolution_minutes": 120}],
+              "calendar": {"timezone": "Asia/Shanghai", "weekly": {"mon-fri": "09:00-18:00"}}},
+        headers=acme.admin,
+    )  # fmt: skip
+    assert r.status_code == 200, r.text
+    body = {"subject": "Card blocked", "urgency": "high"}
+    key = {**acme.agent, "Idempotency-Key": "open-1"}
+    first = await client.post("/api/v1/cases", json=body, headers=key)
+    assert first.status_code == 201, first.text
+    case = first.json()
+    assert len(case["sla"]) == 4
+    read = await client.get(f"/api/v1/cases/{case['id']}", headers=acme.agent)
+    assert read.json() == case
+    again = await client.post("/api/v1/cases", json=body, headers=key)
+    assert again.status_code == 201 and again.headers["Idempotent-Replayed"] == "true"
+    assert again.json() == case
+    other = await client.post("/api/v1/cases", json={**body, "urgency": "low"}, headers=key)
+    assert_error(other, 422, "idempotency_key_reused")
+    found = (await client.get("/api/v1/cases", headers=acme.agent)).json()
+    assert found["total"] == 1
+    history = (await client.get(f"/api/v1/cases/{case['id']}/history", headers=acme.agent)).json()
+    assert [(h["version"], h["event"], h["to_state"]) for h in history] == [(1, "create", "new")]
+    audit = (
+        await client.get(f"/api/v1/audit?entity=case&entity_id={case['id']}", headers=acme.admin)
+    ).json()
+    assert [(a["action"], a["actor_name"]) for a in audit["items"]] == [
+        ("created", case["created_by"])
+    ]
+
+
+async def test_new_case_settings_apply_to_the_very_next_case(
+    client: httpx.AsyncClient, tenants: tuple[TenantWorld, TenantWorld]
+) -> None:
+    """The desk keeps each tenant's rules for a few seconds; a change through the API
+    clears them at once."""
+    acme, _ = tenants
+    before = await client.post("/api/v1/cases", json={"subject": "a"}, headers=acme.agent)
+    assert before.status_code == 201 and before.json()["sla"] == []
+    r = await client.put(
+        "/api/v1/case-settings",
+        json={"sla_policies": [{"id": "std", "resolution_minutes": 60}]},
+        headers=acme.admin,
+    )
+    assert r.status_code == 200, r.text
+    after = await client.post("/api/v1/cases", json={"subject": "b"}, headers=acme.agent)
+    assert [(t["target"], t["level"]) for t in after.json()["sla"]] == [
+        ("resolution", "warning"), ("resolution", "breach"),
+    ]  # fmt: skip

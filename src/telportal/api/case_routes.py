@@ -5,16 +5,18 @@ Agents open and work cases; settings take a tenant admin. Another tenant's case 
 404 on every route. Every change is a `data` event; SLA alerts are `case` events.
 """
 
-from datetime import datetime
+from collections.abc import Iterable
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import func, or_, select
 
 from telportal.api.deps import PlatformDep, ScopeDep
 from telportal.api.pages import Page
 from telportal.api.resource_routes import ERRORS, Limit, Offset
+from telportal.api.writes import run_write
 from telportal.cases import lifecycle as lc
 from telportal.cases.sla import check_policies
 from telportal.crm.cases import (
@@ -35,6 +37,7 @@ from telportal.store.schema import (
     CaseSettings,
     CaseTimer,
 )
+from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Role, Scope
 
 Text = Annotated[str | None, Query(max_length=200)]
@@ -218,15 +221,25 @@ def _tenant(scope: Scope) -> str:
 
 
 async def _out(session: Any, row: Case) -> CaseOut:
-    out = CaseOut.model_validate(row)
     timers = await session.execute(
         select(CaseTimer)
         .where(CaseTimer.case_id == row.id, CaseTimer.fired_at.is_(None))
         .order_by(CaseTimer.fire_at)
     )
+    return _answer(row, timers.scalars())
+
+
+def _answer(row: Case, pending: Iterable[CaseTimer]) -> CaseOut:
+    """A case and its pending timers (soonest first) as the API shows them."""
+    out = CaseOut.model_validate(row)
     out.sla = [
-        {"target": t.target, "level": t.level, "fire_at": t.fire_at, "due_at": t.due_at}
-        for t in timers.scalars()
+        {
+            "target": t.target,
+            "level": t.level,
+            "fire_at": t.fire_at.astimezone(UTC),  # as read back: UTC on both databases
+            "due_at": t.due_at.astimezone(UTC) if t.due_at else None,
+        }
+        for t in sorted(pending, key=lambda t: t.fire_at)
     ]
     return out
 
@@ -235,11 +248,20 @@ def case_router(desk: CaseDesk) -> APIRouter:
     router = APIRouter(tags=["cases"], responses=ERRORS)
 
     @router.post("/cases", status_code=201, response_model=CaseOut, summary="Open a case")
-    async def open_case(body: CaseCreate, platform: PlatformDep, scope: ScopeDep) -> Any:
-        """With `call_id`, the case links that call's record and its caller's customer."""
-        row = await desk.open(scope, _tenant(scope), **body.model_dump())
-        async with platform.db.read() as session:
-            return await _out(session, await desk.get(session, row.tenant_id, row.id))
+    async def open_case(
+        body: CaseCreate, request: Request, platform: PlatformDep, scope: ScopeDep
+    ) -> Any:
+        """With `call_id`, the case links that call's record and its caller's customer.
+        Retries with the same `Idempotency-Key` get the first answer back."""
+        tenant_id = _tenant(scope)
+
+        async def open_one(uow: UnitOfWork) -> CaseOut:
+            opened = await desk.open_in(uow, tenant_id, **body.model_dump())
+            return _answer(opened.row, opened.timers)
+
+        # One transaction: the answer is made from the rows as written, and sent
+        # only once they are committed.
+        return await run_write(request, platform, scope, open_one, 201)
 
     @router.get("/cases", response_model=Page[CaseOut], summary="Search cases")
     async def search(

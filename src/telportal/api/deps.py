@@ -11,7 +11,9 @@ from telportal.tenancy.roles import Scope
 _bearer = HTTPBearer(auto_error=False, description="A token from /auth/token or an API key")
 
 
-def get_platform(request: Request) -> Platform:
+async def get_platform(request: Request) -> Platform:
+    # async although it never awaits: FastAPI runs a plain `def` dependency in a
+    # worker thread, a hand-off per request for one attribute read.
     platform: Platform = request.app.state.platform
     return platform
 

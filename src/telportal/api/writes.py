@@ -43,6 +43,13 @@ def _replay(record: IdempotencyRecord) -> Response:
     return JSONResponse(json.loads(record.body), record.status_code, headers=headers)
 
 
+def _encode(result: BaseModel | None) -> Any:
+    """JSON-ready data: what `jsonable_encoder` gives, without its second pass for models."""
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json", by_alias=True)
+    return jsonable_encoder(result)
+
+
 def _respond(payload: Any, status: int) -> Response:
     if status == 204:
         return Response(status_code=204)
@@ -55,7 +62,7 @@ async def run_write(
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         async with platform.db.write(scope) as uow:
-            payload = jsonable_encoder(await fn(uow))
+            payload = _encode(await fn(uow))
         return _respond(payload, status)
 
     if not KEY_RE.match(key):
@@ -72,7 +79,7 @@ async def run_write(
             stored = await _find(uow, principal, key)
             if stored is not None:
                 return _checked_replay(stored, digest)
-            payload = jsonable_encoder(await fn(uow))
+            payload = _encode(await fn(uow))
             now = uow.clock.now()
             await uow.session.execute(
                 delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - KEEP_FOR)

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -54,6 +55,7 @@ from telportal.store.schema import (
     CaseTimer,
     Customer,
     Tenant,
+    new_id,
 )
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
@@ -61,6 +63,10 @@ from telportal.tenancy.roles import Scope
 log = logging.getLogger(__name__)
 
 FIRE_INTERVAL = 2.0
+# Tenants' case rules are kept this long; a change made in this process (the API's
+# PUT /case-settings) clears them at once, one made by another process within this.
+RULES_CACHE_SECONDS = 5.0
+RULES_CACHE_TENANTS = 1000
 ALWAYS_OPEN = CalendarSpec.model_validate({"timezone": "UTC", "weekly": {"mon-sun": "24h"}})
 
 
@@ -217,12 +223,23 @@ def _store(row: Case, case: lc.Case) -> None:
     ]
 
 
+@dataclass(frozen=True)
+class OpenedCase:
+    """A case just opened and its pending SLA timers, as written."""
+
+    row: Case
+    timers: list[CaseTimer]
+
+
 class CaseDesk:
     def __init__(self, db: Database, clock: Clock, bus: EventBus) -> None:
         self.db = db
         self.clock = clock
         self.bus = bus
         self._task: asyncio.Task[None] | None = None
+        self._rules: dict[str, tuple[float, CaseRules]] = {}
+        self._rules_generation = 0
+        db.on_commit(self._committed)
 
     # --- opening and events ------------------------------------------------------------
 
@@ -242,67 +259,98 @@ class CaseDesk:
         assignee: str | None = None,
         department: str = "",
     ) -> Case:
-        """A new case; `call_id` links the call's record and, when no customer is
-        given, the customer the caller's number belongs to."""
+        """A new case, in a transaction of its own (see `open_in`)."""
         async with self.db.write(scope) as uow:
-            now = uow.clock.now()
-            call_record_id = None
-            if call_id is not None:
-                record = (
-                    await uow.session.execute(
-                        select(CallDetailRecord).where(
-                            CallDetailRecord.tenant_id == tenant_id,
-                            CallDetailRecord.call_id == call_id,
-                        )
+            opened = await self.open_in(
+                uow, tenant_id, subject=subject, description=description,
+                category=category, urgency=urgency, channel=channel, service_id=service_id,
+                customer_id=customer_id, call_id=call_id, assignee=assignee,
+                department=department,
+            )  # fmt: skip
+            return opened.row
+
+    async def open_in(
+        self,
+        uow: UnitOfWork,
+        tenant_id: str,
+        *,
+        subject: str,
+        description: str = "",
+        category: str = "",
+        urgency: str = "normal",
+        channel: str = "",
+        service_id: str | None = None,
+        customer_id: str | None = None,
+        call_id: str | None = None,
+        assignee: str | None = None,
+        department: str = "",
+    ) -> "OpenedCase":
+        """A new case in the caller's transaction; `call_id` links the call's record and,
+        when no customer is given, the customer the caller's number belongs to.
+
+        Returns the row and its pending SLA timers as written, so an answer needs no
+        second read."""
+        actor = uow.scope.actor_name
+        now = uow.clock.now()
+        call_record_id = None
+        if call_id is not None:
+            record = (
+                await uow.session.execute(
+                    select(CallDetailRecord).where(
+                        CallDetailRecord.tenant_id == tenant_id,
+                        CallDetailRecord.call_id == call_id,
                     )
-                ).scalar_one_or_none()
-                if record is None:
-                    raise Invalid("call_id", f"no call {call_id!r} in this tenant")
-                call_record_id = record.id
-                service_id = service_id or record.service_id
-                channel = channel or "voice"
-                if customer_id is None:
-                    found = await customers.find(
-                        uow.session, tenant_id, IdentityKind.PHONE, record.caller
-                    )
-                    customer_id = found.id if found else None
-            if customer_id is not None:
-                await customers.own(uow.session, tenant_id, customer_id)
-            # Numbers run per tenant: the tenant's row is locked while one is taken (on
-            # PostgreSQL; SQLite writes are one at a time anyway).
+                )
+            ).scalar_one_or_none()
+            if record is None:
+                raise Invalid("call_id", f"no call {call_id!r} in this tenant")
+            call_record_id = record.id
+            service_id = service_id or record.service_id
+            channel = channel or "voice"
+            if customer_id is None:
+                found = await customers.find(
+                    uow.session, tenant_id, IdentityKind.PHONE, record.caller
+                )
+                customer_id = found.id if found else None
+        if customer_id is not None:
+            await customers.own(uow.session, tenant_id, customer_id)
+        if uow.session.get_bind().dialect.name != "sqlite":
+            # Numbers run per tenant: the tenant's row is locked while one is taken.
+            # SQLite writes are one at a time anyway (the database's write lock).
             await uow.session.execute(
                 select(Tenant.id).where(Tenant.id == tenant_id).with_for_update()
             )
-            last = await uow.session.scalar(
-                select(func.coalesce(func.max(Case.number), 0)).where(Case.tenant_id == tenant_id)
-            )
-            number = int(last or 0) + 1
-            row = Case(
-                tenant_id=tenant_id, number=number, state="new", service_id=service_id,
-                customer_id=customer_id, call_record_id=call_record_id, watchers=[],
-                department=department,
-                pauses=[], created_by=scope.actor_name, created_at=now, updated_at=now,
-            )  # fmt: skip
-            uow.session.add(row)
-            await uow.session.flush()
-            opened = lc.open_case(
-                tenant_id, row.id, actor=scope.actor_name, at=now, service=service_id or "",
-                category=category, urgency=urgency, customer_id=customer_id or "",
-                subject=subject, description=description, channel=channel,
-                department=department,
-            )  # fmt: skip
-            await self._save(uow, row, opened)
-            if assignee:
-                await self._apply(uow, row, lc.Assign(assignee), scope.actor_name)
-            else:
-                await self._dispatch(uow, row, scope.actor_name)
-            return row
+        last = await uow.session.scalar(
+            select(func.coalesce(func.max(Case.number), 0)).where(Case.tenant_id == tenant_id)
+        )
+        rules = await self.rules(uow, tenant_id)
+        row = Case(
+            id=new_id(), tenant_id=tenant_id, number=int(last or 0) + 1, state="new",
+            service_id=service_id, customer_id=customer_id, call_record_id=call_record_id,
+            watchers=[], department=department, pauses=[], created_by=actor,
+            created_at=now, updated_at=now,
+        )  # fmt: skip
+        opened = lc.open_case(
+            tenant_id, row.id, actor=actor, at=now, service=service_id or "",
+            category=category, urgency=urgency, customer_id=customer_id or "",
+            subject=subject, description=description, channel=channel,
+            department=department,
+        )  # fmt: skip
+        uow.session.add(row)
+        timers = await self._save(uow, row, opened, rules, new=True)
+        if assignee:
+            timers = await self._apply(uow, row, lc.Assign(assignee), actor, rules)
+        else:
+            timers = await self._dispatch(uow, row, actor, rules) or timers
+        return OpenedCase(row, timers)
 
-    async def _dispatch(self, uow: UnitOfWork, row: Case, actor: str) -> None:
-        """Route a new case by the tenant's rules to the least loaded assignee."""
-        rules = await self.rules(uow, row.tenant_id)
+    async def _dispatch(
+        self, uow: UnitOfWork, row: Case, actor: str, rules: CaseRules
+    ) -> list[CaseTimer] | None:
+        """Route a new case by the tenant's rules to the least loaded assignee; the
+        pending timers when that changed the case."""
         if rules.dispatch is None:
-            return
+            return None
         importance = 0
         if row.customer_id:
             customer = await uow.session.get(Customer, row.customer_id)
@@ -325,11 +373,14 @@ class CaseDesk:
             row.tenant_id, to_core(row), rules.dispatch, importance=importance, open_cases=load
         )
         if decision.assignee:
-            await self._apply(
-                uow, row, lc.Assign(decision.assignee, decision.department or None), actor
+            return await self._apply(
+                uow, row, lc.Assign(decision.assignee, decision.department or None), actor, rules
             )
-        elif decision.department:
-            await self._apply(uow, row, lc.Edit({"department": decision.department}), actor)
+        if decision.department:
+            return await self._apply(
+                uow, row, lc.Edit({"department": decision.department}), actor, rules
+            )
+        return None
 
     async def apply(self, scope: Scope, tenant_id: str, case_id: str, command: lc.Command) -> Case:
         async with self.db.write(scope) as uow:
@@ -337,27 +388,47 @@ class CaseDesk:
             await self._apply(uow, row, command, scope.actor_name)
             return row
 
-    async def _apply(self, uow: UnitOfWork, row: Case, command: lc.Command, actor: str) -> None:
-        rules = await self.rules(uow, row.tenant_id)
+    async def _apply(
+        self,
+        uow: UnitOfWork,
+        row: Case,
+        command: lc.Command,
+        actor: str,
+        rules: CaseRules | None = None,
+    ) -> list[CaseTimer]:
+        """Carry out one event; the case's pending SLA timers after it."""
+        rules = rules or await self.rules(uow, row.tenant_id)
         now = max(uow.clock.now(), row.updated_at)
         done = lc.transition(
             row.tenant_id, to_core(row), command, actor=actor, at=now, follow_ups=rules.follow_ups
         )
-        await self._save(uow, row, done, rules)
+        return await self._save(uow, row, done, rules)
 
     async def _save(
-        self, uow: UnitOfWork, row: Case, done: lc.Transition, rules: CaseRules | None = None
-    ) -> None:
+        self,
+        uow: UnitOfWork,
+        row: Case,
+        done: lc.Transition,
+        rules: CaseRules,
+        *,
+        new: bool = False,
+    ) -> list[CaseTimer]:
+        """Store a transition: the case, its history entry, follow-ups and timers. A
+        `new` case has no timers yet, so none are looked for. The pending timers."""
         _store(row, done.case)
         e = done.entry
-        uow.session.add(
-            CaseHistory(
-                tenant_id=row.tenant_id, case_id=row.id, version=e.version, at=e.at,
-                actor=e.actor, event=e.event.value,
-                from_state=e.from_state.value if e.from_state else None,
-                to_state=e.to_state.value, details=dict(e.details),
-            )
+        entry: dict[str, Any] = dict(
+            tenant_id=row.tenant_id, case_id=row.id, version=e.version, at=e.at,
+            actor=e.actor, event=e.event.value,
+            from_state=e.from_state.value if e.from_state else None,
+            to_state=e.to_state.value, details=dict(e.details),
         )  # fmt: skip
+        if new:
+            uow.add_row(CaseHistory, **entry)  # the first entry: nobody else can write one
+        else:
+            # Flushed below: (case_id, version) is unique, so of two writers applying an
+            # event to the same version of a case, the later one fails there.
+            uow.session.add(CaseHistory(**entry))
         for follow in done.follow_ups:  # upsert by id: the core's ids are stable
             if await uow.session.get(CaseFollowUp, follow.follow_up_id) is None:
                 uow.session.add(
@@ -374,48 +445,71 @@ class CaseDesk:
                 .where(CaseFollowUp.case_id == row.id, CaseFollowUp.state == "pending")
                 .values(state=done.end_follow_ups.value)
             )
-        rules = rules or await self.rules(uow, row.tenant_id)
         specs = sla_timer_specs(
             row.tenant_id, done.case, policy_for(row.tenant_id, rules.policies, done.case),
             rules.hours,
         )  # fmt: skip
-        await self._replace_timers(uow, row, specs)
+        timers = await self._replace_timers(uow, row, specs, new=new)
         row.escalate_at = await self._next_escalation(uow, row, done.case, rules)
-        try:
-            await uow.session.flush()
-        except Exception as exc:  # two writers on one case: the later one retries
-            raise Conflict(f"case {row.id} changed meanwhile; reload it") from exc
+        if not new:  # a new case has no other writer; it is written with the commit
+            try:
+                await uow.session.flush()
+            except Exception as exc:  # two writers on one case: the later one retries
+                raise Conflict(f"case {row.id} changed meanwhile; reload it") from exc
         uow.data_changed(
             row.tenant_id, "case", row.id, "created" if e.version == 1 else "updated",
             {"event": e.event.value, "state": e.to_state.value},
         )  # fmt: skip
+        return timers
 
-    async def _replace_timers(self, uow: UnitOfWork, row: Case, specs: Sequence[TimerSpec]) -> None:
-        fired = set(
-            (
-                await uow.session.execute(
-                    select(CaseTimer.key).where(
-                        CaseTimer.case_id == row.id, CaseTimer.fired_at.is_not(None)
+    async def _replace_timers(
+        self, uow: UnitOfWork, row: Case, specs: Sequence[TimerSpec], *, new: bool
+    ) -> list[CaseTimer]:
+        """The case's pending timers become `specs`, less the keys that fired already."""
+        fired: set[str] = set()
+        if not new:
+            fired = set(
+                (
+                    await uow.session.execute(
+                        select(CaseTimer.key).where(
+                            CaseTimer.case_id == row.id, CaseTimer.fired_at.is_not(None)
+                        )
                     )
-                )
-            ).scalars()
-        )
-        await uow.session.execute(
-            delete(CaseTimer).where(CaseTimer.case_id == row.id, CaseTimer.fired_at.is_(None))
-        )
-        for spec in specs:
-            if spec.key in fired:
-                continue  # fired once: never again
-            uow.session.add(
-                CaseTimer(
-                    key=spec.key, tenant_id=row.tenant_id, case_id=row.id,
-                    target=spec.target.value, level=spec.level.value, fire_at=spec.fire_at,
-                    due_at=spec.due_at, fired_at=None,
-                )
-            )  # fmt: skip
+                ).scalars()
+            )
+            await uow.session.execute(
+                delete(CaseTimer).where(CaseTimer.case_id == row.id, CaseTimer.fired_at.is_(None))
+            )
+        timers = [
+            CaseTimer(
+                key=spec.key, tenant_id=row.tenant_id, case_id=row.id,
+                target=spec.target.value, level=spec.level.value, fire_at=spec.fire_at,
+                due_at=spec.due_at, fired_at=None,
+            )
+            for spec in specs
+            if spec.key not in fired  # fired once: never again
+        ]  # fmt: skip
+        uow.session.add_all(timers)
+        return timers
 
     async def rules(self, uow: UnitOfWork, tenant_id: str) -> CaseRules:
-        return CaseRules(tenant_id, await uow.session.get(CaseSettings, tenant_id))
+        """The tenant's rules, kept `RULES_CACHE_SECONDS` (each case would read them)."""
+        hit = self._rules.get(tenant_id)
+        if hit is not None and self.clock.monotonic() - hit[0] < RULES_CACHE_SECONDS:
+            return hit[1]
+        generation = self._rules_generation
+        rules = CaseRules(tenant_id, await uow.session.get(CaseSettings, tenant_id))
+        if generation == self._rules_generation:  # no change committed meanwhile
+            if len(self._rules) >= RULES_CACHE_TENANTS:
+                self._rules.clear()
+            self._rules[tenant_id] = (self.clock.monotonic(), rules)
+        return rules
+
+    def _committed(self, uow: UnitOfWork) -> None:
+        """Settings changed in this process take effect at once (decision 0011)."""
+        if "case_settings" in uow.audited or "tenant" in uow.audited:
+            self._rules.clear()
+            self._rules_generation += 1
 
     @staticmethod
     async def get(session: Any, tenant_id: str, case_id: str) -> Case:

@@ -2,12 +2,15 @@
 
 SQLite (the all-in-one default) allows one writer at a time; rather than let
 concurrent requests fail with "database is locked", writes in this process
-queue on a lock, and other processes (the CLI beside a running server) wait
-on SQLite's busy timeout.
+queue on a lock, and other processes (the CLI beside a running server) are
+waited for (`inline_sqlite` retries after a sleep, so the loop keeps running).
+SQLite runs on the event loop's thread (`inline_sqlite`, decision 0011), in WAL
+mode with synchronous=NORMAL: a commit survives a crash of the process, and the
+last commits before a power loss or an operating-system crash may be lost.
 """
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
@@ -23,27 +26,28 @@ from sqlalchemy.ext.asyncio import (
 
 from telportal.clock import Clock
 from telportal.events import EventBus
+from telportal.store import inline_sqlite
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
-
-SQLITE_BUSY_TIMEOUT_MS = 10_000
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # With WAL, NORMAL syncs at checkpoints, not at every commit: durable across a
+    # crash of the process, not across a power loss (decision 0011).
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cursor.close()
 
 
 def create_engine(url: str) -> AsyncEngine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url)
+        path = parsed.database or ":memory:"
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_async_engine(url, async_creator=inline_sqlite.connector(path))
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
@@ -58,6 +62,13 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        self._commit_listeners: list[Callable[[UnitOfWork], None]] = []
+
+    def on_commit(self, listener: Callable[[UnitOfWork], None]) -> None:
+        """Call `listener` with each unit of work as soon as its commit returns, with
+        no await in between (so before any other task runs), and before its events
+        are published."""
+        self._commit_listeners.append(listener)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncSession]:
@@ -67,9 +78,14 @@ class Database:
     @asynccontextmanager
     async def write(self, scope: Scope) -> AsyncIterator[UnitOfWork]:
         """A transaction; its events are published only once it has committed."""
-        async with self._write_lock or nullcontext(), self._sessions() as session, session.begin():
-            uow = UnitOfWork(session, scope, self.clock)
-            yield uow
+        async with self._write_lock or nullcontext(), self._sessions() as session:
+            async with session.begin():
+                uow = UnitOfWork(session, scope, self.clock)
+                yield uow
+                await uow.write_rows()
+            # Committed: listeners run before the session closes (which may await).
+            for listener in self._commit_listeners:
+                listener(uow)
         for evt in uow.events:
             await self.bus.publish(evt)
 

@@ -1,7 +1,8 @@
 """The one write path: changes, their audit entries, revisions and events together."""
 
-from typing import Any
+from typing import Any, cast
 
+from sqlalchemy import Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -9,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telportal.clock import Clock
 from telportal.events import ConfigChanged, DataChanged, Event
 from telportal.events.types import ChangeAction
-from telportal.store.schema import AuditEntry, ConfigRevision
+from telportal.store.schema import AuditEntry, Base, ConfigRevision
 from telportal.tenancy.roles import Scope
 
 PLATFORM_SCOPE = "platform"
@@ -21,6 +22,26 @@ class UnitOfWork:
         self.scope = scope
         self.clock = clock
         self.events: list[Event] = []
+        # The entities this unit of work audited (see `Database.on_commit`).
+        self.audited: set[str] = set()
+        self._rows: dict[Table, list[dict[str, Any]]] = {}
+
+    def add_row(self, model: type[Base], **values: Any) -> None:
+        """A row that nothing in this transaction reads or refers to (an audit or a
+        history entry). Such rows are written just before the commit, after the ORM's
+        own changes, in one statement per table: no unit-of-work bookkeeping."""
+        table = cast(Table, model.__table__)  # declarative models have tables
+        self._rows.setdefault(table, []).append(values)
+
+    async def write_rows(self) -> None:
+        """Write the rows of `add_row`; the write path calls this before committing."""
+        if not self._rows:
+            return
+        await self.session.flush()  # what they may refer to exists first
+        rows, self._rows = self._rows, {}
+        connection = await self.session.connection()  # Core: past the ORM's execute
+        for table, values in rows.items():
+            await connection.execute(insert(table), values)
 
     def emit(self, event: Event) -> None:
         self.events.append(event)
@@ -77,18 +98,18 @@ class UnitOfWork:
         action: str,
         changes: dict[str, Any],
     ) -> None:
-        self.session.add(
-            AuditEntry(
-                tenant_id=tenant_id,
-                at=self.clock.now(),
-                actor_kind=self.scope.actor_kind,
-                actor_id=self.scope.actor_id,
-                actor_name=self.scope.actor_name,
-                action=action,
-                entity=entity,
-                entity_id=entity_id,
-                changes=changes,
-            )
+        self.audited.add(entity)
+        self.add_row(
+            AuditEntry,
+            tenant_id=tenant_id,
+            at=self.clock.now(),
+            actor_kind=self.scope.actor_kind,
+            actor_id=self.scope.actor_id,
+            actor_name=self.scope.actor_name,
+            action=action,
+            entity=entity,
+            entity_id=entity_id,
+            changes=changes,
         )
 
     async def bump_revision(self, tenant_id: str | None) -> int:

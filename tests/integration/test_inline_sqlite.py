@@ -1,0 +1,74 @@
+"""SQLite on the event loop's thread: a database locked by another process is waited
+for with the loop still running, written once it is free, and an error (not a hang)
+when it stays locked past the busy timeout."""
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from telportal.app import Platform
+from telportal.clock import FakeClock
+from telportal.store import inline_sqlite
+from telportal.store.schema import Skill, Tenant
+from telportal.tenancy.roles import Scope
+from tests.conftest import make_platform
+
+
+@pytest.fixture
+async def sqlite_platform(
+    tmp_path: Path, sqlite_url: str, clock: FakeClock
+) -> AsyncIterator[Platform]:
+    platform = await make_platform(sqlite_url, tmp_path, clock)
+    async with platform.db.write(Scope.cli()) as uow:
+        uow.session.add(
+            Tenant(slug="acme", name="Acme", created_at=clock.now(), updated_at=clock.now())
+        )
+    yield platform
+    await platform.close()
+
+
+async def _add_skill(platform: Platform, name: str) -> None:
+    async with platform.db.write(Scope.cli()) as uow:
+        tenant_id = await uow.session.scalar(select(Tenant.id))
+        assert tenant_id is not None
+        now = uow.clock.now()
+        uow.session.add(Skill(tenant_id=tenant_id, name=name, created_at=now, updated_at=now))
+
+
+async def test_a_write_waits_for_another_process_without_blocking_the_loop(
+    sqlite_platform: Platform, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "telportal.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    writing = asyncio.create_task(_add_skill(sqlite_platform, "sales"))
+    ticks = 0
+    for _ in range(20):  # the loop goes on running while the write waits
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 20 and not writing.done()
+    other.rollback()
+    other.close()
+    await asyncio.wait_for(writing, 5)
+    async with sqlite_platform.db.read() as session:
+        assert list((await session.execute(select(Skill.name))).scalars()) == ["sales"]
+
+
+async def test_a_lock_held_past_the_busy_timeout_is_an_error(
+    sqlite_platform: Platform, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(inline_sqlite, "BUSY_TIMEOUT", 0.1)
+    other = sqlite3.connect(tmp_path / "telportal.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(Exception, match="database is locked"):
+            await asyncio.wait_for(_add_skill(sqlite_platform, "sales"), 5)
+    finally:
+        other.rollback()
+        other.close()
+    await _add_skill(sqlite_platform, "support")  # free again: writes go through
+    async with sqlite_platform.db.read() as session:
+        assert list((await session.execute(select(Skill.name))).scalars()) == ["support"]
