@@ -89,6 +89,11 @@ async def test_lifecycle_history_and_isolation(
     assert history[1]["details"]["assignee"] == "1001" and history[0]["from_state"] is None
     found = (await client.get("/api/v1/cases?state=closed&q=refund", headers=agent)).json()
     assert [c["id"] for c in found["items"]] == [case["id"]]
+    # `me`: the signed-in agent's own cases (1001's), not the supervisor's.
+    mine = (await client.get("/api/v1/cases?assignee=me", headers=agent)).json()
+    assert [c["id"] for c in mine["items"]] == [case["id"]]
+    theirs = (await client.get("/api/v1/cases?assignee=me", headers=acme.supervisor)).json()
+    assert theirs["items"] == []
     # Another tenant's case does not exist for bravo, on every route.
     for path in (base, f"{base}/history"):
         assert_error(await client.get(path, headers=bravo.supervisor), 404, "not_found")

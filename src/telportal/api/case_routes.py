@@ -278,6 +278,10 @@ def case_router(desk: CaseDesk) -> APIRouter:
         offset: Offset = 0,
     ) -> Any:
         tenant_id = _tenant(scope)
+        if assignee == "me":  # the signed-in user's own cases (assignees are usernames)
+            if scope.actor_kind != "user":
+                raise Invalid("assignee", "`me` needs a user's token")
+            assignee = scope.actor_name.rsplit("@", 1)[0]
         query = select(Case).where(Case.tenant_id == tenant_id)
         for column, value in ((Case.state, state), (Case.assignee, assignee),
                               (Case.customer_id, customer_id)):  # fmt: skip
