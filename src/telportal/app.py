@@ -197,6 +197,7 @@ def media_config(config: Config) -> MediaConfig:
             advertised_address=advertised,
             port_min=settings.port_min,
             port_max=settings.port_max,
+            rtp_timeout=settings.rtp_timeout_seconds,
             cache_dir=config.data_dir / "prompt-cache",
             speech_dir=config.data_dir / "speech-cache",
         )

@@ -137,6 +137,10 @@ class MediaSettings(_Section):
     advertised_address: str | None = None
     port_min: int = Field(20000, ge=1024, le=65535)
     port_max: int = Field(29999, ge=1024, le=65535)
+    # A caller whose RTP stops this long (and who has not put us on hold) is gone
+    # without a BYE (a crashed phone, a lost network): the call is hung up, so no
+    # ghost waits in a queue or holds an agent.
+    rtp_timeout_seconds: float = Field(60.0, ge=2.0, le=3600.0)
 
     @model_validator(mode="after")
     def _range(self) -> "MediaSettings":

@@ -55,6 +55,7 @@ from telportal.ivr.interpreter import FlowRun
 from telportal.ivr.record import CallInfo, CallRecord
 from telportal.media import (
     DigitReceived,
+    EndpointTimedOut,
     EventSubscription,
     MediaEngine,
     PlayFile,
@@ -199,6 +200,12 @@ class IvrCall:
                 continue
             if isinstance(event, DigitReceived):
                 self._on_digit(event.digit)
+            elif isinstance(event, EndpointTimedOut):
+                if not self.call.ended.is_set():
+                    log.warning("call %s: no RTP from the caller for %.0f s: hanging up",
+                                self.call.call_id, event.silent_seconds)  # fmt: skip
+                    self.hangup_by = "system"
+                    await self.call.hangup("no media from the caller")
             elif isinstance(event, PlayFinished):
                 ref = self._play_ref.pop(event.play_id, None)
                 if ref is not None and ref >= 0:  # -1: played outside the flow

@@ -13,7 +13,7 @@ import uvicorn
 from telportal.api.app import create_api
 from telportal.app import Platform, build_platform
 from telportal.auth.credentials import Passwords
-from telportal.config import Config, SipConfig, parse_listen
+from telportal.config import Config, MediaSettings, SipConfig, parse_listen
 from telportal.demo import seed_demo
 from telportal.sip.transaction import TimerSettings, TransactionLayer, TwoHundredRetransmitter
 
@@ -48,10 +48,11 @@ async def edge(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     """Parametrize indirectly with a dict of SipConfig settings to change them.
 
     The extra key "t1" shortens the SIP timers (T1 in seconds) so that tests of
-    timeouts (64*T1) finish quickly.
+    timeouts (64*T1) finish quickly; "media" is a dict of MediaSettings.
     """
     params = dict(getattr(request, "param", {}))
     t1 = params.pop("t1", None)
+    media = params.pop("media", {})  # MediaSettings to change, e.g. rtp_timeout_seconds
     port = free_port()
     config = Config(
         data_dir=tmp_path,
@@ -62,6 +63,7 @@ async def edge(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
             auth_max_failures=4,
             **params,
         ),
+        media=MediaSettings(**media),
     )
     platform = build_platform(config, passwords=Passwords.fast_for_tests())
     await platform.start()
