@@ -586,6 +586,22 @@ def test_customer_search_by_phone_email_and_ids(zoned: Page, server: Server) -> 
     expect(page.locator("#cust-error")).to_have_text("No customer found")
     expect(page.locator("#cust-body")).to_be_hidden()
 
+    # By name: one match opens at once; several are listed to pick from.
+    made = {}
+    for suffix in ("A", "B"):
+        r = httpx.post(f"{base}/customers", headers=h, json={"name": f"Zhou Xun {digits} {suffix}"})
+        assert r.status_code == 201, r.text
+        made[suffix] = r.json()["id"]
+    search("name", f"zhou xun {digits} a")
+    expect(page.locator("#cust-body")).to_have_attribute("data-customer-id", made["A"])
+    search("name", f"Zhou Xun {digits}")
+    expect(page.locator("#cust-body")).to_be_hidden()
+    matches = page.locator("#cust-matches button")
+    expect(matches).to_have_count(2)
+    matches.nth(1).click()
+    expect(page.locator("#cust-body")).to_have_attribute("data-customer-id", made["B"])
+    expect(page.locator("#cust-matches")).to_be_hidden()
+
 
 # --- my cases: deadlines and alarms ---------------------------------------------------------
 

@@ -11,13 +11,14 @@ from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from sqlalchemy import case, select
 
 from telportal.api.deps import PlatformDep, ScopeDep
 from telportal.api.resource_routes import ERRORS
 from telportal.crm import store
 from telportal.crm.identities import IdentityKind
 from telportal.errors import Forbidden, Invalid, NotFound
-from telportal.store.schema import CrmSettings
+from telportal.store.schema import CrmSettings, Customer
 from telportal.tenancy import schemas as s
 from telportal.tenancy.resources import Customers
 from telportal.tenancy.roles import Role, Scope
@@ -177,6 +178,36 @@ def customer_router(customers: Customers) -> APIRouter:
             raise NotFound("customer")
         async with platform.db.read() as session:
             return await customers.out(session, scope, found)
+
+    @router.get("/search", response_model=list[s.CustomerOut], summary="Find by name")
+    async def search(
+        platform: PlatformDep,
+        scope: ScopeDep,
+        q: Annotated[str, Query(min_length=1, max_length=100, description="Part of a name")],
+        limit: Annotated[int, Query(ge=1, le=50)] = 20,
+    ) -> Any:
+        """Customers whose name contains `q` (any case), best match first: names that
+        start with it, then the rest, alphabetically. Merged duplicates are left out."""
+        customers.require(scope, "read")
+        tenant_id = _tenant(scope)
+        text = q.strip()
+        if not text:
+            raise Invalid("q", "give part of a name")
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        starts = case((Customer.name.ilike(f"{escaped}%", escape="\\"), 0), else_=1)
+        query = (
+            select(Customer)
+            .where(
+                Customer.tenant_id == tenant_id,
+                Customer.merged_into.is_(None),
+                Customer.name.ilike(f"%{escaped}%", escape="\\"),
+            )
+            .order_by(starts, Customer.name, Customer.id)
+            .limit(limit)
+        )
+        async with platform.db.read() as session:
+            rows = (await session.execute(query)).scalars().all()
+            return [await customers.out(session, scope, row) for row in rows]
 
     @router.get("/{customer_id}/timeline", response_model=list[TimelineOut], summary="Interactions")
     async def timeline(

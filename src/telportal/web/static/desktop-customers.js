@@ -16,17 +16,29 @@ export function initCustomers(desk) {
     ev.preventDefault();
     search(desk, $("cust-kind").value, $("cust-query").value.trim());
   });
+  $("cust-matches").addEventListener("click", (ev) => {
+    const button = ev.target.closest("button[data-customer-id]");
+    if (button) openCustomer(desk, button.dataset.customerId);
+  });
 }
 
 async function search(desk, kind, value) {
   if (!value) return;
   desk.customerError = "";
+  desk.customerMatches = [];
   let customer = null;
   try {
-    customer =
-      kind === "id"
-        ? await desk.call("GET", `/customers/${encodeURIComponent(value)}`)
-        : await desk.call("GET", `/customers/lookup?${kind}=${encodeURIComponent(value)}`);
+    if (kind === "name") {
+      const found = await desk.call("GET", `/customers/search?q=${encodeURIComponent(value)}`);
+      if (found.length === 1) customer = found[0];
+      else if (!found.length) desk.customerError = t("cust.notFound");
+      else desk.customerMatches = found; // several: the agent picks one
+    } else {
+      customer =
+        kind === "id"
+          ? await desk.call("GET", `/customers/${encodeURIComponent(value)}`)
+          : await desk.call("GET", `/customers/lookup?${kind}=${encodeURIComponent(value)}`);
+    }
   } catch (err) {
     desk.customerError =
       err.status === 404 ? t("cust.notFound") : t("cust.failed", { message: err.message });
@@ -78,8 +90,23 @@ function stars(importance) {
 
 export function renderCustomer(desk) {
   const c = desk.customer;
+  const matches = c ? [] : (desk.customerMatches ?? []);
   $("cust-card").dataset.empty = c ? "false" : "true";
-  $("cust-hint").hidden = Boolean(c) || Boolean(desk.customerError);
+  $("cust-hint").hidden = Boolean(c) || Boolean(desk.customerError) || matches.length > 0;
+  $("cust-matches").hidden = !matches.length;
+  $("cust-matches").replaceChildren(
+    ...matches.map((m) =>
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          { type: "button", class: "match", dataset: { customerId: m.id } },
+          `${m.name || t("pop.unknownCustomer")} ${stars(m.importance)}`,
+        ),
+      ),
+    ),
+  );
   $("cust-body").hidden = !c;
   $("cust-error").textContent = desk.customerError ?? "";
   if (c) {
