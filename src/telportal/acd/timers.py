@@ -1,74 +1,12 @@
-"""Deadlines (ring timeouts, wrap-up ends, maximum waits) on one heap.
+"""What the distributor's deadlines are for (ring timeouts, wrap-up ends, maximum
+waits); they live on one `telportal.timer_heap.TimerHeap`."""
 
-Cancelling marks an entry dead instead of searching the heap for it; dead entries are
-skipped when they reach the top, and the heap is rebuilt without them once they are
-more than half of it (as `sip.transaction_timers` does, kept separate so the ACD
-does not depend on the SIP stack).
-"""
-
-import heapq
 from dataclasses import dataclass
 from enum import Enum
-from typing import Generic, TypeVar
 
-T = TypeVar("T")
+from telportal.timer_heap import TimerEntry, TimerHeap
 
-
-class TimerEntry(Generic[T]):
-    __slots__ = ("alive", "deadline", "payload")
-
-    def __init__(self, deadline: float, payload: T) -> None:
-        self.deadline = deadline
-        self.payload = payload
-        self.alive = True
-
-
-class TimerHeap(Generic[T]):
-    __slots__ = ("_dead", "_heap", "_sequence")
-
-    def __init__(self) -> None:
-        # The sequence number makes equal deadlines fire in the order they were armed
-        # and keeps tuple comparison from ever reaching the entries.
-        self._heap: list[tuple[float, int, TimerEntry[T]]] = []
-        self._dead = 0
-        self._sequence = 0
-
-    def push(self, deadline: float, payload: T) -> TimerEntry[T]:
-        self._sequence += 1
-        entry = TimerEntry(deadline, payload)
-        heapq.heappush(self._heap, (deadline, self._sequence, entry))
-        return entry
-
-    def cancel(self, entry: TimerEntry[T] | None) -> None:
-        """Cancel an entry; cancelling None, a fired or a cancelled entry does nothing."""
-        if entry is None or not entry.alive:
-            return
-        entry.alive = False
-        self._dead += 1
-        if self._dead * 2 > len(self._heap):
-            self._heap = [item for item in self._heap if item[2].alive]
-            heapq.heapify(self._heap)
-            self._dead = 0
-
-    def next_deadline(self) -> float | None:
-        heap = self._heap
-        while heap and not heap[0][2].alive:
-            heapq.heappop(heap)
-            self._dead -= 1
-        return heap[0][0] if heap else None
-
-    def pop_due(self, now: float) -> TimerEntry[T] | None:
-        """The earliest live entry due at `now`, removed; None when none is due."""
-        deadline = self.next_deadline()
-        if deadline is None or deadline > now:
-            return None
-        entry = heapq.heappop(self._heap)[2]
-        entry.alive = False
-        return entry
-
-    def __len__(self) -> int:
-        """Live entries."""
-        return len(self._heap) - self._dead
+__all__ = ["Due", "DueKind", "TimerEntry", "TimerHeap"]
 
 
 class DueKind(Enum):

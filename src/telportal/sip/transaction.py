@@ -75,8 +75,8 @@ from telportal.sip.transaction_table import (
     TimerSettings,
     timer_duration,
 )
-from telportal.sip.transaction_timers import TimerEntry, TimerHeap
 from telportal.sip.via import BRANCH_MAGIC_COOKIE, Via
+from telportal.timer_heap import TimerEntry, TimerHeap
 
 __all__ = [
     "UNRELIABLE_TRANSPORTS",

@@ -19,7 +19,7 @@ from telportal.sip.message import Request, Response
 from telportal.sip.methods import INVITE
 from telportal.sip.transaction_actions import Send
 from telportal.sip.transaction_table import TimerSettings
-from telportal.sip.transaction_timers import TimerEntry, TimerHeap
+from telportal.timer_heap import TimerEntry, TimerHeap
 
 A = TypeVar("A")
 

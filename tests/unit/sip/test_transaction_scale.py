@@ -10,7 +10,7 @@ from telportal.sip.transaction import (
     TransactionId,
     make_ack,
 )
-from telportal.sip.transaction_timers import TimerHeap
+from telportal.timer_heap import TimerHeap
 from tests.unit.sip.test_transaction_helpers import (
     UDP,
     Peer,

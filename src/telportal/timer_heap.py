@@ -1,9 +1,11 @@
 """Deadlines for thousands of timers: a binary heap with cheap cancellation.
 
-Cancelling marks an entry dead instead of searching the heap for it; dead entries are
-skipped when they reach the top, and the heap is rebuilt without them once they are
-more than half of it, so memory stays proportional to the live timers (the way
-asyncio's event loop keeps its scheduled callbacks).
+Shared by the SIP transaction layer (timers A-K) and the ACD (ring timeouts, wrap-up
+ends, maximum waits); it depends on nothing else. Cancelling marks an entry dead
+instead of searching the heap for it; dead entries are skipped when they reach the
+top, and the heap is rebuilt without them once they are more than half of it, so
+memory stays proportional to the live timers (the way asyncio's event loop keeps its
+scheduled callbacks).
 """
 
 import heapq
@@ -37,9 +39,9 @@ class TimerHeap(Generic[T]):
         heapq.heappush(self._heap, (deadline, self._sequence, entry))
         return entry
 
-    def cancel(self, entry: TimerEntry[T]) -> None:
-        """Cancel an entry; cancelling one that has fired or been cancelled does nothing."""
-        if not entry.alive:
+    def cancel(self, entry: TimerEntry[T] | None) -> None:
+        """Cancel an entry; cancelling None, a fired or a cancelled entry does nothing."""
+        if entry is None or not entry.alive:
             return
         entry.alive = False
         self._dead += 1
