@@ -23,7 +23,7 @@ from telportal.errors import Invalid
 
 
 class Strategy(StrEnum):
-    """How a queue chooses among free agents (same values as `tenancy.QueueStrategy`)."""
+    """How a queue chooses among free agents (the API's `QueueStrategy` is this)."""
 
     LONGEST_IDLE = "longest_idle"
     LEAST_CALLS = "least_calls"

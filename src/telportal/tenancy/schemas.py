@@ -19,6 +19,7 @@ from pydantic import (
     model_validator,
 )
 
+from telportal.acd.queues import Strategy
 from telportal.config import SiteRole
 from telportal.sip import SipParseError, SipUri, parse_uri
 from telportal.tenancy.roles import AgentKind, Role
@@ -349,12 +350,8 @@ class UserOut(Output):
 # --- queues --------------------------------------------------------------------
 
 
-class QueueStrategy(StrEnum):
-    LONGEST_IDLE = "longest_idle"
-    LEAST_CALLS = "least_calls"
-    SKILLS_WEIGHTED = "skills_weighted"
-    ROUND_ROBIN = "round_robin"
-    RING_ALL = "ring_all"
+# The API offers exactly the strategies the ACD implements.
+QueueStrategy = Strategy
 
 
 class OverflowAction(StrEnum):
