@@ -491,6 +491,8 @@ def test_case_from_the_call_create_or_update_and_the_timeline(
     assert history[-1]["details"]["text"] == (
         f"Called again ({call_id}): still dropping every evening."
     )
+    record = httpx.get(f"{base}/calls", headers=h, params={"caller": caller}).json()["items"][0]
+    assert history[-1]["details"]["call_record_id"] == record["id"]  # the call is linked
 
     # Or a new case: linked to the call and, through the caller's number, the customer.
     page.click("#btn-case")

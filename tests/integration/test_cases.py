@@ -54,6 +54,23 @@ async def test_a_case_opened_from_a_call_links_the_call_and_the_customer(
                           headers=acme.agent)  # fmt: skip
     assert_error(r, 422, "invalid")
 
+    # The caller rings again about it: the agent notes the new call on the open case.
+    again = await calls.start(
+        acme.tenant_id, "call-78@carrier", site="s", direction="inbound",
+        caller="13900000000", called="4008001000",
+    )  # fmt: skip
+    note = f"/api/v1/cases/{case['id']}/note"
+    r = await client.post(note, json={"text": "Called again", "call_id": "call-78@carrier"},
+                          headers=acme.agent)  # fmt: skip
+    assert r.status_code == 200, r.text
+    history = (await client.get(f"/api/v1/cases/{case['id']}/history", headers=acme.agent)).json()
+    assert history[-1]["details"] == {"text": "Called again", "call_record_id": again}
+    r = await client.post(note, json={"text": "x", "call_id": "nope"}, headers=acme.agent)
+    assert_error(r, 422, "invalid")
+    r = await client.post(f"/api/v1/cases/{case['id']}/start",
+                          json={"call_id": "call-78@carrier"}, headers=acme.agent)  # fmt: skip
+    assert_error(r, 422, "invalid")
+
 
 async def test_lifecycle_history_and_isolation(
     platform: Platform, client: httpx.AsyncClient, tenants: tuple[TenantWorld, TenantWorld]

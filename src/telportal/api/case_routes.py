@@ -30,6 +30,7 @@ from telportal.crm.cases import (
 from telportal.errors import DomainError, Forbidden, Invalid
 from telportal.ivr.calendar import CalendarSpec
 from telportal.store.schema import (
+    CallDetailRecord,
     Case,
     CaseEscalation,
     CaseFollowUp,
@@ -100,6 +101,9 @@ class EventIn(BaseModel):
     resolution: str = Field("", max_length=20_000)
     score: int | None = Field(None, ge=1, le=5)
     outcome: str = Field("", max_length=2000)
+    call_id: str | None = Field(
+        None, max_length=255, description="note: the call it is about (its Call-ID or record id)"
+    )
 
 
 class BulkIn(BaseModel):
@@ -210,6 +214,23 @@ def command(name: str, body: EventIn) -> lc.Command:
         "reopen": lc.Reopen(body.reason),
     }
     return simple[name]
+
+
+async def _call_record_id(platform: Any, scope: Scope, call_ref: str) -> str:
+    """The tenant's call record with this record id or Call-ID; Invalid when none."""
+    async with platform.db.read() as session:
+        found = await session.scalar(
+            select(CallDetailRecord.id)
+            .where(
+                CallDetailRecord.tenant_id == _tenant(scope),
+                or_(CallDetailRecord.id == call_ref, CallDetailRecord.call_id == call_ref),
+            )
+            .order_by(CallDetailRecord.started_at.desc())
+            .limit(1)
+        )
+    if found is None:
+        raise Invalid("call_id", "no call of this tenant has that id")
+    return str(found)
 
 
 def _tenant(scope: Scope) -> str:
@@ -328,6 +349,8 @@ def case_router(desk: CaseDesk) -> APIRouter:
         """Each case on its own: one refused (another tenant's, an illegal step) does not
         stop the others; the answer says what happened to each."""
         tenant_id = _tenant(scope)
+        if body.body.call_id is not None:
+            raise Invalid("call_id", "a call is named on one case's note, not in bulk")
         results = []
         for case_id in dict.fromkeys(body.case_ids):
             try:
@@ -425,6 +448,12 @@ def _event_route(router: APIRouter, desk: CaseDesk, name: str) -> None:
     async def event(
         case_id: str, platform: PlatformDep, scope: ScopeDep, body: EventIn | None = None
     ) -> Any:
-        row = await desk.apply(scope, _tenant(scope), case_id, command(name, body or EventIn()))
+        body = body or EventIn()
+        cmd = command(name, body)
+        if body.call_id is not None:
+            if not isinstance(cmd, lc.Note):
+                raise Invalid("call_id", "only a note names a call")
+            cmd = lc.Note(cmd.text, await _call_record_id(platform, scope, body.call_id))
+        row = await desk.apply(scope, _tenant(scope), case_id, cmd)
         async with platform.db.read() as session:
             return await _out(session, await desk.get(session, row.tenant_id, row.id))

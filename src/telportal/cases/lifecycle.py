@@ -278,11 +278,16 @@ class Respond:
 class Note:
     event: ClassVar[CaseEvent] = CaseEvent.NOTE
     text: str
+    # The call the note is about (its record's id), when written from a call.
+    call_record_id: str | None = None
 
     def apply(self, case: Case, at: datetime) -> Effect:
         if not self.text.strip():
             raise Invalid("text", "a note needs some text")
-        return case, {"text": self.text}
+        details: dict[str, str | int] = {"text": self.text}
+        if self.call_record_id is not None:
+            details["call_record_id"] = self.call_record_id
+        return case, details
 
 
 @dataclass(frozen=True, slots=True)

@@ -242,7 +242,9 @@ export async function addNote(desk) {
   pop.noteState = { kind: "adding" };
   renderPopCases(desk);
   try {
-    const updated = await desk.call("POST", `/cases/${encodeURIComponent(caseId)}/note`, { text });
+    // The note names the call, so the case's history links it (not only its text).
+    const body = pop.call_id ? { text, call_id: pop.call_id } : { text };
+    const updated = await desk.call("POST", `/cases/${encodeURIComponent(caseId)}/note`, body);
     pop.noteState = { kind: "done", number: updated.number };
     desk.noteEdited = false;
   } catch (err) {
