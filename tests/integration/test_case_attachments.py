@@ -3,23 +3,12 @@
 import hashlib
 
 import httpx
-import pytest
 
 from telportal.app import Platform
-from tests.integration.api_helpers import assert_error, login, make_operator
-from tests.integration.world import TenantWorld, build_tenant
+from tests.integration.api_helpers import assert_error
+from tests.integration.world import TenantWorld
 
 PHOTO = bytes(range(256)) * 40  # 10 KB of every byte value
-
-
-@pytest.fixture
-async def tenants(platform: Platform, client: httpx.AsyncClient) -> tuple[TenantWorld, TenantWorld]:
-    await make_operator(platform)
-    op = await login(client, "root")
-    return (
-        await build_tenant(client, op, "acme", "4008001000"),
-        await build_tenant(client, op, "bravo", "4008002000"),
-    )
 
 
 async def test_attach_list_and_download(

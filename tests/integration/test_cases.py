@@ -1,25 +1,14 @@
 """Cases through the API: from a call, through the lifecycle, SLA alerts across a restart."""
 
 import httpx
-import pytest
 
 from telportal.app import Platform
 from telportal.calls_store import CallRecords
 from telportal.clock import FakeClock
 from telportal.crm.cases import CaseDesk
 from telportal.events import CaseAlert
-from tests.integration.api_helpers import assert_error, login, make_operator
-from tests.integration.world import TenantWorld, build_tenant
-
-
-@pytest.fixture
-async def tenants(platform: Platform, client: httpx.AsyncClient) -> tuple[TenantWorld, TenantWorld]:
-    await make_operator(platform)
-    op = await login(client, "root")
-    return (
-        await build_tenant(client, op, "acme", "4008001000"),
-        await build_tenant(client, op, "bravo", "4008002000"),
-    )
+from tests.integration.api_helpers import assert_error
+from tests.integration.world import TenantWorld
 
 
 async def test_a_case_opened_from_a_call_links_the_call_and_the_customer(

@@ -16,9 +16,8 @@ import httpx
 import pytest
 import uvicorn
 
-from telportal.app import Platform
-from tests.integration.api_helpers import assert_error, login, make_operator
-from tests.integration.world import TenantWorld, build_tenant
+from tests.integration.api_helpers import assert_error
+from tests.integration.world import TenantWorld
 
 KNOWN = "+8613900139000"
 
@@ -76,16 +75,6 @@ async def enterprise() -> AsyncIterator[EnterpriseCrm]:
     finally:
         server.should_exit = True
         await task
-
-
-@pytest.fixture
-async def tenants(platform: Platform, client: httpx.AsyncClient) -> tuple[TenantWorld, TenantWorld]:
-    await make_operator(platform)
-    op = await login(client, "root")
-    return (
-        await build_tenant(client, op, "acme", "4008001000"),
-        await build_tenant(client, op, "bravo", "4008002000"),
-    )
 
 
 async def test_settings_are_for_tenant_admins_and_hide_credentials(

@@ -1,21 +1,9 @@
 """Finding customers by part of their name, as agents do when a caller gives a name."""
 
 import httpx
-import pytest
 
-from telportal.app import Platform
-from tests.integration.api_helpers import assert_error, login, make_operator
-from tests.integration.world import TenantWorld, build_tenant
-
-
-@pytest.fixture
-async def tenants(platform: Platform, client: httpx.AsyncClient) -> tuple[TenantWorld, TenantWorld]:
-    await make_operator(platform)
-    op = await login(client, "root")
-    return (
-        await build_tenant(client, op, "acme", "4008001000"),
-        await build_tenant(client, op, "bravo", "4008002000"),
-    )
+from tests.integration.api_helpers import assert_error
+from tests.integration.world import TenantWorld
 
 
 async def test_search_by_name(

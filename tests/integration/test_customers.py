@@ -11,18 +11,8 @@ from telportal.crm.identities import IdentityKind, normalize
 from telportal.errors import Invalid
 from telportal.events import DataChanged
 from telportal.store.schema import AuditEntry
-from tests.integration.api_helpers import assert_error, login, make_operator
-from tests.integration.world import TenantWorld, build_tenant
-
-
-@pytest.fixture
-async def tenants(platform: Platform, client: httpx.AsyncClient) -> tuple[TenantWorld, TenantWorld]:
-    await make_operator(platform)
-    op = await login(client, "root")
-    return (
-        await build_tenant(client, op, "acme", "4008001000"),
-        await build_tenant(client, op, "bravo", "4008002000"),
-    )
+from tests.integration.api_helpers import assert_error
+from tests.integration.world import TenantWorld
 
 
 @pytest.mark.parametrize(

@@ -4,24 +4,13 @@ import asyncio
 from datetime import datetime, timedelta
 
 import httpx
-import pytest
 
 from telportal.app import Platform
 from telportal.calls_store import CallRecords
 from telportal.clock import FakeClock
 from telportal.events import AgentStatus
-from tests.integration.api_helpers import assert_error, login, make_operator
-from tests.integration.world import TenantWorld, build_tenant
-
-
-@pytest.fixture
-async def tenants(platform: Platform, client: httpx.AsyncClient) -> tuple[TenantWorld, TenantWorld]:
-    await make_operator(platform)
-    op = await login(client, "root")
-    return (
-        await build_tenant(client, op, "acme", "4008001000"),
-        await build_tenant(client, op, "bravo", "4008002000"),
-    )
+from tests.integration.api_helpers import assert_error
+from tests.integration.world import TenantWorld
 
 
 async def test_the_agent_who_took_the_call_wraps_it_up(
