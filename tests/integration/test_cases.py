@@ -185,6 +185,9 @@ async def test_new_cases_are_dispatched_by_rule_to_the_least_loaded(
         ("assigned", "billing", "1002"),  # 1001 has one open: the other one
         ("new", "front-desk", ""),  # no rule matched: the default department
     ]
+    for case in opened:  # inserted, then assigned in the same transaction: as stored
+        read = await client.get(f"/api/v1/cases/{case['id']}", headers=acme.agent)
+        assert read.json() == case
     bad = await client.put(
         "/api/v1/case-settings",
         json={"dispatch": {"rules": [{"id": "a"}, {"id": "a"}]}},

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from telportal.acd import AgentSnapshot, AgentView, QueueSnapshot
 from telportal.api.deps import PlatformDep, ScopeDep
+from telportal.api.paths import API_PREFIX
 from telportal.api.resource_routes import ERRORS
 from telportal.center.acd_service import AcdService, AgentInfo
 from telportal.errors import Forbidden, Invalid, NotFound
@@ -152,7 +153,7 @@ def _queue_out(acd: AcdService, tenant_id: str, queue_id: str, name: str) -> Que
 
 
 def agent_router() -> APIRouter:
-    router = APIRouter(tags=["agents"], responses=ERRORS)
+    router = APIRouter(prefix=API_PREFIX, tags=["agents"], responses=ERRORS)
 
     @router.get("/agents", response_model=list[AgentOut], summary="Agents and their state")
     async def list_agents(platform: PlatformDep, scope: ScopeDep) -> Any:

@@ -12,6 +12,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
 from telportal.api.deps import PlatformDep, ScopeDep
+from telportal.api.paths import API_PREFIX
 from telportal.api.resource_routes import ERRORS
 from telportal.crm.attachments import CaseAttachments, Upload, served_type
 from telportal.errors import Invalid, NotFound, TooLarge
@@ -38,7 +39,9 @@ def _tenant(scope: Scope) -> str:
 
 
 def attachment_router() -> APIRouter:
-    router = APIRouter(prefix="/cases/{case_id}/attachments", tags=["cases"], responses=ERRORS)
+    router = APIRouter(
+        prefix=API_PREFIX + "/cases/{case_id}/attachments", tags=["cases"], responses=ERRORS
+    )
 
     def files(platform: Any) -> CaseAttachments:
         return CaseAttachments(platform.db, platform.config.data_dir)

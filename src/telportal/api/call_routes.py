@@ -17,6 +17,7 @@ from sqlalchemy import or_
 
 from telportal.api.deps import PlatformDep, ScopeDep
 from telportal.api.pages import Page
+from telportal.api.paths import API_PREFIX
 from telportal.api.resource_routes import ERRORS, Limit, Offset, TenantFilter
 from telportal.errors import Conflict, NotFound
 from telportal.store.schema import CallDetailRecord
@@ -93,7 +94,7 @@ def _csv_line(values: list[str]) -> str:
 
 
 def call_router(calls: Calls) -> APIRouter:
-    router = APIRouter(prefix="/calls", tags=["calls"], responses=ERRORS)
+    router = APIRouter(prefix=f"{API_PREFIX}/calls", tags=["calls"], responses=ERRORS)
 
     @router.get("", response_model=Page[s.CallRecordOut], summary="List calls")
     async def list_calls(

@@ -15,6 +15,7 @@ from sqlalchemy import func, or_, select
 
 from telportal.api.deps import PlatformDep, ScopeDep
 from telportal.api.pages import Page
+from telportal.api.paths import API_PREFIX
 from telportal.api.resource_routes import ERRORS, Limit, Offset
 from telportal.api.writes import run_write
 from telportal.cases import lifecycle as lc
@@ -266,7 +267,7 @@ def _answer(row: Case, pending: Iterable[CaseTimer]) -> CaseOut:
 
 
 def case_router(desk: CaseDesk) -> APIRouter:
-    router = APIRouter(tags=["cases"], responses=ERRORS)
+    router = APIRouter(prefix=API_PREFIX, tags=["cases"], responses=ERRORS)
 
     @router.post("/cases", status_code=201, response_model=CaseOut, summary="Open a case")
     async def open_case(

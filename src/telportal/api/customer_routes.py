@@ -14,6 +14,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from sqlalchemy import case, select
 
 from telportal.api.deps import PlatformDep, ScopeDep
+from telportal.api.paths import API_PREFIX
 from telportal.api.resource_routes import ERRORS
 from telportal.crm import store
 from telportal.crm.identities import IdentityKind
@@ -100,7 +101,7 @@ def _settings_out(row: CrmSettings | None) -> CrmSettingsOut:
 
 
 def crm_settings_router() -> APIRouter:
-    router = APIRouter(tags=["customers"], responses=ERRORS)
+    router = APIRouter(prefix=API_PREFIX, tags=["customers"], responses=ERRORS)
 
     @router.get("/crm-settings", response_model=CrmSettingsOut, summary="Customer-system lookup")
     async def get_settings(platform: PlatformDep, scope: ScopeDep) -> Any:
@@ -141,7 +142,7 @@ def _tenant(scope: Scope) -> str:
 
 
 def customer_router(customers: Customers) -> APIRouter:
-    router = APIRouter(prefix="/customers", tags=["customers"], responses=ERRORS)
+    router = APIRouter(prefix=f"{API_PREFIX}/customers", tags=["customers"], responses=ERRORS)
 
     @router.get("/lookup", response_model=s.CustomerOut, summary="Find by any identity")
     async def lookup(

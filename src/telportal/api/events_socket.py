@@ -19,12 +19,13 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
+from telportal.api.paths import API_PREFIX
 from telportal.app import Platform
 from telportal.errors import Unauthorized
 from telportal.events import Subscription
 from telportal.events.wire import event_json
 
-router = APIRouter()
+router = APIRouter(prefix=API_PREFIX)
 
 CLOSE_UNAUTHORIZED = 4401  # HTTP 401, in the private range of close codes
 

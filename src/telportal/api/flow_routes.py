@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from telportal.api.deps import PlatformDep, ScopeDep
 from telportal.api.errors import ApiError, error_response
 from telportal.api.pages import Page
+from telportal.api.paths import API_PREFIX
 from telportal.api.resource_routes import ERRORS, Limit, Offset
 from telportal.api.writes import run_write
 from telportal.ivr.publishing import FlowRefused, FlowRepository
@@ -77,7 +78,9 @@ async def _publish_body(request: Request, note: str | None) -> s.FlowPublish:
 
 
 def flow_router(repo: FlowRepository) -> APIRouter:
-    router = APIRouter(prefix="/services/{service_id}/flows", tags=["flows"], responses=ERRORS)
+    router = APIRouter(
+        prefix=API_PREFIX + "/services/{service_id}/flows", tags=["flows"], responses=ERRORS
+    )
 
     @router.post(
         "",

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from telportal.api.deps import PlatformDep, ScopeDep
+from telportal.api.paths import API_PREFIX
 from telportal.api.resource_routes import ERRORS
 from telportal.errors import Conflict, Forbidden, Invalid, NotFound
 from telportal.media import MixRole
@@ -118,7 +119,7 @@ async def _do(action: Any) -> None:
 
 
 def live_call_router() -> APIRouter:
-    router = APIRouter(prefix="/live-calls", tags=["call control"], responses=ERRORS)
+    router = APIRouter(prefix=f"{API_PREFIX}/live-calls", tags=["call control"], responses=ERRORS)
 
     @router.get("", response_model=list[LiveCallOut], summary="Calls connected to agents now")
     async def list_calls(platform: PlatformDep, scope: ScopeDep) -> Any:

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from telportal.api.deps import PlatformDep, ScopeDep
 from telportal.api.errors import ErrorBody
 from telportal.api.pages import Page
+from telportal.api.paths import API_PREFIX
 from telportal.api.writes import run_write
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.crud import MAX_PAGE, Resource
@@ -29,7 +30,7 @@ TenantFilter = Annotated[
 
 
 def resource_router(res: Resource[Any]) -> APIRouter:
-    router = APIRouter(prefix=f"/{res.path}", tags=[res.path], responses=ERRORS)
+    router = APIRouter(prefix=f"{API_PREFIX}/{res.path}", tags=[res.path], responses=ERRORS)
     label = res.entity.replace("_", " ")
     out_model: Any = res.out_schema
     page_model: Any = Page[out_model]

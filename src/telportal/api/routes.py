@@ -13,13 +13,14 @@ from telportal import __version__
 from telportal.api.deps import PlatformDep, ScopeDep, _bearer
 from telportal.api.errors import ApiError, ErrorBody
 from telportal.api.pages import Page
+from telportal.api.paths import API_PREFIX
 from telportal.errors import Forbidden
 from telportal.store.schema import AuditEntry, ConfigRevision
 from telportal.store.unit_of_work import PLATFORM_SCOPE
 from telportal.tenancy.crud import MAX_PAGE
 from telportal.tenancy.roles import Role
 
-router = APIRouter()
+router = APIRouter(prefix=API_PREFIX)
 health = APIRouter()
 
 

@@ -14,9 +14,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Table, bindparam, delete, func, select, update
+from sqlalchemy.orm import make_transient_to_detached
 
 from telportal.cases import lifecycle as lc
 from telportal.cases.business_time import BusinessHours
@@ -57,7 +58,7 @@ from telportal.store.schema import (
     Tenant,
     new_id,
 )
-from telportal.store.unit_of_work import UnitOfWork
+from telportal.store.unit_of_work import UnitOfWork, insert_into
 from telportal.tenancy.roles import Scope
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,11 @@ FIRE_INTERVAL = 2.0
 # PUT /case-settings) clears them at once, one made by another process within this.
 RULES_CACHE_SECONDS = 5.0
 RULES_CACHE_TENANTS = 1000
+# Built once: a case creation runs it, and building the statement cost more than
+# SQLite answering it (the unique (tenant_id, number) index has the answer).
+LAST_NUMBER = select(func.coalesce(func.max(Case.number), 0)).where(
+    Case.tenant_id == bindparam("tenant_id")
+)
 ALWAYS_OPEN = CalendarSpec.model_validate({"timezone": "UTC", "weekly": {"mon-sun": "24h"}})
 
 
@@ -223,6 +229,21 @@ def _store(row: Case, case: lc.Case) -> None:
     ]
 
 
+async def _insert_new(uow: UnitOfWork, row: Case) -> None:
+    """Insert a new case with one Core statement, then hand it to the session as a
+    row it has loaded, so later changes in the transaction (an assignment) are
+    UPDATEs as usual. The ORM's insert of one object cost more CPU than the rest
+    of a case creation's SQL together; the values are those the ORM would send
+    (every column is set by the constructor, `_store` and `_save`)."""
+    table = cast(Table, Case.__table__)  # declarative models have tables
+    state = vars(row)
+    values = {c.key: state[c.key] for c in table.columns if c.key in state}
+    connection = await uow.session.connection()
+    await connection.execute(insert_into(table), values)
+    make_transient_to_detached(row)
+    uow.session.add(row)
+
+
 @dataclass(frozen=True)
 class OpenedCase:
     """A case just opened and its pending SLA timers, as written."""
@@ -320,9 +341,10 @@ class CaseDesk:
             await uow.session.execute(
                 select(Tenant.id).where(Tenant.id == tenant_id).with_for_update()
             )
-        last = await uow.session.scalar(
-            select(func.coalesce(func.max(Case.number), 0)).where(Case.tenant_id == tenant_id)
-        )
+        if uow.session.new:  # another case opened in this transaction counts (autoflush)
+            await uow.session.flush()
+        connection = await uow.session.connection()  # Core: past the ORM's execute
+        last = (await connection.execute(LAST_NUMBER, {"tenant_id": tenant_id})).scalar_one()
         rules = await self.rules(uow, tenant_id)
         row = Case(
             id=new_id(), tenant_id=tenant_id, number=int(last or 0) + 1, state="new",
@@ -336,7 +358,6 @@ class CaseDesk:
             subject=subject, description=description, channel=channel,
             department=department,
         )  # fmt: skip
-        uow.session.add(row)
         timers = await self._save(uow, row, opened, rules, new=True)
         if assignee:
             timers = await self._apply(uow, row, lc.Assign(assignee), actor, rules)
@@ -416,6 +437,9 @@ class CaseDesk:
         """Store a transition: the case, its history entry, follow-ups and timers. A
         `new` case has no timers yet, so none are looked for. The pending timers."""
         _store(row, done.case)
+        row.escalate_at = await self._next_escalation(uow, row, done.case, rules, new=new)
+        if new:  # first, so that its timers and follow-ups can refer to it
+            await _insert_new(uow, row)
         e = done.entry
         entry: dict[str, Any] = dict(
             tenant_id=row.tenant_id, case_id=row.id, version=e.version, at=e.at,
@@ -450,7 +474,6 @@ class CaseDesk:
             rules.hours,
         )  # fmt: skip
         timers = await self._replace_timers(uow, row, specs, new=new)
-        row.escalate_at = await self._next_escalation(uow, row, done.case, rules)
         if not new:  # a new case has no other writer; it is written with the commit
             try:
                 await uow.session.flush()
@@ -521,25 +544,34 @@ class CaseDesk:
     # --- escalation ------------------------------------------------------------------------
 
     async def _plan(
-        self, uow: UnitOfWork, row: Case, case: lc.Case, rules: CaseRules, now: datetime
+        self,
+        uow: UnitOfWork,
+        row: Case,
+        case: lc.Case,
+        rules: CaseRules,
+        now: datetime,
+        *,
+        new: bool = False,
     ) -> Any:
-        done = set(
-            (
-                await uow.session.execute(
-                    select(CaseEscalation.key).where(CaseEscalation.case_id == row.id)
-                )
-            ).scalars()
-        )
+        done: set[str] = set()  # a new case has taken no step yet
+        if not new:
+            done = set(
+                (
+                    await uow.session.execute(
+                        select(CaseEscalation.key).where(CaseEscalation.case_id == row.id)
+                    )
+                ).scalars()
+            )
         found = policy_for(row.tenant_id, rules.policies, case)
         sla = deadlines(row.tenant_id, case, found, rules.hours) if found else None
         return due_escalations(row.tenant_id, case, rules.chains, rules.hours, now, done, sla=sla)
 
     async def _next_escalation(
-        self, uow: UnitOfWork, row: Case, case: lc.Case, rules: CaseRules
+        self, uow: UnitOfWork, row: Case, case: lc.Case, rules: CaseRules, *, new: bool = False
     ) -> datetime | None:
         if not rules.chains:
             return None
-        plan = await self._plan(uow, row, case, rules, uow.clock.now())
+        plan = await self._plan(uow, row, case, rules, uow.clock.now(), new=new)
         return uow.clock.now() if plan.due else plan.next_at
 
     async def escalate_due(self) -> int:
