@@ -30,6 +30,7 @@ RESOURCES = [
     "number-links",
     "trunks",
     "customers",
+    "importance-rules",
     "calls",
 ]
 # Records of what happened: read-only, so changing or deleting them has no route.
@@ -48,6 +49,7 @@ PATCHES: dict[str, dict[str, Any]] = {
     "number-links": {"caller_prefix": "0"},
     "trunks": {"host": "evil.example"},
     "customers": {"notes": "hijacked"},
+    "importance-rules": {"level": 5, "any_tags": []},
 }
 
 

@@ -116,6 +116,10 @@ async def build_tenant(
             "identities": [{"kind": "phone", "value": "+86 139 0000 0000"}],
         },
     )
+    # A rule no customer of the world meets (nobody has the tag): levels stay as set.
+    rule = await create(
+        client, a, "importance-rules", {"name": "press", "level": 4, "any_tags": ["press"]}
+    )
     num = await create(client, op, "numbers", {"number": number})
     link = await create(
         client,
@@ -136,6 +140,7 @@ async def build_tenant(
             "number-links": link["id"],
             "trunks": trunk["id"],
             "customers": customer["id"],
+            "importance-rules": rule["id"],
         }
     )
     flow = await create(

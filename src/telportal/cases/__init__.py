@@ -27,6 +27,8 @@ and API adapter keeps the objects, persists what the functions return, and calls
     an identity is typed or received     identity(kind, raw)               index Identity.key
     two customers are one person         merge_customers                   the survivor; repoint
                                                                            cases to it
+    a customer's facts or the tenant's   yearly_spend, importance          the level and the
+      importance rules change                                              rule that gave it
 
 Everything the adapter must not lose across a restart is data it stores (timer specs,
 fired keys, escalation keys, follow-ups); everything else is recomputed from the case.
@@ -41,6 +43,8 @@ from telportal.cases.business_time import (
 )
 from telportal.cases.customers import (
     CHINA,
+    PURCHASE,
+    SPEND_WINDOW,
     CustomerFacts,
     CustomerRecord,
     Identity,
@@ -58,6 +62,8 @@ from telportal.cases.customers import (
     normalize_email,
     normalize_enterprise,
     normalize_phone,
+    purchase_amount,
+    yearly_spend,
 )
 from telportal.cases.dispatch import (
     DEFAULT_RULE,
@@ -133,7 +139,9 @@ __all__ = [
     "DEFAULT_RULE",
     "EDITABLE_FIELDS",
     "OPEN_STATES",
+    "PURCHASE",
     "SEARCH_LIMIT",
+    "SPEND_WINDOW",
     "TRANSITIONS",
     "Assign",
     "BusinessHours",
@@ -210,9 +218,11 @@ __all__ = [
     "normalize_phone",
     "open_case",
     "policy_for",
+    "purchase_amount",
     "status",
     "timer_key",
     "timer_specs",
     "transition",
     "trigger_starts",
+    "yearly_spend",
 ]

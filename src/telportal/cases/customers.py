@@ -22,7 +22,10 @@ the same person written two ways is one key (`Identity.key`, what the store inde
 
 **Importance.** `importance()` applies a tenant's rules (yearly spend at least, any of
 some tags) to a customer's facts; the highest level among matching rules wins, and a
-level set by hand is a floor the rules can raise but not lower.
+level set by hand is a floor the rules can raise but not lower. A customer's yearly
+spend (`yearly_spend()`) is the sum of the `amount` of their `purchase` interactions
+dated within the last 365 days (`SPEND_WINDOW`) of `now`: what enterprise systems push
+(`POST /customers/{id}/interactions`), in the tenant's one currency.
 
 **Merging.** `merge_customers()` joins two records of one person: the survivor keeps
 its id, gains the other's identities, tags and timeline (in time order, an entry present
@@ -32,10 +35,10 @@ somewhere. It is data in, data out: the adapter stores the result and repoints c
 
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from telportal.errors import Invalid
@@ -177,6 +180,49 @@ class Importance:
     level: int
     rule_id: str
     """The rule that gave the level; `manual` for a hand-set level, empty for none."""
+
+
+PURCHASE = "purchase"
+"""The interaction kind whose `data.amount` counts as spend."""
+SPEND_WINDOW = timedelta(days=365)
+
+
+def purchase_amount(data: Mapping[str, object]) -> Decimal | None:
+    """The `amount` of a purchase's data as an exact decimal, or None when there is none.
+
+    Numbers and numeric strings both count ("129.50" is how many systems send money);
+    a negative amount is a refund or a correction and lowers the spend. Anything else
+    (absent, text, true/false, not finite) is no amount: a malformed push must not
+    make a customer important, nor refuse the interaction it came with.
+    """
+    raw = data.get("amount")
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None
+    try:
+        # str() first: a float's shortest text is what the sender wrote (129.5, not
+        # 129.5000000000000000277...).
+        amount = Decimal(str(raw).strip())
+    except InvalidOperation:
+        return None
+    return amount if amount.is_finite() else None
+
+
+def yearly_spend(
+    purchases: Iterable[tuple[datetime, Mapping[str, object]]], now: datetime
+) -> Decimal:
+    """The sum of the amounts of purchases (`at`, `data`) dated after `now` - 365 days.
+
+    Purchases dated after `now` count too: an enterprise's clock a little ahead of
+    ours must not hide a purchase, since nothing looks at it again until the
+    customer's facts or the rules next change.
+    """
+    since = now - SPEND_WINDOW
+    total = Decimal(0)
+    for at, data in purchases:
+        amount = purchase_amount(data)
+        if amount is not None and at > since:
+            total += amount
+    return total
 
 
 def importance(tenant_id: str, facts: CustomerFacts, rules: Iterable[ImportanceRule]) -> Importance:

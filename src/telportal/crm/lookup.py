@@ -10,7 +10,8 @@ When the CRM has no customer for a caller's number (the queue's screen pop, the
 desktop's lookup), the system is asked once. A 200 with a JSON object describes the
 customer (`name`, `id` = the enterprise's id, `importance` 0-5, `tags`, `notes`,
 `attributes`); 404 means unknown. The answer is stored as a customer with the
-identity asked about, so the next call finds them at once and the timeline starts.
+identity asked about, so the next call finds them at once and the timeline starts;
+its importance is the level set by hand, which the tenant's rules may raise.
 Anything else (timeout, 5xx, malformed JSON) counts as unknown and is logged: a slow
 enterprise system must never hold a caller longer than the timeout.
 """
@@ -59,8 +60,10 @@ def customer_from_answer(
     """The customer to store from a 200 answer; LookupAnswerError naming what is wrong."""
     if not isinstance(answer, dict):
         raise LookupAnswerError("the answer is not a JSON object")
-    importance = answer.get("importance", 0)
-    if isinstance(importance, bool) or not isinstance(importance, int):
+    # A level the enterprise gives is stored as set by hand: the floor for the tenant's
+    # importance rules. None (not given) leaves the level to the rules.
+    importance = answer.get("importance")
+    if importance is not None and (isinstance(importance, bool) or not isinstance(importance, int)):
         raise LookupAnswerError("importance must be a whole number 0-5")
     external = answer.get("id")
     # Asked by the enterprise's id, the identity is that id already.
@@ -71,7 +74,7 @@ def customer_from_answer(
             tenant_id=tenant_id,
             name=str(answer.get("name") or "")[:200],
             external_id=external_id,
-            importance=max(0, min(5, importance)),
+            importance=None if importance is None else max(0, min(5, importance)),
             tags=[str(t)[:50] for t in answer.get("tags") or [] if str(t)][:50],
             notes=str(answer.get("notes") or "")[:10_000],
             attributes=_attributes(answer.get("attributes")),

@@ -11,6 +11,8 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from telportal.cases.customers import PURCHASE
+from telportal.crm import importance
 from telportal.crm.identities import IdentityKind, normalize, presentations
 from telportal.errors import Conflict, Invalid, NotFound
 from telportal.store.schema import (
@@ -183,10 +185,14 @@ async def merge(uow: UnitOfWork, tenant_id: str, survivor_id: str, duplicate_id:
         .values(customer_id=survivor.id)
     )
     duplicate.merged_into = survivor.id
-    survivor.importance = max(survivor.importance, duplicate.importance)
+    # The higher floor set by hand; what rules gave either is recomputed below from
+    # the joined facts (tags, and purchases of both).
+    floors = [f for f in (survivor.importance_manual, duplicate.importance_manual) if f is not None]
+    survivor.importance_manual = max(floors, default=None)
     survivor.tags = sorted(set(survivor.tags) | set(duplicate.tags))
     survivor.updated_at = duplicate.updated_at = uow.clock.now()
     uow.data_changed(tenant_id, "customer", survivor.id, "updated", {"merged": duplicate.id})
+    await importance.refresh(uow, tenant_id, survivor)
 
 
 async def add_interaction(
@@ -210,6 +216,8 @@ async def add_interaction(
     uow.session.add(row)
     await uow.session.flush()
     uow.data_changed(tenant_id, "customer_interaction", row.id, "created", {"kind": kind})
+    if kind == PURCHASE:  # the customer's yearly spend moved; nothing else changes facts
+        await importance.refresh(uow, tenant_id, customer)
     return row
 
 

@@ -8,6 +8,7 @@ Ids are random UUIDs so that they cannot be guessed or counted.
 
 import uuid
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from sqlalchemy import (
@@ -517,7 +518,12 @@ class Customer(Base):
     """
 
     __tablename__ = "customers"
-    __table_args__ = (UniqueConstraint("tenant_id", "external_id"),)
+    __table_args__ = (
+        UniqueConstraint("tenant_id", "external_id"),
+        # A tenant's customers in id order: how a change of importance rules walks
+        # them, one batch at a time (`crm.importance.refresh_tenant`).
+        Index("ix_customers_tenant_id_id", "tenant_id", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = _tenant_fk()
@@ -525,13 +531,55 @@ class Customer(Base):
     # The enterprise's own customer id, for its systems to push and find records.
     external_id: Mapped[str | None] = mapped_column(String(100))
     # 0 ordinary .. 5 most important (VIP); raises the call's priority in the queue.
+    # The effective level, kept by `crm.importance` from the two below and the
+    # tenant's importance rules; everything that reads importance reads this.
     importance: Mapped[int] = mapped_column(Integer, default=0)
+    # The level set by hand (API, enterprise push, lookup): a floor the rules can
+    # raise but not lower; None when nobody set one.
+    importance_manual: Mapped[int | None] = mapped_column(Integer)
+    # What gave `importance`: an importance rule's id, "manual", or "" (nothing).
+    importance_rule: Mapped[str] = mapped_column(String(36), default="", server_default="")
     tags: Mapped[list[str]]
     notes: Mapped[str] = mapped_column(Text, default="")
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # Indexed: what was merged into a customer is asked for each timeline and each
+    # recompute of their importance (their purchases count).
     merged_into: Mapped[str | None] = mapped_column(
-        String(36), ForeignKey("customers.id", ondelete="SET NULL")
+        String(36), ForeignKey("customers.id", ondelete="SET NULL"), index=True
     )
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class DecimalText(TypeDecorator[Decimal]):
+    """An exact decimal kept as text: SQLite has no decimal type (SQLAlchemy's Numeric
+    would round through float there, and warn), and the store never compares these."""
+
+    impl = String(40)
+    cache_ok = True
+
+    def process_bind_param(self, value: Decimal | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+
+class ImportanceRule(Base):
+    """A tenant's rule giving customers an importance level (`cases.customers`): every
+    criterion named must hold (yearly spend at least, any of some tags); none named
+    means every customer. Configuration: a change recomputes the tenant's customers."""
+
+    __tablename__ = "importance_rules"
+    __table_args__ = (UniqueConstraint("tenant_id", "name"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = _tenant_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[int] = mapped_column(Integer)
+    min_yearly_spend: Mapped[Decimal | None] = mapped_column(DecimalText)
+    any_tags: Mapped[list[str]]
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

@@ -3,6 +3,7 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Any, ClassVar
 
 from pydantic import BaseModel
@@ -10,8 +11,10 @@ from sqlalchemy import ColumnElement, Select, delete, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telportal.auth.credentials import Passwords, digest_secrets, new_api_key
+from telportal.crm import importance
 from telportal.crm.identities import IdentityKind, normalize
 from telportal.errors import Conflict, Forbidden, Invalid
+from telportal.events.types import ChangeAction
 from telportal.store.schema import (
     ApiKey,
     BusinessCenter,
@@ -20,6 +23,7 @@ from telportal.store.schema import (
     CustomerIdentity,
     Department,
     FlowVersion,
+    ImportanceRule,
     NumberLink,
     Queue,
     QueueMember,
@@ -643,6 +647,15 @@ class Customers(Resource[Customer]):
     async def check(
         self, uow: UnitOfWork, tenant_id: str | None, values: dict[str, Any], obj: Customer | None
     ) -> dict[str, Any]:
+        # A level given through the API (by an agent, an enterprise's push or the
+        # lookup) is the level set by hand: the floor. `importance` itself is the
+        # effective level, kept by `crm.importance` from the floor and the rules.
+        if "importance" in values:
+            values["importance_manual"] = values.pop("importance")
+        if obj is None:  # a new customer starts at its floor; its rules apply after
+            manual = values.get("importance_manual")
+            values["importance"] = manual or 0
+            values["importance_rule"] = "" if manual is None else "manual"
         if values.get("identities") is not None:
             seen: set[tuple[str, str]] = set()
             normalized = []
@@ -658,13 +671,21 @@ class Customers(Resource[Customer]):
     async def after_write(
         self, uow: UnitOfWork, obj: Customer, values: dict[str, Any], creating: bool
     ) -> None:
-        if values.get("identities") is None:
-            return
+        if values.get("identities") is not None:
+            await self._identities(uow, obj, values["identities"])
+        # The facts the rules look at: the floor and the tags (spend comes with
+        # purchases, `crm.store.add_interaction`).
+        if creating or values.keys() & {"importance_manual", "tags"}:
+            await importance.refresh(uow, obj.tenant_id, obj)
+
+    async def _identities(
+        self, uow: UnitOfWork, obj: Customer, identities: list[dict[str, str]]
+    ) -> None:
         await uow.session.execute(
             delete(CustomerIdentity).where(CustomerIdentity.customer_id == obj.id)
         )
         await uow.session.flush()
-        for item in values["identities"]:
+        for item in identities:
             taken = await uow.session.execute(
                 select(CustomerIdentity.customer_id).where(
                     CustomerIdentity.tenant_id == obj.tenant_id,
@@ -698,6 +719,51 @@ class Customers(Resource[Customer]):
         return out
 
 
+class ImportanceRules(Resource[ImportanceRule]):
+    """A tenant's rules for customers' importance (`crm.importance`). Configuration:
+    changes bump the revision; each one also recomputes every customer of the tenant,
+    in the same transaction (decision 0012)."""
+
+    entity = "importance_rule"
+    path = "importance-rules"
+    model = ImportanceRule
+    create_schema = s.ImportanceRuleCreate
+    update_schema = s.ImportanceRuleUpdate
+    out_schema = s.ImportanceRuleOut
+
+    async def check(
+        self,
+        uow: UnitOfWork,
+        tenant_id: str | None,
+        values: dict[str, Any],
+        obj: ImportanceRule | None,
+    ) -> dict[str, Any]:
+        # A PATCH may clear the spend criterion with null; nothing else may be null.
+        for field in ("name", "level", "any_tags", "enabled"):
+            if field in values and values[field] is None:
+                raise Invalid(field, "may not be null")
+        return values
+
+    async def changed(
+        self,
+        uow: UnitOfWork,
+        tenant_id: str | None,
+        obj_id: str,
+        action: ChangeAction,
+        changes: dict[str, Any],
+    ) -> None:
+        # The audit entry is JSON: the spend as text, exact (an update's entry has it
+        # so already).
+        if isinstance(changes.get("min_yearly_spend"), Decimal):
+            changes = {**changes, "min_yearly_spend": str(changes["min_yearly_spend"])}
+        # First: it bumps the tenant's revision, an upsert whose row lock serialises
+        # rule changes of one tenant on PostgreSQL, so the recompute that commits last
+        # has seen every rule. After the rule's own flush, so it reads them as they are.
+        await super().changed(uow, tenant_id, obj_id, action, changes)
+        if tenant_id is not None:
+            await importance.refresh_tenant(uow, tenant_id)
+
+
 def all_resources(passwords: Passwords) -> list[Resource[Any]]:
     return [
         Tenants(),
@@ -713,4 +779,5 @@ def all_resources(passwords: Passwords) -> list[Resource[Any]]:
         ApiKeys(),
         Trunks(),
         Customers(),
+        ImportanceRules(),
     ]

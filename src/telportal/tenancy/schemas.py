@@ -6,6 +6,7 @@ rather than a silently ignored value.
 
 import ipaddress
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PlainSerializer,
     StringConstraints,
     model_validator,
 )
@@ -659,11 +661,17 @@ class IdentityIn(BaseModel):
     value: str = Field(min_length=1, max_length=255)
 
 
+IMPORTANCE_SET_BY_HAND = (
+    "0 ordinary .. 5 most important (VIP), set by hand: a floor the tenant's importance "
+    "rules may raise but not lower; null (or omitted) leaves the level to the rules"
+)
+
+
 class CustomerCreate(Input):
     tenant_id: Id | None = None
     name: str = Field("", max_length=200)
     external_id: str | None = Field(None, max_length=100, description="The enterprise's own id")
-    importance: int = Field(0, ge=0, le=5, description="0 ordinary .. 5 most important (VIP)")
+    importance: int | None = Field(None, ge=0, le=5, description=IMPORTANCE_SET_BY_HAND)
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] = Field(
         default_factory=list, max_length=50
     )
@@ -677,7 +685,7 @@ class CustomerCreate(Input):
 class CustomerUpdate(Input):
     name: str | None = Field(None, max_length=200)
     external_id: str | None = Field(None, max_length=100)
-    importance: int | None = Field(None, ge=0, le=5)
+    importance: int | None = Field(None, ge=0, le=5, description=IMPORTANCE_SET_BY_HAND)
     tags: list[Annotated[str, StringConstraints(min_length=1, max_length=50)]] | None = Field(
         None, max_length=50
     )
@@ -691,11 +699,77 @@ class CustomerOut(Output):
     tenant_id: str
     name: str
     external_id: str | None
-    importance: int
+    importance: int = Field(
+        description="The effective level: the higher of the hand-set one and the rules'"
+    )
+    importance_manual: int | None = Field(description="The level set by hand, if any")
+    importance_rule: str = Field(
+        description='What gave the level: an importance rule\'s id, "manual", or ""'
+    )
     tags: list[str]
     notes: str
     attributes: dict[str, Any]
     identities: list[IdentityIn] = Field(default_factory=list)
     merged_into: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+# --- importance rules --------------------------------------------------------------
+
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=50)]
+Level = Annotated[int, Field(ge=1, le=5, description="1 .. 5 (VIP)")]
+Spend = Annotated[
+    Decimal,
+    Field(
+        ge=0,
+        max_digits=14,
+        decimal_places=2,
+        description="Yearly spend at least this: the sum of `data.amount` of the customer's "
+        "`purchase` interactions of the last 365 days",
+    ),
+    # A number in JSON, as amounts are pushed; exact in the store.
+    PlainSerializer(float, return_type=float, when_used="json"),
+]
+
+
+def _unique(tags: list[str]) -> list[str]:
+    return list(dict.fromkeys(tags))
+
+
+AnyTags = Annotated[
+    list[Tag],
+    Field(max_length=50, description="The customer has at least one of these tags"),
+    AfterValidator(_unique),
+]
+
+
+class ImportanceRuleCreate(Input):
+    """Customers meeting every criterion named get `level` (none named: every customer)."""
+
+    tenant_id: Id | None = None
+    name: Name
+    level: Level
+    min_yearly_spend: Spend | None = None
+    any_tags: AnyTags = Field(default_factory=list)
+    enabled: bool = True
+
+
+class ImportanceRuleUpdate(Input):
+    name: Name | None = None
+    level: Level | None = None
+    min_yearly_spend: Spend | None = None
+    any_tags: AnyTags | None = None
+    enabled: bool | None = None
+
+
+class ImportanceRuleOut(Output):
+    id: str
+    tenant_id: str
+    name: str
+    level: int
+    min_yearly_spend: Spend | None
+    any_tags: list[str]
+    enabled: bool
     created_at: datetime
     updated_at: datetime

@@ -1,10 +1,12 @@
 """Customers: identities normalized so any form finds the customer; importance; merging."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
 from telportal.cases import (
+    SPEND_WINDOW,
     CustomerFacts,
     CustomerRecord,
     Identity,
@@ -18,6 +20,8 @@ from telportal.cases import (
     importance,
     merge_customers,
     normalize_phone,
+    purchase_amount,
+    yearly_spend,
 )
 from telportal.errors import Invalid
 from tests.unit.cases.support import OTHER, T, sh
@@ -142,6 +146,42 @@ def test_importance_is_per_tenant() -> None:
         importance(OTHER, CustomerFacts(T, "cust-1"), RULES)
     with pytest.raises(Invalid):
         importance(OTHER, CustomerFacts(OTHER, "cust-1"), RULES)
+
+
+@pytest.mark.parametrize(
+    ("data", "amount"),
+    [
+        ({"amount": 129.5}, Decimal("129.5")),
+        ({"amount": 0.1}, Decimal("0.1")),  # the float's shortest text, not its binary value
+        ({"amount": 10000}, Decimal(10000)),
+        ({"amount": " 4000.00 "}, Decimal("4000.00")),
+        ({"amount": -30}, Decimal(-30)),  # a refund lowers the spend
+        ({"amount": "a lot"}, None),
+        ({"amount": True}, None),
+        ({"amount": None}, None),
+        ({"amount": float("nan")}, None),
+        ({"amount": "Infinity"}, None),
+        ({"total": 5}, None),
+        ({}, None),
+    ],
+)
+def test_purchase_amounts(data: dict[str, object], amount: Decimal | None) -> None:
+    assert purchase_amount(data) == amount
+
+
+def test_yearly_spend_counts_purchases_of_the_last_365_days() -> None:
+    now = sh("2026-06-01", "12:00")
+    purchases = [
+        (now - SPEND_WINDOW, {"amount": 1000}),  # exactly a year ago: out
+        (now - SPEND_WINDOW + timedelta(seconds=1), {"amount": 200}),
+        (now - timedelta(days=1), {"amount": "30.5"}),
+        (now, {"amount": 4}),
+        (now + timedelta(seconds=5), {"amount": 1}),  # the sender's clock runs ahead: in
+        (now, {"amount": "n/a"}),
+    ]
+    assert yearly_spend(purchases, now) == Decimal("235.5")
+    assert yearly_spend([], now) == 0
+    assert timedelta(days=365) == SPEND_WINDOW
 
 
 # ---- merging -----------------------------------------------------------------------------
