@@ -71,6 +71,7 @@ class Platform:
         return self.resources[path]
 
     async def start(self) -> None:
+        await self.db.start()
         if self.config.auto_migrate:
             await migrate.upgrade(self.db.engine)
         if self.sip is not None and self.sip.records is not None:

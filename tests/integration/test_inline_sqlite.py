@@ -13,6 +13,7 @@ from sqlalchemy import select
 from telportal.app import Platform
 from telportal.clock import FakeClock
 from telportal.store import inline_sqlite
+from telportal.store.checkpoint import WalCheckpointer
 from telportal.store.schema import Skill, Tenant
 from telportal.tenancy.roles import Scope
 from tests.conftest import make_platform
@@ -72,3 +73,43 @@ async def test_a_lock_held_past_the_busy_timeout_is_an_error(
     await _add_skill(sqlite_platform, "support")  # free again: writes go through
     async with sqlite_platform.db.read() as session:
         assert list((await session.execute(select(Skill.name))).scalars()) == ["support"]
+
+
+async def test_checkpoints_run_off_the_loop_and_never_inside_a_commit(
+    sqlite_platform: Platform, tmp_path: Path
+) -> None:
+    """The application's connections never checkpoint (a checkpoint syncs the file, and
+    a commit on the loop's thread would hold the loop for it); the checkpointer's
+    rounds copy the whole log into the database file, and a last one runs at close."""
+    db = sqlite_platform.db
+    checkpointer = db.checkpointer
+    assert checkpointer is not None and checkpointer.rounds >= 0
+    async with db.read() as session:
+        connection = await session.connection()
+        autocheckpoint = (await connection.exec_driver_sql("PRAGMA wal_autocheckpoint")).scalar()
+    assert autocheckpoint == 0
+    for i in range(50):
+        await _add_skill(sqlite_platform, f"skill-{i}")
+    busy, frames, copied = await asyncio.to_thread(checkpointer.checkpoint)
+    assert (busy, copied) == (0, frames) and frames > 0  # the whole log, copied
+    rounds = checkpointer.rounds
+    await db.dispose()
+    assert checkpointer.rounds == rounds + 1  # the last round at close
+
+
+async def test_the_checkpointer_runs_on_its_own(tmp_path: Path) -> None:
+    path = tmp_path / "plain.db"
+    with sqlite3.connect(path) as raw:
+        raw.execute("PRAGMA journal_mode=WAL")
+        raw.execute("PRAGMA wal_autocheckpoint=0")
+        raw.execute("CREATE TABLE t (x)")
+        raw.executemany("INSERT INTO t VALUES (?)", [(i,) for i in range(1000)])
+    checkpointer = WalCheckpointer(path, interval=0.01)
+    checkpointer.start()
+    for _ in range(200):
+        if checkpointer.rounds >= 2:
+            break
+        await asyncio.sleep(0.01)
+    await checkpointer.stop()
+    assert checkpointer.rounds >= 3  # two on its own, the last one at stop
+    raw.close()

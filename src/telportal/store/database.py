@@ -27,8 +27,19 @@ from sqlalchemy.ext.asyncio import (
 from telportal.clock import Clock
 from telportal.events import EventBus
 from telportal.store import inline_sqlite
+from telportal.store.checkpoint import WalCheckpointer
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
+
+# The log is cut back to this after a checkpoint has emptied it.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -38,6 +49,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # With WAL, NORMAL syncs at checkpoints, not at every commit: durable across a
     # crash of the process, not across a power loss (decision 0011).
     cursor.execute("PRAGMA synchronous=NORMAL")
+    # Checkpoints run in a worker thread (store/checkpoint.py), not inside a commit on
+    # the event loop; without one, SQLite checkpoints when the last connection closes.
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
 
 
@@ -63,6 +78,13 @@ class Database:
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._commit_listeners: list[Callable[[UnitOfWork], None]] = []
+        sqlite_file = _sqlite_file(url)
+        self.checkpointer = WalCheckpointer(sqlite_file) if sqlite_file else None
+
+    async def start(self) -> None:
+        """Background work of the database itself: SQLite's WAL checkpoints."""
+        if self.checkpointer is not None:
+            self.checkpointer.start()
 
     def on_commit(self, listener: Callable[[UnitOfWork], None]) -> None:
         """Call `listener` with each unit of work as soon as its commit returns, with
@@ -90,4 +112,6 @@ class Database:
             await self.bus.publish(evt)
 
     async def dispose(self) -> None:
+        if self.checkpointer is not None:
+            await self.checkpointer.stop()
         await self.engine.dispose()
