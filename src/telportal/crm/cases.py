@@ -14,7 +14,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Required, TypedDict, Unpack, cast
 
 from sqlalchemy import Table, bindparam, delete, func, select, update
 from sqlalchemy.orm import make_transient_to_detached
@@ -244,6 +244,21 @@ async def _insert_new(uow: UnitOfWork, row: Case) -> None:
     uow.session.add(row)
 
 
+class NewCase(TypedDict, total=False):
+    """What a new case may be opened with (`CaseDesk.open_in`'s keywords)."""
+
+    subject: Required[str]
+    description: str
+    category: str
+    urgency: str
+    channel: str
+    service_id: str | None
+    customer_id: str | None
+    call_id: str | None
+    assignee: str | None
+    department: str
+
+
 @dataclass(frozen=True)
 class OpenedCase:
     """A case just opened and its pending SLA timers, as written."""
@@ -264,31 +279,10 @@ class CaseDesk:
 
     # --- opening and events ------------------------------------------------------------
 
-    async def open(
-        self,
-        scope: Scope,
-        tenant_id: str,
-        *,
-        subject: str,
-        description: str = "",
-        category: str = "",
-        urgency: str = "normal",
-        channel: str = "",
-        service_id: str | None = None,
-        customer_id: str | None = None,
-        call_id: str | None = None,
-        assignee: str | None = None,
-        department: str = "",
-    ) -> Case:
+    async def open(self, scope: Scope, tenant_id: str, **fields: Unpack[NewCase]) -> Case:
         """A new case, in a transaction of its own (see `open_in`)."""
         async with self.db.write(scope) as uow:
-            opened = await self.open_in(
-                uow, tenant_id, subject=subject, description=description,
-                category=category, urgency=urgency, channel=channel, service_id=service_id,
-                customer_id=customer_id, call_id=call_id, assignee=assignee,
-                department=department,
-            )  # fmt: skip
-            return opened.row
+            return (await self.open_in(uow, tenant_id, **fields)).row
 
     async def open_in(
         self,
