@@ -7,6 +7,7 @@ call's state, in the `callstate` events, and in the call record.
 """
 
 import asyncio
+from asyncio.subprocess import Process
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,70 @@ from tests.integration.signaling.test_acd_calls import (
 from tests.integration.signaling.test_ivr_transfer import BRANCH
 from tests.integration.signaling.test_sipp_call import _register_callee
 
+Bearer = dict[str, str]
+
+
+async def phones_for(edge: Edge, tmp_path: Path, calls_each: dict[str, str]) -> dict[str, Process]:
+    """A SIPp phone registered for each extension, answering that many calls."""
+    phones = {}
+    for extension, count in calls_each.items():
+        port = free_port()
+        phones[extension] = await start_sipp(
+            tmp_path, f"p{extension}", "-sn", "uas", "-p", str(port), "-m", count
+        )
+        await _register_callee(edge, port, extension=extension)
+    return phones
+
+
+async def bearer(api: Api, user: str) -> Bearer:
+    return {"Authorization": f"Bearer {await api.token(user)}"}
+
+
+async def busy_elsewhere(api: Api, user: str, reason: str = "meeting") -> Bearer:
+    """The agent signs in, becomes ready, then goes not ready: the queue passes them by."""
+    token = await api.token(user)
+    await until_state(api, token, "ready")
+    headers = {"Authorization": f"Bearer {token}"}
+    r = await api.client.post("/api/v1/agents/me/not-ready", json={"reason": reason},
+                              headers=headers)  # fmt: skip
+    assert r.status_code == 200, r.text
+    return headers
+
+
+async def caller_dials_in(edge: Edge, tmp_path: Path) -> Process:
+    """A SIPp caller to the demo number; it presses 1 (sales) and waits for our BYE."""
+    (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=0, hung_up_by_server=True))
+    return await start_sipp(
+        tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
+        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+    )  # fmt: skip
+
+
+async def live_calls_of(api: Api, headers: Bearer) -> list[dict[str, Any]]:
+    """The live calls `headers` can see, once there is one (30 s at most)."""
+    async with asyncio.timeout(30):
+        while not (calls := (await api.client.get("/api/v1/live-calls", headers=headers)).json()):  # noqa: ASYNC110
+            await asyncio.sleep(0.1)
+    return list(calls)
+
+
+async def stop(*procs: Process) -> None:
+    for proc in procs:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def the_call_record(edge: Edge) -> CallDetailRecord:
+    """The one call record, once it has ended (10 s at most)."""
+    async with asyncio.timeout(10):
+        while True:
+            async with edge.platform.db.read() as session:
+                row = (await session.execute(select(CallDetailRecord))).scalars().one()
+            if row.ended_at is not None:
+                return row
+            await asyncio.sleep(0.05)
+
 
 async def test_hold_recording_dtmf_monitor_transfer_and_hangup(
     edge: Edge, api: Api, tmp_path: Path
@@ -36,34 +101,14 @@ async def test_hold_recording_dtmf_monitor_transfer_and_hangup(
     assert sip is not None
     await add_trunk(edge, free_port())
     bus = edge.platform.bus.subscribe()
-    phones = {}
-    for extension in ("1001", "1002", "1009"):
-        port = free_port()
-        phones[extension] = await start_sipp(
-            tmp_path, f"p{extension}", "-sn", "uas", "-p", str(port), "-m", "1"
-        )
-        await _register_callee(edge, port, extension=extension)
-    agent = {"Authorization": f"Bearer {await api.token('1001@acme')}"}
-    other_agent = {"Authorization": f"Bearer {await api.token('1003@acme')}"}
-    supervisor = {"Authorization": f"Bearer {await api.token('supervisor@acme')}"}
-    # 1002 is busy elsewhere (not ready), so the queue's call goes to 1001.
-    busy_token = await api.token("1002@acme")
-    busy = {"Authorization": f"Bearer {busy_token}"}
-    await until_state(api, busy_token, "ready")
-    r = await api.client.post(
-        "/api/v1/agents/me/not-ready", json={"reason": "meeting"}, headers=busy
-    )
-    assert r.status_code == 200, r.text
-    (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=0, hung_up_by_server=True))
-    caller = await start_sipp(
-        tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
-    )  # fmt: skip
+    phones = await phones_for(edge, tmp_path, {"1001": "1", "1002": "1", "1009": "1"})
+    agent = await bearer(api, "1001@acme")
+    other_agent = await bearer(api, "1003@acme")
+    supervisor = await bearer(api, "supervisor@acme")
+    await busy_elsewhere(api, "1002@acme")  # so the queue's call goes to 1001
+    caller = await caller_dials_in(edge, tmp_path)
     try:
-        async with asyncio.timeout(30):
-            while not (calls := (await api.client.get("/api/v1/live-calls", headers=agent)).json()):  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-        (call,) = calls
+        (call,) = await live_calls_of(api, agent)
         assert call["agent_extension"] == "1001" and call["queue"] == "sales"
         base = f"/api/v1/live-calls/{call['call_id']}"
 
@@ -102,20 +147,12 @@ async def test_hold_recording_dtmf_monitor_transfer_and_hangup(
         for extension in ("1002", "1009"):
             await finished(phones[extension], tmp_path, f"p{extension}")
     finally:
-        for proc in (caller, *phones.values()):
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+        await stop(caller, *phones.values())
 
     async with asyncio.timeout(10):
         while (await api.client.get("/api/v1/live-calls", headers=supervisor)).json():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        while True:
-            async with edge.platform.db.read() as session:
-                row = (await session.execute(select(CallDetailRecord))).scalars().one()
-            if row.ended_at is not None:
-                break
-            await asyncio.sleep(0.05)
+    row = await the_call_record(edge)
     assert row.transfers == [{"from": "1001", "to": "1002", "kind": "blind"}]
     assert row.hangup_by == "system" and row.agent_extension == "1001"
     states = []
@@ -137,35 +174,14 @@ async def test_attended_transfer_and_a_conference(edge: Edge, api: Api, tmp_path
     sip = edge.platform.sip
     assert sip is not None
     await add_trunk(edge, free_port())
-    phones = {}
-    calls_each = {"1001": "1", "1002": "2", "1003": "1"}  # 1002 is rung twice
-    for extension, count in calls_each.items():
-        port = free_port()
-        phones[extension] = await start_sipp(
-            tmp_path, f"p{extension}", "-sn", "uas", "-p", str(port), "-m", count
-        )
-        await _register_callee(edge, port, extension=extension)
-    tokens = {e: await api.token(f"{e}@acme") for e in ("1001", "1002", "1003")}
-    for extension in ("1002", "1003"):  # busy with other work: the queue rings 1001
-        await until_state(api, tokens[extension], "ready")
-        r = await api.client.post(
-            "/api/v1/agents/me/not-ready",
-            json={"reason": "backoffice"},
-            headers={"Authorization": f"Bearer {tokens[extension]}"},
-        )
-        assert r.status_code == 200, r.text
-    a1001 = {"Authorization": f"Bearer {tokens['1001']}"}
-    a1002 = {"Authorization": f"Bearer {tokens['1002']}"}
-    (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=0, hung_up_by_server=True))
-    caller = await start_sipp(
-        tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
-    )  # fmt: skip
+    phones = await phones_for(edge, tmp_path, {"1001": "1", "1002": "2", "1003": "1"})
+    a1001 = await bearer(api, "1001@acme")
+    # Busy with other work, so the queue rings 1001; 1002 is rung twice later.
+    a1002 = await busy_elsewhere(api, "1002@acme", "backoffice")
+    await busy_elsewhere(api, "1003@acme", "backoffice")
+    caller = await caller_dials_in(edge, tmp_path)
     try:
-        async with asyncio.timeout(30):
-            while not (calls := (await api.client.get("/api/v1/live-calls", headers=a1001)).json()):  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-        base = f"/api/v1/live-calls/{calls[0]['call_id']}"
+        base = f"/api/v1/live-calls/{(await live_calls_of(api, a1001))[0]['call_id']}"
 
         r = await api.client.post(base + "/consult", json={"to": "1002"}, headers=a1001)
         assert r.status_code == 200, r.text
@@ -199,17 +215,8 @@ async def test_attended_transfer_and_a_conference(edge: Edge, api: Api, tmp_path
         for extension in ("1002", "1003"):
             await finished(phones[extension], tmp_path, f"p{extension}")
     finally:
-        for proc in (caller, *phones.values()):
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-    async with asyncio.timeout(10):
-        while True:
-            async with edge.platform.db.read() as session:
-                row = (await session.execute(select(CallDetailRecord))).scalars().one()
-            if row.ended_at is not None:
-                break
-            await asyncio.sleep(0.05)
+        await stop(caller, *phones.values())
+    row = await the_call_record(edge)
     assert row.transfers == [{"from": "1001", "to": "1002", "kind": "attended"}]
     assert row.hangup_by == "agent"  # 1002 hung up through the API
 
@@ -223,20 +230,11 @@ async def test_blind_transfer_to_an_outside_number(edge: Edge, api: Api, tmp_pat
     carrier = await start_sipp(
         tmp_path, "carrier", "-sf", "carrier.xml", "-p", str(carrier_port), "-m", "1"
     )
-    port = free_port()
-    phone = await start_sipp(tmp_path, "p1001", "-sn", "uas", "-p", str(port), "-m", "1")
-    await _register_callee(edge, port, extension="1001")
-    agent = {"Authorization": f"Bearer {await api.token('1001@acme')}"}
-    (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=0, hung_up_by_server=True))
-    caller = await start_sipp(
-        tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
-    )  # fmt: skip
+    phone = (await phones_for(edge, tmp_path, {"1001": "1"}))["1001"]
+    agent = await bearer(api, "1001@acme")
+    caller = await caller_dials_in(edge, tmp_path)
     try:
-        async with asyncio.timeout(30):
-            while not (calls := (await api.client.get("/api/v1/live-calls", headers=agent)).json()):  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-        base = f"/api/v1/live-calls/{calls[0]['call_id']}/transfer"
+        base = f"/api/v1/live-calls/{(await live_calls_of(api, agent))[0]['call_id']}/transfer"
         for bad in ({}, {"to": "1002", "number": BRANCH}, {"number": "call me"}):
             assert (await api.client.post(base, json=bad, headers=agent)).status_code == 422
         r = await api.client.post(base, json={"number": BRANCH}, headers=agent)
@@ -246,10 +244,7 @@ async def test_blind_transfer_to_an_outside_number(edge: Edge, api: Api, tmp_pat
         await finished(carrier, tmp_path, "carrier")
         await finished(caller, tmp_path, "caller")  # the branch hung up: the caller got BYE
     finally:
-        for proc in (caller, carrier, phone):
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+        await stop(caller, carrier, phone)
     sip = edge.platform.sip
     assert sip is not None
     async with asyncio.timeout(10):
@@ -261,32 +256,13 @@ async def test_blind_transfer_to_a_queue(edge: Edge, api: Api, tmp_path: Path) -
     """1001 takes a sales call and sends the caller to the support queue: 1001 leaves
     (wrap-up), the caller waits in support and the ACD gives them to 1002."""
     await add_trunk(edge, free_port())
-    phones = {}
-    for extension in ("1001", "1002"):
-        port = free_port()
-        phones[extension] = await start_sipp(
-            tmp_path, f"p{extension}", "-sn", "uas", "-p", str(port), "-m", "1"
-        )
-        await _register_callee(edge, port, extension=extension)
-    agent = {"Authorization": f"Bearer {await api.token('1001@acme')}"}
-    supervisor = {"Authorization": f"Bearer {await api.token('supervisor@acme')}"}
-    # 1002 is busy at first, so the sales call goes to 1001.
-    busy_token = await api.token("1002@acme")
-    busy = {"Authorization": f"Bearer {busy_token}"}
-    await until_state(api, busy_token, "ready")
-    r = await api.client.post("/api/v1/agents/me/not-ready", json={"reason": "meeting"},
-                              headers=busy)  # fmt: skip
-    assert r.status_code == 200, r.text
-    (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=0, hung_up_by_server=True))
-    caller = await start_sipp(
-        tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
-    )  # fmt: skip
+    phones = await phones_for(edge, tmp_path, {"1001": "1", "1002": "1"})
+    agent = await bearer(api, "1001@acme")
+    supervisor = await bearer(api, "supervisor@acme")
+    busy = await busy_elsewhere(api, "1002@acme")  # at first, so the sales call goes to 1001
+    caller = await caller_dials_in(edge, tmp_path)
     try:
-        async with asyncio.timeout(30):
-            while not (calls := (await api.client.get("/api/v1/live-calls", headers=agent)).json()):  # noqa: ASYNC110
-                await asyncio.sleep(0.1)
-        base = f"/api/v1/live-calls/{calls[0]['call_id']}"
+        base = f"/api/v1/live-calls/{(await live_calls_of(api, agent))[0]['call_id']}"
         r = await api.client.post(f"{base}/transfer", json={"queue": "nope"}, headers=agent)
         assert r.status_code == 404, r.text
         r = await api.client.post(f"{base}/transfer", json={"queue": "support"}, headers=agent)
@@ -307,17 +283,8 @@ async def test_blind_transfer_to_a_queue(edge: Edge, api: Api, tmp_path: Path) -
         await finished(caller, tmp_path, "caller")
         await finished(phones["1002"], tmp_path, "p1002")
     finally:
-        for proc in (caller, *phones.values()):
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-    async with asyncio.timeout(10):
-        while True:
-            async with edge.platform.db.read() as session:
-                row = (await session.execute(select(CallDetailRecord))).scalars().one()
-            if row.ended_at is not None:
-                break
-            await asyncio.sleep(0.05)
+        await stop(caller, *phones.values())
+    row = await the_call_record(edge)
     assert (row.queue, row.agent_extension) == ("support", "1002")
     assert row.transfers == [{"from": "1001", "to": "support", "kind": "queue"}]
     assert [leg["target"] for leg in row.legs if leg["kind"] == "agent"] == ["1001", "1002"]
