@@ -18,7 +18,9 @@ loop answering the way SIPp's scenarios do, --concurrency calls at a time (50). 
 prints the CPU per call of the whole process and of the two simulated peers, so the
 server's share is known without the noise of three processes on two cores. --no-call-records leaves
 out the call records (database writes) to measure the SIP stack alone, in either mode;
---profile FILE writes a cProfile of the measured calls (in process).
+--profile FILE writes a cProfile of the measured calls (in process); --gc-freeze
+settles the garbage collector after the warm-up as `telportal serve` does once started
+(`server.settle_garbage_collector`), so in-process figures match the server's.
 """
 
 import argparse
@@ -388,7 +390,9 @@ class _PeerSocket(asyncio.DatagramProtocol):
         self.peers.cpu += time.process_time() - started
 
 
-async def in_process(calls: int, concurrency: int, records: bool, profile: str | None) -> None:
+async def in_process(
+    calls: int, concurrency: int, records: bool, profile: str | None, settle_gc: bool = False
+) -> None:
     # Imported here: the SIPp mode runs the server in another process.
     from telportal.app import build_platform  # noqa: PLC0415
     from telportal.auth.credentials import Passwords  # noqa: PLC0415
@@ -435,6 +439,11 @@ async def in_process(calls: int, concurrency: int, records: bool, profile: str |
                 await register(sip_port, peers.callee_port)
                 await peers.run(min(200, calls))  # warm-up: caches, first-call imports
                 await asyncio.sleep(0.2)
+                if settle_gc:
+                    # What `telportal serve` does once started (server.py).
+                    from telportal.server import settle_garbage_collector  # noqa: PLC0415
+
+                    settle_garbage_collector()
                 profiler = cProfile.Profile() if profile else None
                 cpu, wall = time.process_time(), time.perf_counter()
                 if profiler is not None:
@@ -468,6 +477,16 @@ async def in_process(calls: int, concurrency: int, records: bool, profile: str |
             await platform.close()
 
 
+def stop(process: "subprocess.Popen[bytes]", grace: float) -> None:
+    """Terminate process; kill it if it has not exited after grace seconds."""
+    process.terminate()
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=1000, help="calls per rate step")
@@ -484,12 +503,23 @@ def main() -> None:
         "--no-call-records", action="store_true", help="leave out the call records (CDR writes)"
     )
     ap.add_argument("--profile", metavar="FILE", help="in process: cProfile the calls")
+    ap.add_argument(
+        "--gc-freeze",
+        action="store_true",
+        help="in process: settle the garbage collector after warm-up, as the server does",
+    )
     args = ap.parse_args()
     if args.in_process:
         import uvloop  # noqa: PLC0415 - a dependency of the server, not of the SIPp mode
 
         uvloop.run(
-            in_process(args.in_process, args.concurrency, not args.no_call_records, args.profile)
+            in_process(
+                args.in_process,
+                args.concurrency,
+                not args.no_call_records,
+                args.profile,
+                args.gc_freeze,
+            )
         )
         return
     sipp = shutil.which("sipp")
@@ -591,11 +621,11 @@ def main() -> None:
                 errors = [line for line in log.read_text().splitlines() if "ERROR" in line]
                 print(f"server log errors: {len(errors)}", *errors[:5], sep="\n  ")
             finally:
+                # SIPp's UAS may linger over calls it still holds: it must not keep the
+                # server (or this script) waiting.
                 if uas is not None:
-                    uas.terminate()
-                    uas.wait(timeout=10)
-                server.terminate()
-                server.wait(timeout=20)
+                    stop(uas, grace=10)
+                stop(server, grace=20)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,10 @@ Records a crash left open are closed by `close_orphans` when the site starts aga
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from types import SimpleNamespace
+from typing import Any, Final, Literal, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 
 from telportal.errors import Conflict, DomainError, Invalid, NotFound
@@ -29,13 +30,20 @@ from telportal.events.types import CallFinished
 from telportal.ivr.record import CallRecord, Visit
 from telportal.store.database import Database
 from telportal.store.schema import CallDetailRecord, Service, new_id
-from telportal.store.unit_of_work import UnitOfWork
+from telportal.store.unit_of_work import UnitOfWork, insert_into
 from telportal.tenancy.roles import Scope
 
 Direction = Literal["inbound", "outbound", "internal"]
 MAX_TEXT = 200  # end_reason and outcome columns
 # Calls looked up per SELECT ... IN (...): well under SQLite's bound-parameter limit.
 LOAD_CHUNK = 500
+
+# A call first recorded in this write: its columns by name (None: not set), kept out of
+# the ORM and inserted with the others of the batch in one statement (`_insert`). Built
+# as an ORM object, its instrumented attributes and the unit of work's bookkeeping were
+# most of what recording a call cost (bench/sip_calls.py), for a row written once here.
+_COLUMNS: Final = tuple(column.key for column in CallDetailRecord.__table__.columns)
+_Row = CallDetailRecord | SimpleNamespace
 
 
 def visit_json(visit: Visit) -> dict[str, Any]:
@@ -168,20 +176,23 @@ class CallRecords:
         """
         refused: list[Refused] = []
         async with self.db.write(self.scope) as uow:
-            rows = await _existing(uow, ops)
+            rows: dict[tuple[str, str], _Row] = dict(await _existing(uow, ops))
             services = await _services(uow, ops)
+            started: list[SimpleNamespace] = []
             for op in ops:
                 key = (op.tenant_id, op.call_id)
                 error = _refusal(op, rows.get(key), services)
                 if error is not None:
                     refused.append(Refused(op, error))
                 elif isinstance(op, Start):
-                    rows[key] = _new_row(op)
-                    uow.session.add(rows[key])
+                    record = _new_record(op)
+                    rows[key] = record
+                    started.append(record)
                 elif isinstance(op, Finish):
                     uow.emit(_finish(rows[key], op))
                 else:
                     _apply(rows[key], op)
+            await _insert(uow, started)
         return refused
 
     async def _one(self, op: RecordOp) -> None:
@@ -279,6 +290,14 @@ class CallRecords:
             return int(getattr(result, "rowcount", 0) or 0)
 
 
+# The rows of some calls of one tenant; built once (statements cost more to build than
+# SQLite takes to run them), the call ids bound as an expanding IN list.
+_EXISTING = select(CallDetailRecord).where(
+    CallDetailRecord.tenant_id == bindparam("tenant_id"),
+    CallDetailRecord.call_id.in_(bindparam("call_ids", expanding=True)),
+)
+
+
 async def _existing(
     uow: UnitOfWork, ops: Sequence[RecordOp]
 ) -> dict[tuple[str, str], CallDetailRecord]:
@@ -290,11 +309,8 @@ async def _existing(
     for tenant_id, call_ids in wanted.items():
         ids = sorted(call_ids)
         for i in range(0, len(ids), LOAD_CHUNK):
-            q = select(CallDetailRecord).where(
-                CallDetailRecord.tenant_id == tenant_id,
-                CallDetailRecord.call_id.in_(ids[i : i + LOAD_CHUNK]),
-            )
-            for row in (await uow.session.execute(q)).scalars():
+            chunk = {"tenant_id": tenant_id, "call_ids": ids[i : i + LOAD_CHUNK]}
+            for row in (await uow.session.execute(_EXISTING, chunk)).scalars():
                 rows[(row.tenant_id, row.call_id)] = row
     return rows
 
@@ -308,9 +324,7 @@ async def _services(uow: UnitOfWork, ops: Sequence[RecordOp]) -> set[tuple[str, 
     return {(sid, tid) for sid, tid in (await uow.session.execute(q)).all()}
 
 
-def _refusal(
-    op: RecordOp, row: CallDetailRecord | None, services: set[tuple[str, str]]
-) -> DomainError | None:
+def _refusal(op: RecordOp, row: _Row | None, services: set[tuple[str, str]]) -> DomainError | None:
     """Why the rules refuse `op` on the call's `row` (None: not written yet), if they do."""
     if isinstance(op, Start):
         if row is not None:
@@ -325,25 +339,40 @@ def _refusal(
     return None
 
 
-def _new_row(op: Start) -> CallDetailRecord:
-    return CallDetailRecord(
-        id=op.record_id,
-        tenant_id=op.tenant_id,
-        call_id=op.call_id,
-        site=op.site,
-        direction=op.direction,
-        caller=op.caller,
-        called=op.called,
-        service_id=op.service_id,
-        started_at=op.started_at,
-        ivr_path=[],
-        digits=[],
-        legs=[],
-        transfers=[],
-    )
+def _new_record(op: Start) -> SimpleNamespace:
+    record = SimpleNamespace(**dict.fromkeys(_COLUMNS))
+    record.id = op.record_id
+    record.tenant_id = op.tenant_id
+    record.call_id = op.call_id
+    record.site = op.site
+    record.direction = op.direction
+    record.caller = op.caller
+    record.called = op.called
+    record.service_id = op.service_id
+    record.started_at = op.started_at
+    record.ivr_path, record.digits, record.legs, record.transfers = [], [], [], []
+    return record
 
 
-def _apply(row: CallDetailRecord, op: RecordOp) -> None:
+async def _insert(uow: UnitOfWork, records: list[SimpleNamespace]) -> None:
+    """INSERT the new records: one statement per set of columns given a value.
+
+    A column left None is left out, as the ORM leaves out an attribute never set: the
+    column's default applies, and a JSON column is SQL NULL rather than JSON null.
+    """
+    if not records:
+        return
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for record in records:
+        values = {name: value for name, value in vars(record).items() if value is not None}
+        groups.setdefault(tuple(values), []).append(values)
+    connection = await uow.session.connection()  # Core: past the ORM's execute
+    table = cast(Table, CallDetailRecord.__table__)
+    for rows in groups.values():
+        await connection.execute(insert_into(table), rows)
+
+
+def _apply(row: _Row, op: RecordOp) -> None:
     if isinstance(op, Answered):
         if row.answered_at is None:
             row.answered_at = op.at
@@ -371,7 +400,7 @@ def _apply(row: CallDetailRecord, op: RecordOp) -> None:
         row.transfers = [*(row.transfers or []), _jsonable(op.transfer)]
 
 
-def _finish(row: CallDetailRecord, op: Finish) -> CallFinished:
+def _finish(row: _Row, op: Finish) -> CallFinished:
     """Close `row` as `op` says; the event that announces it."""
     reason = op.end_reason[:MAX_TEXT]
     row.ended_at, row.end_reason = op.ended_at, reason

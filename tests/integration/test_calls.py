@@ -15,7 +15,7 @@ from telportal.errors import Conflict, Invalid, NotFound
 from telportal.events.types import CallFinished
 from telportal.ivr import load_demo_flow, simulate
 from telportal.ivr.publishing import FlowRepository
-from telportal.store.schema import AuditEntry
+from telportal.store.schema import AuditEntry, CallDetailRecord
 from tests.integration.api_helpers import assert_error, login, make_operator
 from tests.integration.world import TenantWorld, build_tenant
 
@@ -340,3 +340,66 @@ async def test_a_batch_keeps_its_good_records_when_some_are_refused(
     assert sorted(by_id) == ["dup", "ok-0", "ok-1", "ok-2", "ok-3", "ok-4"]
     assert by_id["dup"]["caller"] == "9" and by_id["dup"]["ended_at"] is None
     assert all(by_id[f"ok-{i}"]["end_reason"] == "bye" for i in range(5))
+
+
+async def test_calls_started_in_one_batch_are_inserted_together_as_the_orm_would(
+    platform: Platform, acme: TenantWorld
+) -> None:
+    """New calls skip the ORM (`calls_store._insert`): rows with different columns set go
+    in one batch, a column never set is SQL NULL (JSON too, not JSON null), and a call
+    started in one batch is found and updated by the next."""
+    w = acme
+    calls = CallRecords(platform.db)
+    at = platform.clock.now()
+    later = at + timedelta(seconds=7)
+    ops: list[calls_store.RecordOp] = [
+        calls_store.Start(
+            w.tenant_id, "plain", calls_store.new_id(), "s", "internal", "1", "2", None, at
+        ),
+        calls_store.Start(
+            w.tenant_id, "routed", calls_store.new_id(), "s", "inbound", "3", "4", None, at
+        ),
+        calls_store.Queued(w.tenant_id, "routed", "sales", at),
+        calls_store.Connected(
+            w.tenant_id, "routed", None, "1001", {"strategy": "longest"}, "rec.wav", later
+        ),
+        calls_store.AddLeg(w.tenant_id, "routed", {"kind": "agent", "at": later}),
+        calls_store.Finish(w.tenant_id, "routed", "bye", later, "served", "caller"),
+    ]
+    assert await calls.write(ops) == []
+    async with platform.db.read() as session:
+        rows = {
+            row.call_id: row for row in (await session.execute(select(CallDetailRecord))).scalars()
+        }
+        plain_routing_is_null = await session.scalar(
+            select(func.count())
+            .select_from(CallDetailRecord)
+            .where(
+                CallDetailRecord.call_id == "plain",
+                CallDetailRecord.routing.is_(None),
+            )
+        )
+    assert plain_routing_is_null == 1
+    plain, routed = rows["plain"], rows["routed"]
+    assert (plain.routing, plain.legs, plain.ivr_path, plain.ended_at) == (None, [], [], None)
+    assert routed.routing == {"strategy": "longest"}
+    assert routed.legs == [{"kind": "agent", "at": later.isoformat()}]
+    assert (routed.queue, routed.wait_seconds, routed.recording) == ("sales", 7.0, "rec.wav")
+    assert (routed.end_reason, routed.outcome, routed.hangup_by) == ("bye", "served", "caller")
+    # The next batch finds "plain" in the database and updates it.
+    refused = await calls.write(
+        [
+            calls_store.Answered(w.tenant_id, "plain", at),
+            calls_store.Finish(w.tenant_id, "plain", "done", later, None, "callee"),
+            calls_store.Start(
+                w.tenant_id, "plain", calls_store.new_id(), "s", "internal", "1", "2", None, at
+            ),
+        ]
+    )
+    assert [(type(r.op).__name__, type(r.error)) for r in refused] == [("Start", Conflict)]
+    async with platform.db.read() as session:
+        row = await session.scalar(
+            select(CallDetailRecord).where(CallDetailRecord.call_id == "plain")
+        )
+    assert row is not None
+    assert (row.end_reason, row.hangup_by, row.answered_at) == ("done", "callee", at)

@@ -153,6 +153,42 @@ class SipTransportLayer:
         counters.messages_out += 1
         return channel.source
 
+    def send_now(self, message: Message | bytes, destination: Peer | Source) -> bool:
+        """`send` when it needs no waiting: UDP to an IP address (the common case).
+
+        Returns False, having sent nothing, for anything else: then await `send`. Raises
+        what `send` raises. Saves the coroutines (and the returned Source) of `send` on
+        the hot path.
+        """
+        if destination.transport is not Transport.UDP or ip_literal(destination.host) is None:
+            return False
+        self._check_open()
+        data = message if isinstance(message, bytes) else message.to_bytes()
+        preferred = destination.connection_id if isinstance(destination, Source) else None
+        self._udp_out(data, destination.host, destination.port, preferred)
+        return True
+
+    def respond_now(self, response: Response, source: Source, data: bytes | None = None) -> bool:
+        """`respond` when it needs no waiting (see `send_now`); False: await `respond`.
+
+        data: the response serialized already, if the caller has it.
+        """
+        if source.transport is not Transport.UDP:
+            return False
+        # response_destination, without its Peer: where the Via says (18.2.2).
+        via = response.top_via
+        host = bare_host(via.received if via.received is not None else via.host)
+        port = via.rport
+        if port is None:
+            port = via.port if via.port is not None else Transport.UDP.default_port
+        if ip_literal(host) is None:
+            return False
+        self._check_open()
+        self._udp_out(
+            response.to_bytes() if data is None else data, host, port, source.connection_id
+        )
+        return True
+
     async def respond(self, response: Response, source: Source) -> Source:
         """Send a response to a request received from source (RFC 3261 18.2.2)."""
         transport = source.transport
@@ -233,6 +269,19 @@ class SipTransportLayer:
 
     async def _send_udp(self, data: bytes, host: str, port: int, preferred: int | None) -> Source:
         """Send a datagram from the listener preferred (else one of the right family)."""
+        if ip_literal(host) is None:
+            try:
+                host = await _resolve(host, port)
+            except TransportError:
+                self._udp_counters.send_errors += 1
+                raise
+        elif host[:1] == "[":
+            host = host[1:-1]
+        endpoint = self._udp_out(data, host, port, preferred)
+        return Source(Transport.UDP, host, port, endpoint.listener_id)
+
+    def _udp_out(self, data: bytes, host: str, port: int, preferred: int | None) -> UdpEndpoint:
+        """`_send_udp` to an IP address; returns the endpoint it was sent from."""
         counters = self._udp_counters
         try:
             size, limit = len(data), self._hub.config.max_datagram_size
@@ -242,9 +291,7 @@ class SipTransportLayer:
             # transport (TCP) when the destination supports one. Whether it does is known
             # from its URI or DNS (RFC 3263), so that choice is made above; here it is sent
             # as told.
-            if ip_literal(host) is None:
-                host = await _resolve(host, port)
-            elif host[:1] == "[":
+            if host[:1] == "[":
                 host = host[1:-1]
             endpoint = self._udp_endpoint(host, preferred)
             endpoint.send(data, host, port)
@@ -252,7 +299,7 @@ class SipTransportLayer:
             counters.send_errors += 1
             raise
         counters.messages_out += 1
-        return Source(Transport.UDP, host, port, endpoint.listener_id)
+        return endpoint
 
     def _udp_endpoint(self, host: str, preferred: int | None) -> UdpEndpoint:
         if preferred is not None:

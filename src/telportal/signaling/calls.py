@@ -117,6 +117,8 @@ class _Leg:
         self.last_sdp = b""
         self.session_timer: SessionTimer | None = None
         self._timer_changed = asyncio.Event()
+        # Called once when the leg ends (see `when_ended`), after `ended` is set.
+        self._end_callbacks: list[Callable[[], None]] = []
 
     async def keep_session(self, agreement: SessionTimerAgreement) -> None:
         """Run the RFC 4028 timer: refresh when it is ours to, hang up a dead session."""
@@ -157,6 +159,21 @@ class _Leg:
             return True
         return response.status not in (408, 481)
 
+    def when_ended(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call callback (at once if ended already) when the leg ends; returns a function
+        that removes it. A callback rather than a task awaiting `ended`: `bridge()` waits
+        on both legs of every call, and a task per wait costs more than the call's SIP."""
+        if self.ended.is_set():
+            callback()
+            return _nothing
+        self._end_callbacks.append(callback)
+
+        def remove() -> None:
+            with contextlib.suppress(ValueError):
+                self._end_callbacks.remove(callback)
+
+        return remove
+
     def _end(self, reason: str) -> None:
         if not self.ended.is_set():
             self.end_reason = reason
@@ -164,6 +181,9 @@ class _Leg:
             if self.dialog is not None:
                 self.dialog.terminate()
                 self.service.forget_dialog(self.dialog.id)
+            callbacks, self._end_callbacks = self._end_callbacks, []
+            for callback in callbacks:
+                callback()
 
     def _via(self) -> str:
         transport = self.destination.transport
@@ -461,6 +481,7 @@ async def bridge(
     """Connect A to B: ring, answer, then hold both until either side hangs up.
 
     Returns why the call ended. A's CANCEL cancels B; B's failure rejects A.
+    One task (B's dial) per call: the waits for either side are callbacks on one future.
     """
     media = media or PassThroughMedia()
 
@@ -468,12 +489,9 @@ async def bridge(
         await a.ringing(180 if response.status == 180 else 183 if response.body else 180)
 
     dial = asyncio.create_task(b.dial(media.offer_to_b(a.offer), relay_ringing))
-    caller_gone = asyncio.create_task(a.ended.wait())
     try:
-        done, _ = await asyncio.wait(
-            {dial, caller_gone}, timeout=ring_timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if dial not in done:
+        await _first_of(dial, (a,), ring_timeout)
+        if not dial.done():
             await b.cancel()
             final = await dial  # the 487 (or a 2xx that crossed the CANCEL)
             if 200 <= final.status < 300:
@@ -492,21 +510,50 @@ async def bridge(
             await b.hangup("caller gone")
             return "caller gone"
         await a.answer(media.answer_to_a(final.body))
-        a_gone = asyncio.create_task(a.ended.wait())
-        b_gone = asyncio.create_task(b.ended.wait())
-        gone, pending = await asyncio.wait({a_gone, b_gone}, return_when=asyncio.FIRST_COMPLETED)
-        for task in pending:
-            task.cancel()
-        if a_gone in gone:
+        await _first_of(None, (a, b), None)
+        if a.ended.is_set():
             await b.hangup("caller hung up")
             return "caller hung up"
         await a.hangup("callee hung up")
         return "callee hung up"
     finally:
-        caller_gone.cancel()
         if not dial.done():
             dial.cancel()
-        await asyncio.gather(caller_gone, dial, return_exceptions=True)
+            await asyncio.gather(dial, return_exceptions=True)
+        elif not dial.cancelled():
+            dial.exception()  # retrieved: an error is the caller's to see through dial.result()
+
+
+async def _first_of(
+    task: "asyncio.Task[Response] | None", legs: tuple[_Leg, ...], seconds: float | None
+) -> None:
+    """Return once task is done, one of legs has ended, or after seconds (None: never)."""
+    if (task is not None and task.done()) or any(leg.ended.is_set() for leg in legs):
+        return
+    loop = asyncio.get_running_loop()
+    woken: asyncio.Future[None] = loop.create_future()
+
+    def wake(*_: object) -> None:
+        if not woken.done():
+            woken.set_result(None)
+
+    removers = [leg.when_ended(wake) for leg in legs]
+    if task is not None:
+        task.add_done_callback(wake)
+    timer = loop.call_later(seconds, wake) if seconds is not None else None
+    try:
+        await woken
+    finally:
+        for remove in removers:
+            remove()
+        if task is not None:
+            task.remove_done_callback(wake)
+        if timer is not None:
+            timer.cancel()
+
+
+def _nothing() -> None:
+    pass
 
 
 def phone_destination(contact: str, source: Source) -> Address:

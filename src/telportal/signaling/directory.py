@@ -32,6 +32,9 @@ from telportal.store.schema import (
 
 log = logging.getLogger(__name__)
 
+# Source addresses whose trunk (or none) is remembered; past this the memory starts again.
+MAX_SOURCES_CACHED = 10_000
+
 # Entities whose changes alter what the SIP side sees.
 SIP_ENTITIES = frozenset(
     {"tenant", "user", "trunk", "service_number", "number_link", "service", "queue", "site"}
@@ -128,6 +131,10 @@ class SipDirectory:
         self._trunks: dict[str, SipTrunk] = {}
         self._numbers: dict[str, list[NumberRoute]] = {}
         self._queues: dict[tuple[str, str], tuple[str, ...]] = {}
+        # trunk_for_source's answers, for the trunks and sites dicts they were found in.
+        self._by_source: tuple[
+            dict[str, SipTrunk], dict[str, SitePeer], dict[str, SipTrunk | None]
+        ] = (self._trunks, self._sites, {})
         self.reloads = 0
 
     # --- lookups (hot path, no IO) ---------------------------------------------
@@ -156,6 +163,22 @@ class SipDirectory:
         return entry.users.get(extension) if entry else None
 
     def trunk_for_source(self, ip: str) -> SipTrunk | None:
+        """The trunk (or peer site, as a trunk) whose networks hold ip; None if none.
+
+        Remembered per address until the trunks or sites are reloaded: every INVITE
+        asks, and parsing the address and testing each network costs microseconds."""
+        cache = self._by_source
+        if cache[0] is not self._trunks or cache[1] is not self._sites:
+            cache = self._by_source = (self._trunks, self._sites, {})
+        known = cache[2]
+        if ip in known:
+            return known[ip]
+        if len(known) >= MAX_SOURCES_CACHED:
+            known.clear()
+        found = known[ip] = self._find_trunk_for_source(ip)
+        return found
+
+    def _find_trunk_for_source(self, ip: str) -> SipTrunk | None:
         try:
             addr = ipaddress.ip_address(ip)
         except ValueError:

@@ -312,7 +312,13 @@ class SipService:
         self._rearm()
         for action in actions:
             if isinstance(action, Send):
-                await self._send(action)
+                try:
+                    sent = self._send_now(action)
+                except (TransportError, ConnectionGone, OSError) as exc:
+                    await self._send_failed(action, exc)
+                    continue
+                if not sent:
+                    await self._send(action)
             elif isinstance(action, Deliver):
                 await self._deliver(action)
             elif isinstance(action, Timeout | TxnTransportError | Terminated):
@@ -331,6 +337,14 @@ class SipService:
                 if call is not None:
                     call.on_no_ack()
 
+    def _send_now(self, action: Send[Address]) -> bool:
+        """Send at once what needs no waiting (UDP to an address: nearly everything);
+        False when `_send` must be awaited instead. Raises what the transport raises."""
+        message, destination = action.message, action.destination
+        if isinstance(message, Response) and isinstance(destination, Source):
+            return self.transport.respond_now(message, destination, action.data)
+        return self.transport.send_now(action.data, destination)
+
     async def _send(self, action: Send[Address]) -> None:
         try:
             if isinstance(action.message, Response) and isinstance(action.destination, Source):
@@ -338,9 +352,12 @@ class SipService:
             else:
                 await self.transport.send(action.data, action.destination)
         except (TransportError, ConnectionGone, OSError) as exc:
-            log.debug("send to %s failed: %s", action.destination, exc)
-            if action.transaction is not None:
-                await self._perform(self.transactions.transport_error(action.transaction))
+            await self._send_failed(action, exc)
+
+    async def _send_failed(self, action: Send[Address], exc: Exception) -> None:
+        log.debug("send to %s failed: %s", action.destination, exc)
+        if action.transaction is not None:
+            await self._perform(self.transactions.transport_error(action.transaction))
 
     async def _deliver(self, action: Deliver[Address]) -> None:
         msg = action.message
@@ -474,7 +491,8 @@ class SipService:
     async def send_outside_transaction(self, request: Request, destination: Address) -> None:
         """ACK for a 2xx: its own transaction, never retransmitted by a layer (17.1.1.3)."""
         try:
-            await self.transport.send(request, destination)
+            if not self.transport.send_now(request, destination):
+                await self.transport.send(request, destination)
         except (TransportError, ConnectionGone, OSError) as exc:
             log.debug("ACK to %s failed: %s", destination, exc)
 

@@ -1,7 +1,7 @@
 from collections.abc import Awaitable, Callable
 
 from telportal.net import Peer, Source, Transport
-from telportal.sip import Request, Response
+from telportal.sip import Request, Response, parse_message
 from tests.integration.net.conftest import (
     HOST,
     DatagramClient,
@@ -9,6 +9,7 @@ from tests.integration.net.conftest import (
     ok,
     peer_of,
     receive,
+    within,
 )
 from tests.unit.net.samples import request
 
@@ -130,3 +131,34 @@ async def test_sending_to_a_peer_by_name(make_layer: LayerFactory) -> None:
     incoming = await receive(server)
     assert isinstance(incoming.message, Request)
     assert incoming.message.method == "OPTIONS"
+
+
+async def test_send_now_and_respond_now_send_udp_at_once_as_send_and_respond_do(
+    make_layer: LayerFactory, udp_client: UdpClient
+) -> None:
+    """The synchronous forms the SIP service tries first: UDP to an IP address is sent
+    at once, to the same place `send` / `respond` would send it; anything else is left
+    to the awaitable forms (False, nothing sent)."""
+    server = make_layer()
+    listener = await server.listen(Transport.UDP, HOST)
+    sender, listening = await udp_client(), await udp_client()
+    # No rport: the answer goes to received (the packet's source) at the sent-by port.
+    sender.send(request(via=f"SIP/2.0/UDP pc33.example.com:{listening.port}"), listener)
+    incoming = await receive(server)
+    answer = ok(incoming)
+    assert server.respond_now(answer, incoming.source) is True
+    assert (await listening.response()).status == 200
+    # Serialized already: those bytes are what goes out.
+    assert server.respond_now(answer, incoming.source, answer.to_bytes()) is True
+    assert (await listening.response()).call_id == answer.call_id
+    assert sender.received.empty()
+
+    assert server.send_now(request(call_id="now"), Peer(Transport.UDP, HOST, listening.port))
+    data, _ = await within(listening.received.get())
+    assert parse_message(data).call_id == "now"
+    # A name to resolve, or a stream transport: the caller must await send().
+    assert not server.send_now(request(), Peer(Transport.UDP, "localhost", listening.port))
+    assert not server.send_now(request(), Peer(Transport.TCP, HOST, listening.port))
+    tcp_source = Source(Transport.TCP, HOST, listening.port, 99)
+    assert not server.respond_now(answer, tcp_source)
+    assert server.stats()["udp"]["messages_out"] == 3

@@ -73,6 +73,22 @@ async def test_lookups_and_hot_reload(platform: Platform) -> None:
             )
         await _until(lambda: directory.user(acme.id, "1002") is not None)
         assert directory.reloads > reloads
+        # trunk_for_source remembers its answers per address, until the trunks reload.
+        assert directory.trunk_for_source("198.51.100.7") is None
+        async with platform.db.write(Scope.cli()) as uow:
+            await res["trunks"].create(
+                uow,
+                s.TrunkCreate(
+                    tenant_id=acme.id,
+                    name="second",
+                    host="198.51.100.1",
+                    inbound_addresses=["198.51.100.0/24"],
+                ),
+            )
+        await _until(lambda: directory.trunk_for_source("198.51.100.7") is not None)
+        second = directory.trunk_for_source("198.51.100.7")
+        assert second is not None and second.name == "second"
+        assert directory.trunk_for_source("192.0.2.9") is not None
         # Disabling the tenant takes its domain off the SIP side at once.
         async with platform.db.write(Scope.cli()) as uow:
             await res["tenants"].update(uow, acme.id, s.TenantUpdate(enabled=False))
