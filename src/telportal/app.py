@@ -22,6 +22,7 @@ from telportal.center.desktops import AgentDesktops
 from telportal.clock import Clock, SystemClock
 from telportal.config import Config, ConfigError, SiteRole
 from telportal.crm.cases import CaseDesk
+from telportal.crm.importance import ImportanceSweeper
 from telportal.crm.lookup import CustomerLookup
 from telportal.events import EventBus, InProcessBus
 from telportal.ivr.publishing import FlowRepository
@@ -66,6 +67,8 @@ class Platform:
     crm_lookup: CustomerLookup | None = None
     # Emails about case alarms, when `email.enabled`.
     email: EmailNotifications | None = None
+    # Lowers rule-given importance once the purchases behind it are a year old.
+    importance: ImportanceSweeper | None = None
 
     def resource(self, path: str) -> Resource[Any]:
         return self.resources[path]
@@ -85,8 +88,12 @@ class Platform:
             await self.email.start()  # before the desk, so its first alarms are emailed
         if self.cases is not None:
             await self.cases.start()  # SLA alerts that came due while down fire now
+        if self.importance is not None:
+            await self.importance.start()
 
     async def close(self) -> None:
+        if self.importance is not None:
+            await self.importance.stop()
         if self.cases is not None:
             await self.cases.stop()
         if self.email is not None:
@@ -157,6 +164,7 @@ def build_platform(
         config, clock, bus, db, passwords, auth, resources, sip, acd, desktops, cases
     )
     platform.crm_lookup = crm_lookup
+    platform.importance = ImportanceSweeper(db, clock)
     if config.email.enabled:
         platform.email = email_notifications(config, clock, bus, db, mail)
     return platform

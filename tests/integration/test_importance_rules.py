@@ -380,3 +380,50 @@ async def test_a_customer_looked_up_in_the_enterprise_system_gets_the_rules_leve
         "Low": (4, rule["id"], 1),
         "High": (5, "manual", 5),
     }
+
+
+async def test_a_level_given_for_spend_falls_once_the_purchases_are_a_year_old(
+    platform: Platform,
+    client: httpx.AsyncClient,
+    clock: FakeClock,
+    tenants: tuple[TenantWorld, TenantWorld],
+) -> None:
+    """Nothing about the customer changes, only time passes: the sweep finds the
+    purchase that left the yearly window and lowers the level; a purchase of a record
+    merged into the customer counts for the customer; another tenant is untouched."""
+    acme, bravo = tenants
+    sweeper = platform.importance
+    assert sweeper is not None
+    for world in (acme, bravo):
+        await create(client, world.admin, "importance-rules",
+                     {"name": "big spenders", "level": 4, "min_yearly_spend": 10000})  # fmt: skip
+    wang = await create(client, acme.agent, "customers", {"name": "Wang Fang"})
+    li = await create(client, acme.agent, "customers", {"name": "Li Lei"})
+    dup = await create(client, acme.agent, "customers", {"name": "Li Lei (old record)"})
+    other = await create(client, bravo.agent, "customers", {"name": "Wang Fang"})
+    # Bought a year ago less an hour: still within the yearly window.
+    bought = (clock.now() - timedelta(days=365) + timedelta(hours=1)).isoformat()
+    await _purchase(client, acme.admin, wang["id"], 12_000, at=bought)
+    await _purchase(client, acme.admin, dup["id"], 15_000, at=bought)
+    r = await client.post(f"{CUSTOMERS}/{li['id']}/merge", json={"duplicate_id": dup["id"]},
+                          headers=acme.admin)  # fmt: skip
+    assert r.status_code == 200, r.text
+    await _purchase(client, bravo.admin, other["id"], 20_000, at=bought)
+    await _purchase(client, acme.admin, wang["id"], 3_000)  # today, too little on its own
+    assert (await _level(client, acme.agent, wang["id"]))[0] == 4
+    assert (await _level(client, acme.agent, li["id"]))[0] == 4  # its duplicate's purchase
+    assert (await _level(client, bravo.agent, other["id"]))[0] == 4
+
+    assert await sweeper.sweep_due() == []  # nothing aged out yet
+    clock.advance(2 * 3600)  # those purchases are now a year and an hour old
+    changes = await sweeper.sweep_due()
+    assert sorted((c.customer_id, c.before, c.after) for c in changes) == sorted(
+        [(wang["id"], 4, 0), (li["id"], 4, 0), (other["id"], 4, 0)]
+    )
+    assert await _level(client, acme.agent, wang["id"]) == (0, "", None)
+    assert await _level(client, acme.agent, li["id"]) == (0, "", None)
+    timeline = (await client.get(f"{CUSTOMERS}/{wang['id']}/timeline", headers=acme.agent)).json()
+    assert any(e["kind"] == "importance" and "4 -> 0" in e["summary"] for e in timeline)
+    # Bravo's customer bought the same day: lowered by the sweep of bravo's own rule.
+    assert await _level(client, bravo.agent, other["id"]) == (0, "", None)
+    assert await sweeper.sweep_due() == []  # each purchase ages out once

@@ -22,10 +22,12 @@ the tenant, and the pure rule refuses facts and rules of another tenant.
 """
 
 import asyncio
+import contextlib
+import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -33,9 +35,14 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telportal.cases import customers as core
+from telportal.clock import Clock
 from telportal.errors import Invalid
+from telportal.store.database import Database
 from telportal.store.schema import Customer, CustomerInteraction, ImportanceRule
 from telportal.store.unit_of_work import UnitOfWork
+from telportal.tenancy.roles import Scope
+
+log = logging.getLogger(__name__)
 
 # Customers read, computed and written per round of a tenant-wide refresh. Small
 # enough that a round (~10-20 ms of SQLite and Python on the loop's thread, decision
@@ -47,6 +54,10 @@ MAX_IN = 900
 # Merges are followed this deep, as `crm.store` follows them for lookups.
 MAX_MERGE_CHAIN = 10
 TIMELINE_KIND = "importance"
+# How often purchases that left the yearly window are looked for (`ImportanceSweeper`),
+# and how far back the first look after a start reaches.
+SWEEP_SECONDS = 3600.0
+FIRST_SWEEP_LOOKBACK = timedelta(days=31)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,21 +168,162 @@ async def refresh_tenant(uow: UnitOfWork, tenant_id: str) -> list[LevelChange]:
         if not rows:
             return changes
         batch = [_stored(*row) for row in rows]
-        computed = await _compute(uow.session, rules, batch, now)
-        writes: list[dict[str, Any]] = []
-        for stored in batch:
-            new = computed[stored.customer_id]
-            if (new.level, new.rule_id) == (stored.level, stored.rule_id):
-                continue
-            writes.append({"id": stored.customer_id, "importance": new.level,
-                           "importance_rule": new.rule_id, "updated_at": now})  # fmt: skip
-            if new.level != stored.level:
-                changes.append(_record(uow, rules, stored, new))
-        if writes:  # one UPDATE by primary key for the batch, executed as executemany
-            await uow.session.execute(update(Customer), writes)
+        changes.extend(await _apply(uow, rules, batch, now))
         after = batch[-1].customer_id
         # SQLite statements never yield (they run inline): let calls and requests run.
         await asyncio.sleep(0)
+
+
+async def _apply(
+    uow: UnitOfWork, rules: Rules, batch: Sequence[Stored], now: datetime
+) -> list[LevelChange]:
+    """Compute a batch of customers and write those whose level or rule moves."""
+    computed = await _compute(uow.session, rules, batch, now)
+    changes: list[LevelChange] = []
+    writes: list[dict[str, Any]] = []
+    for stored in batch:
+        new = computed[stored.customer_id]
+        if (new.level, new.rule_id) == (stored.level, stored.rule_id):
+            continue
+        writes.append({"id": stored.customer_id, "importance": new.level,
+                       "importance_rule": new.rule_id, "updated_at": now})  # fmt: skip
+        if new.level != stored.level:
+            changes.append(_record(uow, rules, stored, new))
+    if writes:  # one UPDATE by primary key for the batch, executed as executemany
+        await uow.session.execute(update(Customer), writes)
+    return changes
+
+
+async def refresh_aged(
+    uow: UnitOfWork, tenant_id: str, since: datetime, until: datetime
+) -> list[LevelChange]:
+    """Recompute the customers one of whose purchases left the yearly window between
+    `since` and `until` (spend only ever falls by time passing: a purchase ageing out).
+    Nothing when none of the tenant's rules looks at spend."""
+    rules = await load_rules(uow.session, tenant_id)
+    if not rules.need_spend or until <= since:
+        return []
+    aged = (
+        await uow.session.execute(
+            select(CustomerInteraction.customer_id)
+            .where(
+                CustomerInteraction.tenant_id == tenant_id,
+                CustomerInteraction.kind == core.PURCHASE,
+                CustomerInteraction.at > since - core.SPEND_WINDOW,
+                CustomerInteraction.at <= until - core.SPEND_WINDOW,
+            )
+            .distinct()
+        )
+    ).scalars()
+    ids = sorted(await _survivors(uow.session, tenant_id, list(aged)))
+    changes: list[LevelChange] = []
+    for chunk in _chunks(ids):
+        for start in range(0, len(chunk), BATCH):
+            rows = (
+                await uow.session.execute(
+                    select(
+                        Customer.id,
+                        Customer.importance,
+                        Customer.importance_rule,
+                        Customer.importance_manual,
+                        Customer.tags,
+                    )
+                    .where(
+                        Customer.tenant_id == tenant_id,
+                        Customer.merged_into.is_(None),
+                        Customer.id.in_(chunk[start : start + BATCH]),
+                    )
+                    .with_for_update()  # see `refresh`
+                )
+            ).all()
+            batch = [_stored(*row) for row in rows]
+            changes.extend(await _apply(uow, rules, batch, until))
+            await asyncio.sleep(0)  # as in `refresh_tenant`
+    return changes
+
+
+async def _survivors(session: AsyncSession, tenant_id: str, customer_ids: list[str]) -> set[str]:
+    """The records the given customers live on: a duplicate's purchases count for the
+    record it was merged into (followed up to `MAX_MERGE_CHAIN` merges)."""
+    survivors: set[str] = set()
+    frontier = customer_ids
+    for _ in range(MAX_MERGE_CHAIN):
+        merged: list[str] = []
+        for chunk in _chunks(frontier):
+            rows = await session.execute(
+                select(Customer.id, Customer.merged_into).where(
+                    Customer.tenant_id == tenant_id, Customer.id.in_(chunk)
+                )
+            )
+            for customer_id, into in rows:
+                if into is None:
+                    survivors.add(customer_id)
+                else:
+                    merged.append(into)
+        if not merged:
+            break
+        frontier = merged
+    return survivors
+
+
+class ImportanceSweeper:
+    """Lowers levels that rules gave for spend once the purchases behind them are more
+    than a year old: every `interval` seconds, the customers with a purchase that left
+    the window since the last sweep are recomputed (`refresh_aged`), tenant by tenant,
+    each in a transaction of its own.
+
+    The time of the last sweep is not stored: the first sweep after a start looks back
+    `FIRST_SWEEP_LOOKBACK`. A site down for longer leaves such a level until that
+    customer's next recompute (any change to them, or to the tenant's rules)."""
+
+    def __init__(self, db: Database, clock: Clock, interval: float = SWEEP_SECONDS) -> None:
+        self.db = db
+        self.clock = clock
+        self.interval = interval
+        self._last: datetime | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.sweep_due()
+        self._task = asyncio.create_task(self._run(), name="importance sweep")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def sweep_due(self) -> list[LevelChange]:
+        """One sweep, from the last one (or the look-back) to now; the changes made."""
+        now = self.clock.now()
+        since = self._last or now - FIRST_SWEEP_LOOKBACK
+        async with self.db.read() as session:
+            tenants = (
+                await session.execute(
+                    select(ImportanceRule.tenant_id)
+                    .where(
+                        ImportanceRule.enabled.is_(True),
+                        ImportanceRule.min_yearly_spend.is_not(None),
+                    )
+                    .distinct()
+                )
+            ).scalars()
+            tenant_ids = sorted(tenants)
+        changes: list[LevelChange] = []
+        for tenant_id in tenant_ids:
+            async with self.db.write(Scope.system("importance")) as uow:
+                changes.extend(await refresh_aged(uow, tenant_id, since, now))
+        self._last = now
+        return changes
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.sweep_due()
+            except Exception:
+                log.exception("importance sweep")
 
 
 def _stored(

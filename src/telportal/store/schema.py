@@ -608,7 +608,12 @@ class CustomerInteraction(Base):
     the enterprise, a note, a message. Calls and cases join the timeline by reference."""
 
     __tablename__ = "customer_interactions"
-    __table_args__ = (Index("ix_customer_interactions_customer_id_at", "customer_id", "at"),)
+    __table_args__ = (
+        Index("ix_customer_interactions_customer_id_at", "customer_id", "at"),
+        # A tenant's purchases by date: those leaving the yearly window of importance
+        # rules (`crm.importance.refresh_aged`).
+        Index("ix_customer_interactions_tenant_id_kind_at", "tenant_id", "kind", "at"),
+    )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = _tenant_fk()
