@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from telportal.cases import customers as core
@@ -144,25 +144,9 @@ async def refresh_tenant(uow: UnitOfWork, tenant_id: str) -> list[LevelChange]:
     changes: list[LevelChange] = []
     after = ""
     while True:
-        # Plain columns, not ORM objects: nothing piles up in the session's identity
-        # map, however many customers the tenant has.
         rows = (
             await uow.session.execute(
-                select(
-                    Customer.id,
-                    Customer.importance,
-                    Customer.importance_rule,
-                    Customer.importance_manual,
-                    Customer.tags,
-                )
-                .where(
-                    Customer.tenant_id == tenant_id,
-                    Customer.merged_into.is_(None),
-                    Customer.id > after,
-                )
-                .order_by(Customer.id)
-                .limit(BATCH)
-                .with_for_update()  # see `refresh`
+                _facts_of(tenant_id, Customer.id > after).order_by(Customer.id).limit(BATCH)
             )
         ).all()
         if not rows:
@@ -172,6 +156,26 @@ async def refresh_tenant(uow: UnitOfWork, tenant_id: str) -> list[LevelChange]:
         after = batch[-1].customer_id
         # SQLite statements never yield (they run inline): let calls and requests run.
         await asyncio.sleep(0)
+
+
+def _facts_of(
+    tenant_id: str, *where: ColumnElement[bool]
+) -> Select[str, int, str, int | None, list[str]]:
+    """What the rows of the tenant's customers (merged duplicates left out) matching
+    `where` hold about importance, locked (see `refresh`). Plain columns, not ORM
+    objects: nothing piles up in the session's identity map, however many customers
+    the tenant has."""
+    return (
+        select(
+            Customer.id,
+            Customer.importance,
+            Customer.importance_rule,
+            Customer.importance_manual,
+            Customer.tags,
+        )
+        .where(Customer.tenant_id == tenant_id, Customer.merged_into.is_(None), *where)
+        .with_for_update()
+    )
 
 
 async def _apply(
@@ -219,23 +223,8 @@ async def refresh_aged(
     changes: list[LevelChange] = []
     for chunk in _chunks(ids):
         for start in range(0, len(chunk), BATCH):
-            rows = (
-                await uow.session.execute(
-                    select(
-                        Customer.id,
-                        Customer.importance,
-                        Customer.importance_rule,
-                        Customer.importance_manual,
-                        Customer.tags,
-                    )
-                    .where(
-                        Customer.tenant_id == tenant_id,
-                        Customer.merged_into.is_(None),
-                        Customer.id.in_(chunk[start : start + BATCH]),
-                    )
-                    .with_for_update()  # see `refresh`
-                )
-            ).all()
+            facts = _facts_of(tenant_id, Customer.id.in_(chunk[start : start + BATCH]))
+            rows = (await uow.session.execute(facts)).all()
             batch = [_stored(*row) for row in rows]
             changes.extend(await _apply(uow, rules, batch, until))
             await asyncio.sleep(0)  # as in `refresh_tenant`
