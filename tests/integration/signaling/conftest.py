@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import select
 
 from telportal.api.app import create_api
 from telportal.app import Platform, build_platform
@@ -16,6 +17,7 @@ from telportal.auth.credentials import Passwords
 from telportal.config import Config, MediaSettings, SipConfig, parse_listen
 from telportal.demo import seed_demo
 from telportal.sip.transaction import TimerSettings, TransactionLayer, TwoHundredRetransmitter
+from telportal.store.schema import CallDetailRecord
 
 PASSWORD = "phone-pass-1"
 
@@ -116,3 +118,14 @@ async def api(edge: Edge) -> AsyncIterator[Api]:
     finally:
         server.should_exit = True
         await task
+
+
+async def ended_call_record(edge: Edge) -> CallDetailRecord:
+    """The edge's one call record, once it has ended (10 s at most)."""
+    async with asyncio.timeout(10):
+        while True:
+            async with edge.platform.db.read() as session:
+                row = (await session.execute(select(CallDetailRecord))).scalars().one()
+            if row.ended_at is not None:
+                return row
+            await asyncio.sleep(0.05)

@@ -12,11 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from sqlalchemy import select
 
 from telportal.events import CallState
-from telportal.store.schema import CallDetailRecord
-from tests.integration.signaling.conftest import Api, Edge, free_port
+from tests.integration.signaling.conftest import Api, Edge, ended_call_record, free_port
 from tests.integration.signaling.test_acd_calls import (
     CARRIER_ANSWERS,
     CUSTOMER,
@@ -83,17 +81,6 @@ async def stop(*procs: Process) -> None:
             await proc.wait()
 
 
-async def the_call_record(edge: Edge) -> CallDetailRecord:
-    """The one call record, once it has ended (10 s at most)."""
-    async with asyncio.timeout(10):
-        while True:
-            async with edge.platform.db.read() as session:
-                row = (await session.execute(select(CallDetailRecord))).scalars().one()
-            if row.ended_at is not None:
-                return row
-            await asyncio.sleep(0.05)
-
-
 async def test_hold_recording_dtmf_monitor_transfer_and_hangup(
     edge: Edge, api: Api, tmp_path: Path
 ) -> None:
@@ -152,7 +139,7 @@ async def test_hold_recording_dtmf_monitor_transfer_and_hangup(
     async with asyncio.timeout(10):
         while (await api.client.get("/api/v1/live-calls", headers=supervisor)).json():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-    row = await the_call_record(edge)
+    row = await ended_call_record(edge)
     assert row.transfers == [{"from": "1001", "to": "1002", "kind": "blind"}]
     assert row.hangup_by == "system" and row.agent_extension == "1001"
     states = []
@@ -216,7 +203,7 @@ async def test_attended_transfer_and_a_conference(edge: Edge, api: Api, tmp_path
             await finished(phones[extension], tmp_path, f"p{extension}")
     finally:
         await stop(caller, *phones.values())
-    row = await the_call_record(edge)
+    row = await ended_call_record(edge)
     assert row.transfers == [{"from": "1001", "to": "1002", "kind": "attended"}]
     assert row.hangup_by == "agent"  # 1002 hung up through the API
 
@@ -284,7 +271,7 @@ async def test_blind_transfer_to_a_queue(edge: Edge, api: Api, tmp_path: Path) -
         await finished(phones["1002"], tmp_path, "p1002")
     finally:
         await stop(caller, *phones.values())
-    row = await the_call_record(edge)
+    row = await ended_call_record(edge)
     assert (row.queue, row.agent_extension) == ("support", "1002")
     assert row.transfers == [{"from": "1001", "to": "support", "kind": "queue"}]
     assert [leg["target"] for leg in row.legs if leg["kind"] == "agent"] == ["1001", "1002"]

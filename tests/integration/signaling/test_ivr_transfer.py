@@ -5,16 +5,12 @@ an outside number through the tenant's trunk (the carrier answers and hangs up).
 Press 3 then 1: a callback request that enters the sales queue keeping its place.
 """
 
-import asyncio
 from pathlib import Path
-
-from sqlalchemy import select
 
 from telportal.ivr.checker import load_flow
 from telportal.ivr.flow import Flow
 from telportal.ivr.publishing import PublishedFlow
-from telportal.store.schema import CallDetailRecord
-from tests.integration.signaling.conftest import Edge, free_port
+from tests.integration.signaling.conftest import Edge, ended_call_record, free_port
 from tests.integration.signaling.test_acd_calls import (
     CARRIER_ANSWERS,
     CUSTOMER,
@@ -118,16 +114,6 @@ async def _setup(edge: Edge, carrier_port: int) -> None:
     sip.flows = flows
 
 
-async def _record(edge: Edge) -> CallDetailRecord:
-    async with asyncio.timeout(10):
-        while True:
-            async with edge.platform.db.read() as session:
-                row = (await session.execute(select(CallDetailRecord))).scalars().one()
-            if row.ended_at is not None:
-                return row
-            await asyncio.sleep(0.05)
-
-
 async def _call(edge: Edge, tmp_path: Path, scenario: str) -> None:
     (tmp_path / "caller.xml").write_text(scenario)
     proc = await start_sipp(
@@ -149,7 +135,7 @@ async def test_transfer_to_an_agent(edge: Edge, tmp_path: Path) -> None:
         if phone.returncode is None:
             phone.kill()
             await phone.wait()
-    row = await _record(edge)
+    row = await ended_call_record(edge)
     assert row.transfers == [{"kind": "ivr", "to": "agent 1002"}]
     assert row.agent_extension == "1002" and row.connected_at is not None
     assert row.hangup_by == "caller" and row.recording is not None
@@ -171,7 +157,7 @@ async def test_transfer_to_a_number_through_the_trunk(edge: Edge, tmp_path: Path
         if carrier.returncode is None:
             carrier.kill()
             await carrier.wait()
-    row = await _record(edge)
+    row = await ended_call_record(edge)
     assert row.transfers == [{"kind": "ivr", "to": f"number {BRANCH}"}]
     assert [(leg["kind"], leg["target"]) for leg in row.legs] == [("trunk", BRANCH)]
     assert row.hangup_by == "callee"
@@ -182,7 +168,7 @@ async def test_transfer_to_a_number_through_the_trunk(edge: Edge, tmp_path: Path
 async def test_callback_step_enters_the_queue(edge: Edge, tmp_path: Path) -> None:
     await _setup(edge, free_port())
     await _call(edge, tmp_path, caller(["3", "1"], hold_ms=None))
-    row = await _record(edge)
+    row = await ended_call_record(edge)
     assert [v["step"] for v in row.ivr_path] == ["menu", "offer", "thanks", "bye"]
     acd, sip = edge.platform.acd, edge.platform.sip
     assert acd is not None and sip is not None
@@ -225,7 +211,7 @@ async def test_transfer_to_another_service_runs_its_flow(edge: Edge, tmp_path: P
         '  <recv request="BYE"',
     )
     await _call(edge, tmp_path, scenario)
-    row = await _record(edge)
+    row = await ended_call_record(edge)
     steps = [v["step"] for v in row.ivr_path]
     assert steps[:2] == ["menu", "hotline"]
     assert "main_menu" in steps and steps[-1] == "goodbye"  # the demo flow ran, 9 pressed
