@@ -343,8 +343,17 @@ def phones(tmp_path: Path) -> Iterator[Callable[[LiveServer, str], Baresip]]:
             return phone
         who = username or f"{extension}@acme"
         deadline = time.monotonic() + 30
+        retries = 3
         while not server.agent(who)["reachable"]:
-            if time.monotonic() > deadline or (phone.proc and phone.proc.poll() is not None):
+            exited = phone.proc is not None and phone.proc.poll() is not None
+            if exited and retries and "Address already in use" in phone.log():
+                # The free port was taken between choosing it and baresip binding it
+                # (another socket of the run got it as an ephemeral port): a new one.
+                retries -= 1
+                phone = Baresip(tmp_path / f"phone-{extension}", extension, server.sip_port)
+                started.append(phone.start())
+                continue
+            if time.monotonic() > deadline or exited:
                 pytest.fail(f"baresip {extension} did not register:\n{phone.log()[-3000:]}")
             time.sleep(0.2)
         return phone
