@@ -62,7 +62,12 @@ async def run_write(
     key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         async with platform.db.write(scope) as uow:
-            payload = _encode(await fn(uow))
+            result = await fn(uow)
+            if not isinstance(result, BaseModel) or status == 204:
+                payload = _encode(result)
+            else:  # straight to JSON bytes: one pass in pydantic's core, none in Python
+                body = result.model_dump_json(by_alias=True).encode()
+                return Response(body, status, media_type="application/json")
         return _respond(payload, status)
 
     if not KEY_RE.match(key):

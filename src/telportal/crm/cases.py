@@ -58,7 +58,7 @@ from telportal.store.schema import (
     Tenant,
     new_id,
 )
-from telportal.store.unit_of_work import UnitOfWork, insert_into
+from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
 
 log = logging.getLogger(__name__)
@@ -238,8 +238,7 @@ async def _insert_new(uow: UnitOfWork, row: Case) -> None:
     table = cast(Table, Case.__table__)  # declarative models have tables
     state = vars(row)
     values = {c.key: state[c.key] for c in table.columns if c.key in state}
-    connection = await uow.session.connection()
-    await connection.execute(insert_into(table), values)
+    await uow.insert(table, [values])
     make_transient_to_detached(row)
     uow.session.add(row)
 
@@ -337,8 +336,7 @@ class CaseDesk:
             )
         if uow.session.new:  # another case opened in this transaction counts (autoflush)
             await uow.session.flush()
-        connection = await uow.session.connection()  # Core: past the ORM's execute
-        last = (await connection.execute(LAST_NUMBER, {"tenant_id": tenant_id})).scalar_one()
+        last = await uow.value(LAST_NUMBER, {"tenant_id": tenant_id})
         rules = await self.rules(uow, tenant_id)
         row = Case(
             id=new_id(), tenant_id=tenant_id, number=int(last or 0) + 1, state="new",

@@ -28,6 +28,7 @@ from telportal.clock import Clock
 from telportal.events import EventBus
 from telportal.store import inline_sqlite
 from telportal.store.checkpoint import WalCheckpointer
+from telportal.store.sqlite_rows import SqliteRows
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
 
@@ -62,7 +63,7 @@ def create_engine(url: str) -> AsyncEngine:
         path = parsed.database or ":memory:"
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, async_creator=inline_sqlite.connector(path))
+        engine = inline_sqlite.create_engine(parsed)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     return create_async_engine(url, pool_pre_ping=True)
@@ -75,6 +76,7 @@ class Database:
         self.clock = clock
         self.bus = bus
         self.is_sqlite = self.engine.dialect.name == "sqlite"
+        self._sqlite_rows = SqliteRows(self.engine.dialect) if self.is_sqlite else None
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._commit_listeners: list[Callable[[UnitOfWork], None]] = []
@@ -102,7 +104,7 @@ class Database:
         """A transaction; its events are published only once it has committed."""
         async with self._write_lock or nullcontext(), self._sessions() as session:
             async with session.begin():
-                uow = UnitOfWork(session, scope, self.clock)
+                uow = UnitOfWork(session, scope, self.clock, self._sqlite_rows)
                 yield uow
                 await uow.write_rows()
             # Committed: listeners run before the session closes (which may await).

@@ -1,27 +1,43 @@
-"""SQLite on the event loop's own thread, behind SQLAlchemy's aiosqlite dialect.
+"""SQLite on the event loop's own thread, as a synchronous driver under SQLAlchemy's
+asyncio engine.
 
 aiosqlite runs each connection in a thread and hands every call across: about 1 ms
 a statement on a busy loop, where SQLite on local disk answers in microseconds
-(decision 0011). These classes have aiosqlite's shape (the methods SQLAlchemy's
-dialect awaits) but call `sqlite3` directly, so a statement costs what SQLite costs.
+(decision 0011). An asyncio-shaped driver that answers at once (what this module
+was first) still pays for the shape: SQLAlchemy's asyncio adapter switches greenlets
+twice per driver call, about a fifth of a case creation's CPU (decision 0015).
 
-Blocking the loop is bounded: the connection's busy timeout is 0, and a statement
-refused because another process holds the database ("database is locked") is retried
-after an `asyncio.sleep`, up to `BUSY_TIMEOUT` in all, so the loop keeps running while
-the CLI or another writer finishes. A refused statement had no effect, so running it
-again is safe; in the legacy transaction mode the dialect uses, a transaction holds no
-read snapshot before its first write, so a retry never meets a stale snapshot.
+So this dialect is the plain `sqlite3` one (SQLAlchemy's pysqlite dialect) marked as
+asyncio-capable. The asyncio engine runs each operation in one greenlet, as with any
+asyncio driver, and the driver calls inside it are ordinary function calls. The only
+place a driver call has to wait is a database locked by another process (the CLI,
+another server on the same file): the connection's busy timeout is 0, so SQLite
+refuses at once rather than sleeping on the loop's thread, and the statement is
+retried after an `asyncio.sleep` (awaited from inside the greenlet, so the loop keeps
+running), 1 ms doubling to 50 ms, for up to `BUSY_TIMEOUT` in all, and then fails. A
+refused statement had no effect, and in the legacy transaction mode the dialect uses
+a transaction holds no read snapshot before its first write, so a retry never meets
+a stale snapshot. What still blocks the loop is SQLite's own work: microseconds a
+statement.
 """
 
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
+
+from sqlalchemy import pool
+from sqlalchemy.dialects import registry
+from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
+from sqlalchemy.engine import URL
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.util import await_
 
 BUSY_TIMEOUT = 10.0
 _FIRST_BACKOFF = 0.001
 _MAX_BACKOFF = 0.05
+DRIVER = "telportal_inline"
 
 T = TypeVar("T")
 
@@ -31,13 +47,30 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "database is locked" in text or "database table is locked" in text
 
 
-async def _retrying(fn: Callable[[], T]) -> T:
-    """Run `fn`; while SQLite says another connection holds the lock, wait and retry."""
+def _retrying(fn: Callable[[], T]) -> T:
+    """Run `fn`; while SQLite says another connection holds the lock, wait and retry.
+
+    For the driver's own calls, which run inside the asyncio engine's greenlet, where
+    `await_` hands the wait to the event loop."""
     try:
         return fn()
     except sqlite3.OperationalError as exc:
         if not _is_busy(exc):
             raise
+    return await_(_wait_and_retry(fn))
+
+
+async def retrying(fn: Callable[[], T]) -> T:
+    """`_retrying` for a coroutine that calls `sqlite3` itself (`sqlite_rows`)."""
+    try:
+        return fn()
+    except sqlite3.OperationalError as exc:
+        if not _is_busy(exc):
+            raise
+    return await _wait_and_retry(fn)
+
+
+async def _wait_and_retry(fn: Callable[[], T]) -> T:
     deadline = time.monotonic() + BUSY_TIMEOUT
     backoff = _FIRST_BACKOFF
     while True:
@@ -50,142 +83,96 @@ async def _retrying(fn: Callable[[], T]) -> T:
         backoff = min(backoff * 2, _MAX_BACKOFF)
 
 
-class InlineCursor:
-    def __init__(self, cursor: sqlite3.Cursor) -> None:
-        self._cursor = cursor
-
-    @property
-    def description(self) -> Any:
-        return self._cursor.description
-
-    @property
-    def rowcount(self) -> int:
-        return self._cursor.rowcount
-
-    @property
-    def lastrowid(self) -> int | None:
-        return self._cursor.lastrowid
-
-    @property
-    def arraysize(self) -> int:
-        return self._cursor.arraysize
-
-    @arraysize.setter
-    def arraysize(self, value: int) -> None:
-        self._cursor.arraysize = value
-
-    async def execute(self, sql: str, parameters: Any = ()) -> "InlineCursor":
-        await _retrying(lambda: self._cursor.execute(sql, parameters))
-        return self
-
-    async def executemany(self, sql: str, parameters: Iterable[Any]) -> "InlineCursor":
-        rows = list(parameters)  # an iterator could not be run twice
-        await _retrying(lambda: self._cursor.executemany(sql, rows))
-        return self
-
-    async def fetchone(self) -> Any:
-        return self._cursor.fetchone()
-
-    async def fetchmany(self, size: int | None = None) -> list[Any]:
-        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
-
-    async def fetchall(self) -> list[Any]:
-        return self._cursor.fetchall()
-
-    async def close(self) -> None:
-        self._cursor.close()
-
-    async def __aenter__(self) -> "InlineCursor":
-        return self
-
-    async def __aexit__(self, *_exc: object) -> None:
-        self._cursor.close()
-
-
-class _Opening:
-    """What `cursor()` returns: awaited or entered, it gives the cursor (as aiosqlite's)."""
-
-    def __init__(self, cursor: InlineCursor) -> None:
-        self._cursor = cursor
-
-    async def __aenter__(self) -> InlineCursor:
-        return self._cursor
-
-    async def __aexit__(self, *_exc: object) -> None:
-        await self._cursor.close()
-
-    def __await__(self) -> Any:
-        return self.__aenter__().__await__()
-
-
-class _Now:
-    """Stands in for aiosqlite's queue to its thread: the call runs at once."""
-
-    def __init__(self) -> None:
-        self.put_nowait = self._run
-
-    @staticmethod
-    def _run(item: tuple["asyncio.Future[Any]", Callable[[], Any]]) -> None:
-        future, fn = item
+class InlineCursor(sqlite3.Cursor):
+    def execute(self, sql: str, parameters: Any = (), /) -> "InlineCursor":
         try:
-            future.set_result(fn())
-        except Exception as exc:  # handed to whoever awaits the future
-            future.set_exception(exc)
+            super().execute(sql, parameters)
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc):
+                raise
+            _retrying(lambda: super(InlineCursor, self).execute(sql, parameters))
+        return self
+
+    def executemany(self, sql: str, parameters: Iterable[Any], /) -> "InlineCursor":
+        rows = list(parameters)  # an iterator could not be run twice
+        _retrying(lambda: super(InlineCursor, self).executemany(sql, rows))
+        return self
+
+    async def _async_soft_close(self) -> None:
+        """SQLAlchemy's asyncio results call this on an asyncio driver's cursor before
+        handing rows to synchronous code; a `sqlite3` cursor's rows stay readable."""
 
 
-class InlineConnection:
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._open = True
-        self._tx = _Now()
+class InlineConnection(sqlite3.Connection):
+    def cursor(self, factory: Any = InlineCursor) -> Any:
+        return super().cursor(factory)
 
-    @property
-    def _connection(self) -> sqlite3.Connection | None:
-        """Truthy while open (the dialect checks it before commit and rollback)."""
-        return self._conn if self._open else None
-
-    @property
-    def isolation_level(self) -> str | None:
-        return self._conn.isolation_level
-
-    @isolation_level.setter
-    def isolation_level(self, value: str | None) -> None:
-        self._conn.isolation_level = value  # type: ignore[assignment]
-
-    @property
-    def in_transaction(self) -> bool:
-        return self._conn.in_transaction
-
-    def cursor(self) -> _Opening:
-        return _Opening(InlineCursor(self._conn.cursor()))
-
-    async def execute(self, sql: str, parameters: Sequence[Any] = ()) -> InlineCursor:
-        return await InlineCursor(self._conn.cursor()).execute(sql, parameters)
-
-    async def commit(self) -> None:
-        await _retrying(self._conn.commit)
-
-    async def rollback(self) -> None:
-        self._conn.rollback()
-
-    async def create_function(self, *args: Any, **kwargs: Any) -> None:
-        self._conn.create_function(*args, **kwargs)
-
-    async def close(self) -> None:
-        self.stop()
-
-    def stop(self) -> None:
-        if self._open:
-            self._open = False
-            self._conn.close()
+    def commit(self) -> None:
+        _retrying(super().commit)
 
 
-def connector(path: str) -> Callable[[], Awaitable[InlineConnection]]:
-    """The `async_creator` for `create_async_engine`: inline connections to `path`."""
+class _Ready:
+    """An awaitable that is already done: awaiting it never suspends."""
 
-    async def connect() -> InlineConnection:
-        # No busy timeout: SQLite would wait on the loop's thread; `_retrying` waits.
-        conn = sqlite3.connect(path, timeout=0, isolation_level="DEFERRED", check_same_thread=False)
-        return InlineConnection(conn)
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield
 
-    return connect
+
+_READY = _Ready()
+
+
+class InlineSQLiteDialect(SQLiteDialect_pysqlite):
+    """pysqlite, run by the asyncio engine: every call is synchronous and brief."""
+
+    driver = DRIVER
+    is_async = True
+    supports_statement_cache = True
+
+    # `AsyncConnection.execute` checks that the driver awaited something (to catch a
+    # synchronous driver used by mistake): one await of `_READY` a statement (two
+    # greenlet switches, where aiosqlite's adapter makes several) satisfies it.
+    def do_execute(self, cursor: Any, statement: Any, parameters: Any, context: Any = None) -> None:
+        await_(_READY)
+        cursor.execute(statement, parameters)
+
+    def do_execute_no_params(self, cursor: Any, statement: Any, context: Any = None) -> None:
+        await_(_READY)
+        cursor.execute(statement)
+
+    def do_executemany(
+        self, cursor: Any, statement: Any, parameters: Any, context: Any = None
+    ) -> None:
+        await_(_READY)
+        cursor.executemany(statement, parameters)
+
+    @classmethod
+    def get_pool_class(cls, url: URL) -> type[pool.Pool]:
+        # As aiosqlite's dialect: a pool that waits for a free connection by awaiting.
+        if cls._is_url_file_db(url):
+            return pool.AsyncAdaptedQueuePool
+        return pool.StaticPool
+
+
+registry.register(f"sqlite.{DRIVER}", __name__, InlineSQLiteDialect.__name__)
+
+
+def connect(path: str) -> InlineConnection:
+    # No busy timeout: SQLite would wait on the loop's thread; `_retrying` waits.
+    conn = sqlite3.connect(
+        path,
+        timeout=0,
+        isolation_level="DEFERRED",
+        check_same_thread=False,
+        factory=InlineConnection,
+    )
+    assert isinstance(conn, InlineConnection)
+    return conn
+
+
+def create_engine(url: URL) -> AsyncEngine:
+    """An asyncio engine for the SQLite database `url` names (any sqlite driver)."""
+    path = url.database or ":memory:"
+    return create_async_engine(
+        url.set(drivername=f"sqlite+{DRIVER}"), creator=lambda: connect(path), pool_use_lifo=True
+    )

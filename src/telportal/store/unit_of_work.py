@@ -1,17 +1,20 @@
 """The one write path: changes, their audit entries, revisions and events together."""
 
 import functools
+import sqlite3
+from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Insert, Select, Table, insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from telportal.clock import Clock
 from telportal.events import ConfigChanged, DataChanged, Event
 from telportal.events.types import ChangeAction
 from telportal.store.schema import AuditEntry, Base, ConfigRevision
+from telportal.store.sqlite_rows import SqliteRows
 from telportal.tenancy.roles import Scope
 
 PLATFORM_SCOPE = "platform"
@@ -25,10 +28,19 @@ def insert_into(table: Table) -> Insert:
 
 
 class UnitOfWork:
-    def __init__(self, session: AsyncSession, scope: Scope, clock: Clock) -> None:
+    def __init__(
+        self,
+        session: AsyncSession,
+        scope: Scope,
+        clock: Clock,
+        sqlite_rows: SqliteRows | None = None,
+    ) -> None:
         self.session = session
         self.scope = scope
         self.clock = clock
+        self._sqlite_rows = sqlite_rows
+        self._connection: AsyncConnection | None = None
+        self._driver: sqlite3.Connection | None = None
         self.events: list[Event] = []
         # The entities this unit of work audited (see `Database.on_commit`).
         self.audited: set[str] = set()
@@ -45,11 +57,38 @@ class UnitOfWork:
         """Write the rows of `add_row`; the write path calls this before committing."""
         if not self._rows:
             return
-        await self.session.flush()  # what they may refer to exists first
+        session = self.session
+        if session.new or session.dirty or session.deleted:
+            await session.flush()  # what they may refer to exists first
         rows, self._rows = self._rows, {}
-        connection = await self.session.connection()  # Core: past the ORM's execute
         for table, values in rows.items():
-            await connection.execute(insert_into(table), values)
+            await self.insert(table, values)
+
+    async def connection(self) -> AsyncConnection:
+        """The transaction's connection, for Core statements past the ORM's execute."""
+        if self._connection is None:
+            self._connection = await self.session.connection()
+        return self._connection
+
+    async def _sqlite(self) -> sqlite3.Connection:
+        if self._driver is None:
+            raw = await (await self.connection()).get_raw_connection()
+            self._driver = cast(sqlite3.Connection, raw.driver_connection)
+        return self._driver
+
+    async def insert(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+        """INSERT `rows` (each with the same columns) in this transaction, past the ORM;
+        on SQLite straight on the driver's connection (`sqlite_rows`)."""
+        if self._sqlite_rows is not None:
+            await self._sqlite_rows.insert(await self._sqlite(), table, rows)
+        else:
+            await (await self.connection()).execute(insert_into(table), list(rows))
+
+    async def value(self, query: Select[Any], params: Mapping[str, Any]) -> Any:
+        """The one value `query` answers (an integer or a string: see `sqlite_rows`)."""
+        if self._sqlite_rows is not None:
+            return await self._sqlite_rows.value(await self._sqlite(), query, params)
+        return (await (await self.connection()).execute(query, dict(params))).scalar()
 
     def emit(self, event: Event) -> None:
         self.events.append(event)

@@ -1,0 +1,158 @@
+"""Inserts and one-value queries run on SQLite's own connection, inside the unit of
+work's transaction, without SQLAlchemy's per-statement machinery.
+
+Measured on the 2-core machine (decision 0015): a one-row INSERT costs SQLite about
+12 us, `AsyncConnection.execute` of the same cached Core statement about 135 us, and
+`exec_driver_sql` about 64 us. A case creation ran four such statements. Here a
+statement is compiled by SQLAlchemy once (per table and set of columns, or per
+query), and each execution converts its values with the column types' own bind
+processors (so what is stored is byte for byte what SQLAlchemy would store) and hands
+them to `sqlite3`. The connection is the one the session's transaction holds, so
+these rows commit or roll back with the rest of it.
+
+Only for what needs nothing else from SQLAlchemy: plain INSERTs of complete rows
+(Python-side column defaults are applied; server defaults are left to the database)
+and queries whose single value needs no type conversion (counts, numbers, ids).
+"""
+
+import sqlite3
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Integer, Select, Table
+from sqlalchemy.engine import Dialect
+from sqlalchemy.sql.schema import Column
+
+from telportal.store import inline_sqlite
+
+Processor = Callable[[Any], Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Insert:
+    sql: str
+    keys: tuple[str, ...]  # the columns given, in the statement's order
+    processors: tuple[Processor, ...]
+    defaults: tuple[tuple[str, Callable[[], Any]], ...]  # columns filled when not given
+
+    def params(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        if self.defaults:
+            row = dict(row)
+            for key, default in self.defaults:
+                if key not in row:
+                    row[key] = default()
+        return tuple(
+            row[key] if proc is None else proc(row[key])
+            for key, proc in zip(self.keys, self.processors, strict=True)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Query:
+    sql: str
+    names: tuple[str, ...]  # bound parameters, in the statement's order
+    fixed: Mapping[str, Any]  # the values the statement itself binds (literals)
+
+
+def _default_of(column: Column[Any]) -> Callable[[], Any] | None:
+    default = column.default
+    if default is None:
+        return None
+    if default.is_callable:
+        # SQLAlchemy wraps a zero-argument function into one taking the execution context.
+        fn = default.arg  # type: ignore[attr-defined]
+        return lambda: fn(None)
+    if default.is_scalar:
+        value = default.arg  # type: ignore[attr-defined]
+        return lambda: value
+    raise ValueError(f"column {column.name}: only Python-side defaults are supported here")
+
+
+def _auto_key(column: Column[Any]) -> bool:
+    """An INTEGER PRIMARY KEY that SQLite numbers itself."""
+    return (
+        bool(column.primary_key)
+        and isinstance(column.type, Integer)
+        and (column.autoincrement in (True, "auto"))
+    )
+
+
+class SqliteRows:
+    """Prepared statements for one database's dialect; lives as long as the Database."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        self._inserts: dict[tuple[Table, frozenset[str]], _Insert] = {}
+        self._queries: dict[Select[Any], _Query] = {}
+
+    def _insert(self, table: Table, given: frozenset[str]) -> _Insert:
+        key = (table, given)
+        prepared = self._inserts.get(key)
+        if prepared is not None:
+            return prepared
+        unknown = given - set(table.columns.keys())
+        if unknown:
+            raise ValueError(f"{table.name} has no column {sorted(unknown)[0]!r}")
+        columns: list[Column[Any]] = []
+        defaults: list[tuple[str, Callable[[], Any]]] = []
+        for column in table.columns:
+            if column.key in given:
+                columns.append(column)
+                continue
+            default = _default_of(column)
+            if default is not None:
+                columns.append(column)
+                defaults.append((column.key, default))
+            elif not (_auto_key(column) or column.nullable or column.server_default is not None):
+                raise ValueError(f"{table.name}.{column.key} has no value")
+        quote = self._dialect.identifier_preparer.quote
+        names = ", ".join(quote(c.name) for c in columns)
+        marks = ", ".join("?" for _ in columns)
+        prepared = _Insert(
+            # Names from our own schema, quoted by the dialect; values are bound.
+            sql=f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})",  # noqa: S608
+            keys=tuple(c.key for c in columns),
+            processors=tuple(
+                c.type.dialect_impl(self._dialect).bind_processor(self._dialect) for c in columns
+            ),
+            defaults=tuple(defaults),
+        )
+        self._inserts[key] = prepared
+        return prepared
+
+    async def insert(
+        self, connection: sqlite3.Connection, table: Table, rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """INSERT `rows` (all with the same columns) into `table` on the `sqlite3`
+        connection `connection`, in its open transaction. A plain `sqlite3.Cursor`: the
+        engine's own cursors wait for a lock from inside a greenlet, these in here."""
+        if not rows:
+            return
+        prepared = self._insert(table, frozenset(rows[0]))
+        params = [prepared.params(row) for row in rows]
+        if len(params) == 1:
+            await inline_sqlite.retrying(
+                lambda: sqlite3.Cursor(connection).execute(prepared.sql, params[0])
+            )
+        else:
+            await inline_sqlite.retrying(
+                lambda: sqlite3.Cursor(connection).executemany(prepared.sql, params)
+            )
+
+    async def value(
+        self, connection: sqlite3.Connection, query: Select[Any], params: Mapping[str, Any]
+    ) -> Any:
+        """The first column of the first row of `query` (None when there is no row).
+        The value is as SQLite gives it: for integers and strings, not for datetimes."""
+        prepared = self._queries.get(query)
+        if prepared is None:
+            compiled = query.compile(dialect=self._dialect)
+            prepared = _Query(compiled.string, tuple(compiled.positiontup or ()), compiled.params)
+            self._queries[query] = prepared
+        fixed = prepared.fixed
+        args = tuple(params[name] if name in params else fixed[name] for name in prepared.names)
+        row = await inline_sqlite.retrying(
+            lambda: sqlite3.Cursor(connection).execute(prepared.sql, args).fetchone()
+        )
+        return None if row is None else row[0]

@@ -1,0 +1,163 @@
+"""Rows the unit of work writes past the ORM (`UnitOfWork.insert` and `value`): on
+SQLite straight on the driver's connection (`store/sqlite_rows.py`), elsewhere by
+Core. What is stored is what SQLAlchemy stores; the rows belong to the transaction;
+a database locked by another process is waited for with the loop running."""
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from sqlalchemy import Table, bindparam, func, insert, select
+
+from telportal.app import Platform
+from telportal.clock import FakeClock
+from telportal.store.schema import AuditEntry, Skill, Tenant
+from telportal.tenancy.roles import Scope
+from tests.conftest import make_platform
+
+AUDIT = cast(Table, AuditEntry.__table__)
+TENANTS = cast(Table, Tenant.__table__)
+SKILLS_OF = select(func.count()).where(Skill.tenant_id == bindparam("tenant_id"))
+
+
+def _audit(at: datetime, changes: dict[str, Any]) -> dict[str, Any]:
+    return dict(
+        tenant_id=None, at=at, actor_kind="user", actor_id=None, actor_name="zoë",
+        action="created", entity="case", entity_id="c-1", changes=changes,
+    )  # fmt: skip
+
+
+@pytest.fixture
+async def sqlite_platform(
+    tmp_path: Path, sqlite_url: str, clock: FakeClock
+) -> AsyncIterator[Platform]:
+    platform = await make_platform(sqlite_url, tmp_path, clock)
+    yield platform
+    await platform.close()
+
+
+async def test_inserted_rows_are_stored_as_sqlalchemy_stores_them(
+    sqlite_platform: Platform, tmp_path: Path
+) -> None:
+    at = datetime(2026, 11, 26, 7, 5, 9, 123456, tzinfo=UTC)
+    changes = {"subject": "Ünïcode ✓", "n": 3, "none": None, "list": [1, "二"]}
+    async with sqlite_platform.db.write(Scope.cli()) as uow:
+        await uow.insert(AUDIT, [_audit(at, changes)])  # the driver's connection
+        await (await uow.connection()).execute(insert(AUDIT), _audit(at, changes))  # Core
+    with sqlite3.connect(tmp_path / "telportal.db") as raw:
+        rows = raw.execute(
+            "SELECT id, tenant_id, at, actor_kind, actor_id, actor_name, action, entity, "
+            "entity_id, changes, typeof(at), typeof(changes) FROM audit_log "
+            "WHERE entity_id = 'c-1' ORDER BY id"
+        ).fetchall()
+    assert len(rows) == 2
+    fast, core = rows
+    assert fast[0] + 1 == core[0]  # SQLite numbered both
+    assert fast[1:] == core[1:]  # every stored value and its storage class
+    async with sqlite_platform.db.read() as session:
+        read = (await session.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars().all()
+    assert [(r.at, r.changes) for r in read[-2:]] == [(at, changes), (at, changes)]
+
+
+async def test_python_defaults_are_applied_and_many_rows_go_in_one_call(
+    sqlite_platform: Platform,
+) -> None:
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    async with sqlite_platform.db.write(Scope.cli()) as uow:
+        await uow.insert(
+            TENANTS,
+            [
+                {"slug": s, "name": s.title(), "sip_domain": None, "created_at": now,
+                 "updated_at": now}
+                for s in ("north", "south")
+            ],
+        )  # fmt: skip
+    async with sqlite_platform.db.read() as session:
+        tenants = (await session.execute(select(Tenant).order_by(Tenant.slug))).scalars().all()
+    assert [(t.slug, t.enabled, len(t.id)) for t in tenants] == [
+        ("north", True, 36),  # the id from new_id, enabled from its default
+        ("south", True, 36),
+    ]
+    assert tenants[0].id != tenants[1].id
+
+
+async def test_a_row_naming_an_unknown_or_missing_column_is_refused(
+    sqlite_platform: Platform,
+) -> None:
+    async with sqlite_platform.db.write(Scope.cli()) as uow:
+        with pytest.raises(ValueError, match="audit_log has no column 'colour'"):
+            await uow.insert(AUDIT, [{**_audit(datetime.now(UTC), {}), "colour": "red"}])
+        with pytest.raises(ValueError, match=r"tenants\.slug has no value"):
+            await uow.insert(TENANTS, [{"name": "No slug"}])
+
+
+async def test_rows_and_values_belong_to_the_transaction(platform: Platform) -> None:
+    """On both databases: a failed unit of work leaves none of its rows behind, and
+    `value` reads what this transaction wrote."""
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+
+    async def failing() -> None:
+        async with platform.db.write(Scope.cli()) as uow:
+            await uow.insert(AUDIT, [_audit(now, {"k": 1})])
+            raise RuntimeError("changed my mind")
+
+    with pytest.raises(RuntimeError, match="changed my mind"):
+        await failing()
+    async with platform.db.write(Scope.cli()) as uow:
+        uow.session.add(Tenant(id="t-1", slug="acme", name="Acme", created_at=now, updated_at=now))
+        await uow.session.flush()
+        await uow.insert(
+            cast(Table, Skill.__table__),
+            [{"tenant_id": "t-1", "name": n, "created_at": now, "updated_at": now} for n in "ab"],
+        )
+        assert await uow.value(SKILLS_OF, {"tenant_id": "t-1"}) == 2
+        assert await uow.value(SKILLS_OF, {"tenant_id": "nobody"}) == 0
+    async with platform.db.read() as session:
+        assert (await session.execute(select(func.count()).select_from(AuditEntry))).scalar() == 0
+        assert (await session.execute(SKILLS_OF, {"tenant_id": "t-1"})).scalar() == 2
+
+
+async def test_a_locked_database_is_waited_for_with_the_loop_running(
+    sqlite_platform: Platform, tmp_path: Path
+) -> None:
+    other = sqlite3.connect(tmp_path / "telportal.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+
+    async def write() -> None:
+        async with sqlite_platform.db.write(Scope.cli()) as uow:
+            await uow.insert(AUDIT, [_audit(datetime.now(UTC), {"waited": True})])
+
+    writing = asyncio.create_task(write())
+    ticks = 0
+    for _ in range(20):
+        await asyncio.sleep(0.01)
+        ticks += 1
+    assert ticks == 20 and not writing.done()
+    other.rollback()
+    other.close()
+    await asyncio.wait_for(writing, 5)
+    async with sqlite_platform.db.read() as session:
+        stored = (await session.execute(select(AuditEntry.changes))).scalars().all()
+    assert stored == [{"waited": True}]
+
+
+async def test_writes_one_after_another_reuse_the_same_connection(
+    sqlite_platform: Platform,
+) -> None:
+    """The pool hands back the connection used last: SQLite keeps a page cache per
+    connection and drops it when another connection wrote since, so alternating
+    between connections made every write start cold."""
+    db = sqlite_platform.db
+    async with db.read() as first, db.read() as second:  # two connections in the pool
+        await first.execute(select(1))
+        await second.execute(select(1))
+    used = []
+    for i in range(5):
+        async with db.write(Scope.cli()) as uow:
+            await uow.insert(AUDIT, [_audit(datetime.now(UTC), {"i": i})])
+            used.append(id(await uow._sqlite()))
+    assert len(set(used)) == 1
