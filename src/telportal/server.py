@@ -10,6 +10,7 @@ from collections.abc import Generator
 import uvicorn
 
 from telportal.api.app import create_api
+from telportal.api.http_protocol import CoalescingHttpToolsProtocol
 from telportal.app import Platform
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ async def serve(platform: Platform) -> None:
             port=cfg.http_listen.port,
             log_level=cfg.log_level,
             lifespan="off",
+            http=CoalescingHttpToolsProtocol,
             # Every read is bounded: slow or idle clients cannot hold a connection.
             timeout_keep_alive=30,
             h11_max_incomplete_event_size=64 * 1024,
