@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any, Required, TypedDict, Unpack, cast
 
 from sqlalchemy import Table, bindparam, delete, func, select, update
-from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm import class_mapper, make_transient_to_detached
 
 from telportal.cases import lifecycle as lc
 from telportal.cases.business_time import BusinessHours
@@ -206,41 +206,61 @@ def to_core(row: Case) -> lc.Case:
     )
 
 
+def _columns(case: lc.Case) -> dict[str, Any]:
+    """The columns of a case's row that its core state decides."""
+    return {
+        "state": case.state.value,
+        "updated_at": case.updated_at,
+        "category": case.category,
+        "urgency": case.urgency,
+        "subject": case.subject,
+        "description": case.description,
+        "region": case.region,
+        "channel": case.channel,
+        "department": case.department,
+        "assignee": case.assignee,
+        "first_response_at": case.first_response_at,
+        "resolved_at": case.resolved_at,
+        "resolution": case.resolution,
+        "satisfaction": case.satisfaction,
+        "feedback": case.feedback,
+        "closed_at": case.closed_at,
+        "reopen_count": case.reopen_count,
+        "version": case.version,
+        "pauses": [
+            {
+                "start": p.start.isoformat(),
+                "end": p.end.isoformat() if p.end else None,
+                "reason": p.reason.value,
+            }
+            for p in case.pauses
+        ],
+    }
+
+
 def _store(row: Case, case: lc.Case) -> None:
-    row.state = case.state.value
-    row.updated_at = case.updated_at
-    row.category, row.urgency, row.subject = case.category, case.urgency, case.subject
-    row.description, row.region, row.channel = case.description, case.region, case.channel
-    row.department, row.assignee = case.department, case.assignee
-    row.first_response_at, row.resolved_at = case.first_response_at, case.resolved_at
-    row.resolution, row.satisfaction, row.feedback = (
-        case.resolution,
-        case.satisfaction,
-        case.feedback,
-    )
-    row.closed_at, row.reopen_count, row.version = case.closed_at, case.reopen_count, case.version
-    row.pauses = [
-        {
-            "start": p.start.isoformat(),
-            "end": p.end.isoformat() if p.end else None,
-            "reason": p.reason.value,
-        }
-        for p in case.pauses
-    ]
+    for key, value in _columns(case).items():
+        setattr(row, key, value)
+
+
+def _unsaved(values: dict[str, Any]) -> Case:
+    """A `Case` holding `values`, made without the ORM's constructor and attribute
+    events (a new case's row is written by `_insert_new`, not by a flush)."""
+    row: Case = class_mapper(Case).class_manager.new_instance()
+    vars(row).update(values)
+    return row
 
 
 async def _insert_new(uow: UnitOfWork, row: Case) -> None:
-    """Insert a new case with one Core statement, then hand it to the session as a
-    row it has loaded, so later changes in the transaction (an assignment) are
-    UPDATEs as usual. The ORM's insert of one object cost more CPU than the rest
-    of a case creation's SQL together; the values are those the ORM would send
-    (every column is set by the constructor, `_store` and `_save`)."""
+    """Insert a new case with one statement, past the ORM, and mark the row as loaded
+    from the database. The ORM's insert of one object cost more CPU than the rest of a
+    case creation's SQL together; every column is set (by `open_in` and `_save`), so
+    the row reads back whole after the transaction. It joins the session only if the
+    transaction changes it further (`open_in`)."""
     table = cast(Table, Case.__table__)  # declarative models have tables
     state = vars(row)
-    values = {c.key: state[c.key] for c in table.columns if c.key in state}
-    await uow.insert(table, [values])
+    await uow.insert(table, [{c.key: state[c.key] for c in table.columns}])
     make_transient_to_detached(row)
-    uow.session.add(row)
 
 
 class NewCase(TypedDict, total=False):
@@ -338,11 +358,12 @@ class CaseDesk:
             await uow.session.flush()
         last = await uow.value(LAST_NUMBER, {"tenant_id": tenant_id})
         rules = await self.rules(uow, tenant_id)
-        row = Case(
-            id=new_id(), tenant_id=tenant_id, number=int(last or 0) + 1, state="new",
-            service_id=service_id, customer_id=customer_id, call_record_id=call_record_id,
-            watchers=[], department=department, pauses=[], created_by=actor,
-            created_at=now, updated_at=now,
+        row = _unsaved(
+            dict(
+                id=new_id(), tenant_id=tenant_id, number=int(last or 0) + 1,
+                service_id=service_id, customer_id=customer_id, call_record_id=call_record_id,
+                watchers=[], created_by=actor, created_at=now,
+            )
         )  # fmt: skip
         opened = lc.open_case(
             tenant_id, row.id, actor=actor, at=now, service=service_id or "",
@@ -351,6 +372,8 @@ class CaseDesk:
             department=department,
         )  # fmt: skip
         timers = await self._save(uow, row, opened, rules, new=True)
+        if assignee or rules.dispatch is not None:  # changed again in this transaction
+            uow.session.add(row)
         if assignee:
             timers = await self._apply(uow, row, lc.Assign(assignee), actor, rules)
         else:
@@ -428,10 +451,13 @@ class CaseDesk:
     ) -> list[CaseTimer]:
         """Store a transition: the case, its history entry, follow-ups and timers. A
         `new` case has no timers yet, so none are looked for. The pending timers."""
-        _store(row, done.case)
-        row.escalate_at = await self._next_escalation(uow, row, done.case, rules, new=new)
+        escalate_at = await self._next_escalation(uow, row, done.case, rules, new=new)
         if new:  # first, so that its timers and follow-ups can refer to it
+            vars(row).update(_columns(done.case), escalate_at=escalate_at)
             await _insert_new(uow, row)
+        else:
+            _store(row, done.case)
+            row.escalate_at = escalate_at
         e = done.entry
         entry: dict[str, Any] = dict(
             tenant_id=row.tenant_id, case_id=row.id, version=e.version, at=e.at,
