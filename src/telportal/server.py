@@ -33,22 +33,26 @@ class _HttpServer(uvicorn.Server):
         yield
 
 
+def http_config(platform: Platform) -> uvicorn.Config:
+    cfg = platform.config
+    return uvicorn.Config(
+        create_api(platform),
+        host=cfg.http_listen.host,
+        port=cfg.http_listen.port,
+        log_level=cfg.log_level,
+        access_log=cfg.http_access_log,
+        lifespan="off",
+        http=CoalescingHttpToolsProtocol,
+        # Every read is bounded: slow or idle clients cannot hold a connection.
+        timeout_keep_alive=30,
+        h11_max_incomplete_event_size=64 * 1024,
+    )
+
+
 async def serve(platform: Platform) -> None:
     await platform.start()
     cfg = platform.config
-    http = _HttpServer(
-        uvicorn.Config(
-            create_api(platform),
-            host=cfg.http_listen.host,
-            port=cfg.http_listen.port,
-            log_level=cfg.log_level,
-            lifespan="off",
-            http=CoalescingHttpToolsProtocol,
-            # Every read is bounded: slow or idle clients cannot hold a connection.
-            timeout_keep_alive=30,
-            h11_max_incomplete_event_size=64 * 1024,
-        )
-    )
+    http = _HttpServer(http_config(platform))
     loop = asyncio.get_running_loop()
 
     def stop() -> None:

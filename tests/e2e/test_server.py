@@ -120,6 +120,26 @@ def test_demo_serves_api_with_seeded_tenant(
     assert proc.wait(timeout=20) == 0
 
 
+def test_http_access_log_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    logs = []
+    for asked in ("false", ""):
+        if asked:
+            monkeypatch.setenv("TELPORTAL_HTTP_ACCESS_LOG", asked)
+        else:
+            monkeypatch.delenv("TELPORTAL_HTTP_ACCESS_LOG")
+        port = _free_port()
+        log = tmp_path / f"server-{asked or 'default'}.log"
+        args = ["demo", "--password", PW, "--data-dir", str(tmp_path / "data"),
+                "--http-listen", f"127.0.0.1:{port}",
+                "--sip-listen", f"127.0.0.1:{_free_port()}"]  # fmt: skip
+        with running(args, log, f"http://127.0.0.1:{port}/healthz"):
+            assert httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json").status_code == 200
+        logs.append(log.read_text())
+    line = '"GET /api/v1/openapi.json HTTP/1.1" 200'
+    assert line not in logs[0]  # turned off
+    assert line in logs[1]  # the default
+
+
 def test_demo_twice_keeps_one_tenant_and_resets_password(tmp_path: Path) -> None:
     data = str(tmp_path / "d")
     assert (
