@@ -113,3 +113,17 @@ async def test_the_checkpointer_runs_on_its_own(tmp_path: Path) -> None:
     await checkpointer.stop()
     assert checkpointer.rounds >= 3  # two on its own, the last one at stop
     raw.close()
+
+
+async def test_a_write_unit_holds_the_write_lock_from_its_start(
+    sqlite_platform: Platform, tmp_path: Path
+) -> None:
+    """What a unit of work reads before its first write is read in its transaction: no
+    other process can write in between (it is told the database is locked)."""
+    other = sqlite3.connect(tmp_path / "telportal.db", timeout=0, isolation_level=None)
+    async with sqlite_platform.db.write(Scope.cli()) as uow:
+        tenant_id = await uow.session.scalar(select(Tenant.id))  # a read, no write yet
+        with pytest.raises(sqlite3.OperationalError, match="database is locked"):
+            other.execute("UPDATE tenants SET name = 'Changed' WHERE id = ?", (tenant_id,))
+    other.execute("UPDATE tenants SET name = 'Changed' WHERE id = ?", (tenant_id,))  # free now
+    other.close()

@@ -2,8 +2,10 @@
 
 SQLite (the all-in-one default) allows one writer at a time; rather than let
 concurrent requests fail with "database is locked", writes in this process
-queue on a lock, and other processes (the CLI beside a running server) are
-waited for (`inline_sqlite` retries after a sleep, so the loop keeps running).
+queue on a lock, each takes SQLite's write lock as it begins (`BEGIN IMMEDIATE`, so
+what it reads is read in its transaction), and other processes (the CLI beside a
+running server) are waited for (`inline_sqlite` retries after a sleep, so the loop
+keeps running).
 SQLite runs on the event loop's thread (`inline_sqlite`, decision 0011), in WAL
 mode with synchronous=NORMAL: a commit survives a crash of the process, and the
 last commits before a power loss or an operating-system crash may be lost.
@@ -105,6 +107,8 @@ class Database:
         async with self._write_lock or nullcontext(), self._sessions() as session:
             async with session.begin():
                 uow = UnitOfWork(session, scope, self.clock, self._sqlite_rows)
+                if self._sqlite_rows is not None:
+                    await uow.begin_immediate()
                 yield uow
                 await uow.write_rows()
             # Committed: listeners run before the session closes (which may await).

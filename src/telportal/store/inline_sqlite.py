@@ -15,10 +15,11 @@ another server on the same file): the connection's busy timeout is 0, so SQLite
 refuses at once rather than sleeping on the loop's thread, and the statement is
 retried after an `asyncio.sleep` (awaited from inside the greenlet, so the loop keeps
 running), 1 ms doubling to 50 ms, for up to `BUSY_TIMEOUT` in all, and then fails. A
-refused statement had no effect, and in the legacy transaction mode the dialect uses
-a transaction holds no read snapshot before its first write, so a retry never meets
-a stale snapshot. What still blocks the loop is SQLite's own work: microseconds a
-statement.
+refused statement had no effect. A write unit of work starts with `BEGIN IMMEDIATE`
+(`UnitOfWork.begin_immediate`), so the wait happens before it has read anything and
+a retry never meets a stale snapshot; in reads' transactions (the dialect's legacy
+mode) a SELECT holds no lock to wait for. What still blocks the loop is SQLite's own
+work: microseconds a statement.
 """
 
 import asyncio
