@@ -4,6 +4,7 @@ rows are committed."""
 
 import asyncio
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +12,28 @@ import pytest
 from sqlalchemy import select
 
 from telportal.app import Platform
+from telportal.clock import FakeClock
 from telportal.events import DataChanged
 from telportal.store import group_commit
-from telportal.store.schema import Skill
+from telportal.store.schema import Skill, Tenant
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
+from tests.conftest import make_platform
+
+
+@pytest.fixture
+async def sqlite_platform(
+    tmp_path: Path, sqlite_url: str, clock: FakeClock
+) -> AsyncIterator[Platform]:
+    platform = await make_platform(sqlite_url, tmp_path, clock)
+    async with platform.db.write(Scope.cli()) as uow:
+        uow.session.add(
+            Tenant(
+                id="t-1", slug="acme", name="Acme", created_at=clock.now(), updated_at=clock.now()
+            )
+        )
+    yield platform
+    await platform.close()
 
 
 def _skill(uow: UnitOfWork, name: str) -> None:
