@@ -1,11 +1,11 @@
 """The database seam: one engine, read sessions, and write units of work.
 
 SQLite (the all-in-one default) allows one writer at a time; rather than let
-concurrent requests fail with "database is locked", writes in this process queue
-on a lock and those that arrive together share one transaction, a savepoint each,
-begun with `BEGIN IMMEDIATE` and committed once (`group_commit`, decision 0016).
-Other processes (the CLI beside a running server) are waited for (`inline_sqlite`
-retries after a sleep, so the loop keeps running).
+concurrent requests fail with "database is locked", writes in this process
+queue on a lock, each takes SQLite's write lock as it begins (`BEGIN IMMEDIATE`, so
+what it reads is read in its transaction), and other processes (the CLI beside a
+running server) are waited for (`inline_sqlite` retries after a sleep, so the loop
+keeps running).
 SQLite runs on the event loop's thread (`inline_sqlite`, decision 0011), in WAL
 mode with synchronous=NORMAL: a commit survives a crash of the process, and the
 last commits before a power loss or an operating-system crash may be lost.
