@@ -11,8 +11,9 @@ mode with synchronous=NORMAL: a commit survives a crash of the process, and the
 last commits before a power loss or an operating-system crash may be lost.
 """
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,6 @@ from telportal.clock import Clock
 from telportal.events import EventBus
 from telportal.store import inline_sqlite
 from telportal.store.checkpoint import WalCheckpointer
-from telportal.store.group_commit import GroupCommitter
 from telportal.store.sqlite_rows import SqliteRows
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
@@ -80,12 +80,8 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sqlite_rows = SqliteRows(self.engine.dialect) if self.is_sqlite else None
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._commit_listeners: list[Callable[[UnitOfWork], None]] = []
-        self._groups = (
-            GroupCommitter(self.engine, clock, bus, self._sqlite_rows, self._commit_listeners)
-            if self._sqlite_rows is not None
-            else None
-        )
         sqlite_file = _sqlite_file(url)
         self.checkpointer = WalCheckpointer(sqlite_file) if sqlite_file else None
 
@@ -107,15 +103,12 @@ class Database:
 
     @asynccontextmanager
     async def write(self, scope: Scope) -> AsyncIterator[UnitOfWork]:
-        """A transaction; its events are published only once it has committed. On
-        SQLite, units that queue behind one another commit together (`group_commit`)."""
-        if self._groups is not None:
-            async with self._groups.unit(scope) as uow:
-                yield uow
-            return
-        async with self._sessions() as session:
+        """A transaction; its events are published only once it has committed."""
+        async with self._write_lock or nullcontext(), self._sessions() as session:
             async with session.begin():
-                uow = UnitOfWork(session, scope, self.clock)
+                uow = UnitOfWork(session, scope, self.clock, self._sqlite_rows)
+                if self._sqlite_rows is not None:
+                    await uow.begin_immediate()
                 yield uow
                 await uow.write_rows()
             # Committed: listeners run before the session closes (which may await).
@@ -125,8 +118,6 @@ class Database:
             await self.bus.publish(evt)
 
     async def dispose(self) -> None:
-        if self._groups is not None:
-            await self._groups.close()
         if self.checkpointer is not None:
             await self.checkpointer.stop()
         await self.engine.dispose()

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from telportal.clock import Clock
 from telportal.events import ConfigChanged, DataChanged, Event
 from telportal.events.types import ChangeAction
+from telportal.store import inline_sqlite
 from telportal.store.schema import AuditEntry, Base, ConfigRevision
 from telportal.store.sqlite_rows import SqliteRows
 from telportal.tenancy.roles import Scope
@@ -69,6 +70,15 @@ class UnitOfWork:
         if self._connection is None:
             self._connection = await self.session.connection()
         return self._connection
+
+    async def begin_immediate(self) -> None:
+        """SQLite: take the database's write lock now (waiting, with the loop running,
+        while another process holds it), so that what this unit reads before its first
+        write is read in its transaction, and no later statement can find the lock
+        taken."""
+        driver = await self._sqlite()
+        if not driver.in_transaction:
+            await inline_sqlite.retrying(lambda: sqlite3.Cursor(driver).execute("BEGIN IMMEDIATE"))
 
     async def _sqlite(self) -> sqlite3.Connection:
         if self._driver is None:
