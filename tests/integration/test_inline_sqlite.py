@@ -4,32 +4,16 @@ when it stays locked past the busy timeout."""
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from telportal.app import Platform
-from telportal.clock import FakeClock
 from telportal.store import inline_sqlite
 from telportal.store.checkpoint import WalCheckpointer
 from telportal.store.schema import Skill, Tenant
 from telportal.tenancy.roles import Scope
-from tests.conftest import make_platform
-
-
-@pytest.fixture
-async def sqlite_platform(
-    tmp_path: Path, sqlite_url: str, clock: FakeClock
-) -> AsyncIterator[Platform]:
-    platform = await make_platform(sqlite_url, tmp_path, clock)
-    async with platform.db.write(Scope.cli()) as uow:
-        uow.session.add(
-            Tenant(slug="acme", name="Acme", created_at=clock.now(), updated_at=clock.now())
-        )
-    yield platform
-    await platform.close()
 
 
 async def _add_skill(platform: Platform, name: str) -> None:

@@ -24,8 +24,6 @@ from sqlalchemy import Integer, Select, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.schema import Column
 
-from telportal.store import inline_sqlite
-
 Processor = Callable[[Any], Any] | None
 
 
@@ -125,20 +123,17 @@ class SqliteRows:
         self, connection: sqlite3.Connection, table: Table, rows: Sequence[Mapping[str, Any]]
     ) -> None:
         """INSERT `rows` (all with the same columns) into `table` on the `sqlite3`
-        connection `connection`, in its open transaction. A plain `sqlite3.Cursor`: the
-        engine's own cursors wait for a lock from inside a greenlet, these in here."""
+        connection `connection`, in its open transaction. That transaction holds the
+        database's write lock since its `BEGIN IMMEDIATE` (`Database.write`), so no
+        statement here can find the database locked: a plain `sqlite3.Cursor` runs it."""
         if not rows:
             return
         prepared = self._insert(table, frozenset(rows[0]))
         params = [prepared.params(row) for row in rows]
         if len(params) == 1:
-            await inline_sqlite.retrying(
-                lambda: sqlite3.Cursor(connection).execute(prepared.sql, params[0])
-            )
+            sqlite3.Cursor(connection).execute(prepared.sql, params[0])
         else:
-            await inline_sqlite.retrying(
-                lambda: sqlite3.Cursor(connection).executemany(prepared.sql, params)
-            )
+            sqlite3.Cursor(connection).executemany(prepared.sql, params)
 
     async def value(
         self, connection: sqlite3.Connection, query: Select[Any], params: Mapping[str, Any]
@@ -152,7 +147,5 @@ class SqliteRows:
             self._queries[query] = prepared
         fixed = prepared.fixed
         args = tuple(params[name] if name in params else fixed[name] for name in prepared.names)
-        row = await inline_sqlite.retrying(
-            lambda: sqlite3.Cursor(connection).execute(prepared.sql, args).fetchone()
-        )
+        row = sqlite3.Cursor(connection).execute(prepared.sql, args).fetchone()
         return None if row is None else row[0]
