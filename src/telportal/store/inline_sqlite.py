@@ -15,8 +15,8 @@ another server on the same file): the connection's busy timeout is 0, so SQLite
 refuses at once rather than sleeping on the loop's thread, and the statement is
 retried after an `asyncio.sleep` (awaited from inside the greenlet, so the loop keeps
 running), 1 ms doubling to 50 ms, for up to `BUSY_TIMEOUT` in all, and then fails. A
-refused statement had no effect. A write unit of work starts with `BEGIN IMMEDIATE`
-(`UnitOfWork.begin_immediate`), so the wait happens before it has read anything and
+refused statement had no effect. A group of write units starts with `BEGIN IMMEDIATE`
+(`group_commit`), so the wait happens before it has read anything and
 a retry never meets a stale snapshot; in reads' transactions (the dialect's legacy
 mode) a SELECT holds no lock to wait for. What still blocks the loop is SQLite's own
 work: microseconds a statement.
@@ -123,6 +123,11 @@ class _Ready:
 _READY = _Ready()
 
 
+def _driver(connection: Any) -> sqlite3.Cursor:
+    """A plain cursor on the `sqlite3` connection under SQLAlchemy's `connection`."""
+    return sqlite3.Cursor(connection.connection.driver_connection)
+
+
 class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     """pysqlite, run by the asyncio engine: every call is synchronous and brief."""
 
@@ -146,6 +151,19 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     ) -> None:
         await_(_READY)
         cursor.executemany(statement, parameters)
+
+    # Savepoints (one per write unit in a group, `group_commit`) straight on the driver:
+    # through SQLAlchemy's statement execution each cost about 60 us, in SQLite 2 us.
+    def do_savepoint(self, connection: Any, name: str) -> None:
+        _driver(connection).execute(f'SAVEPOINT "{name}"')
+
+    def do_release_savepoint(self, connection: Any, name: str) -> None:
+        _driver(connection).execute(f'RELEASE SAVEPOINT "{name}"')
+
+    def do_rollback_to_savepoint(self, connection: Any, name: str) -> None:
+        cursor = _driver(connection)
+        if cursor.connection.in_transaction:  # SQLite may have rolled it all back already
+            cursor.execute(f'ROLLBACK TO SAVEPOINT "{name}"')
 
     @classmethod
     def get_pool_class(cls, url: URL) -> type[pool.Pool]:
@@ -174,6 +192,7 @@ def connect(path: str) -> InlineConnection:
 def create_engine(url: URL) -> AsyncEngine:
     """An asyncio engine for the SQLite database `url` names (any sqlite driver)."""
     path = url.database or ":memory:"
-    return create_async_engine(
-        url.set(drivername=f"sqlite+{DRIVER}"), creator=lambda: connect(path), pool_use_lifo=True
-    )
+    url = url.set(drivername=f"sqlite+{DRIVER}")
+    if path == ":memory:":  # one connection (`StaticPool`): there is nothing to pick from
+        return create_async_engine(url, creator=lambda: connect(path))
+    return create_async_engine(url, creator=lambda: connect(path), pool_use_lifo=True)
