@@ -90,6 +90,10 @@ class DemoServer:
             finally:
                 proc.terminate()
                 proc.wait(timeout=20)
+                out.flush()
+                for line in (tmp / "server.log").read_text(errors="replace").splitlines():
+                    if "group commit:" in line:  # the server's own count, at its exit
+                        print(line.strip())
 
     def _wait_healthy(self, proc: "subprocess.Popen[bytes]") -> None:
         deadline = time.monotonic() + 60

@@ -228,4 +228,7 @@ class GroupCommitter:
         async with self._lock:
             if self._pending and self._transaction is not None:
                 await self._commit()
+            was_open = self._connection is not None
             await self._reset()
+        if was_open:  # once, though the platform may be closed twice
+            log.info("SQLite group commit: %d write units in %d COMMITs", self.units, self.commits)

@@ -3,10 +3,11 @@
 Every tenant-owned row carries `tenant_id`, and deleting a tenant removes
 everything it owns in one action (ON DELETE CASCADE; MISSION M18). Platform
 objects (sites, service numbers, shared business centers) have no tenant.
-Ids are random UUIDs so that they cannot be guessed or counted.
+Ids are UUIDs with 74 random bits, so that they cannot be guessed or counted.
 """
 
-import uuid
+import os
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -39,7 +40,24 @@ NAMING = {
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A UUIDv7 (RFC 9562): the Unix time in milliseconds, then 74 random bits.
+
+    Rows made one after another get rising ids, so an insert lands on the right-hand
+    leaf of its primary-key index, as an integer key's would: a random UUID dirtied
+    a random page of every such index (one more WAL frame a row in each COMMIT, and
+    a page to read from disk once the index outgrows the cache). The time is the
+    wall clock's, not the injected one: an id's order is about storage, not domain
+    time, and nothing reads the time back out of it."""
+    rand = int.from_bytes(os.urandom(10))
+    value = (
+        (time.time_ns() // 1_000_000) << 80
+        | 0x7 << 76  # version 7
+        | (rand >> 68) << 64  # 12 random bits
+        | 0b10 << 62  # the RFC's variant
+        | rand & ((1 << 62) - 1)  # 62 random bits
+    )
+    h = f"{value:032x}"
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -70,9 +88,9 @@ class Base(DeclarativeBase):
     }
 
 
-def _tenant_fk(nullable: bool = False) -> Mapped[Any]:
+def _tenant_fk(nullable: bool = False, index: bool = True) -> Mapped[Any]:
     return mapped_column(
-        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=nullable, index=True
+        String(36), ForeignKey("tenants.id", ondelete="CASCADE"), nullable=nullable, index=index
     )
 
 
@@ -644,7 +662,9 @@ class Case(Base):
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
-    tenant_id: Mapped[str] = _tenant_fk()
+    # No index of its own: every index above starts with it (one B-tree less to
+    # write for each new case).
+    tenant_id: Mapped[str] = _tenant_fk(index=False)
     number: Mapped[int] = mapped_column(Integer)
     state: Mapped[str] = mapped_column(String(32))
     service_id: Mapped[str | None] = mapped_column(
