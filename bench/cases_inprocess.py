@@ -10,8 +10,11 @@ of the code: run each in turn a few times, in the same minutes,
     PYTHONPATH=/path/to/other/src .venv/bin/python bench/cases_inprocess.py
 
 It builds the platform on a fresh SQLite file, seeds the demo tenant, signs in as
-agent 1001, opens 200 cases to warm up, then N cases; it prints the CPU and wall
-time per case and, with --profile, cProfile's top functions (about 3x real time).
+agent 1001, opens 200 cases to warm up, then N cases, --concurrency at a time (1:
+one after another; more, and SQLite's units commit in groups); it prints the CPU
+and wall time per case and, with --profile, cProfile's top functions (about 3x
+real time). After the warm-up the garbage collector is settled as `telportal serve`
+settles it (`server.settle_garbage_collector`).
 """
 
 import argparse
@@ -28,11 +31,12 @@ from telportal.api.app import create_api
 from telportal.app import build_platform
 from telportal.config import Config
 from telportal.demo import seed_demo
+from telportal.server import settle_garbage_collector
 
 PASSWORD = "bench-password-1"
 
 
-async def main(n: int, profile: bool) -> None:
+async def main(n: int, concurrency: int, profile: bool) -> None:
     data = Path(tempfile.mkdtemp(prefix="telportal-bench-"))
     platform = build_platform(Config(data_dir=data))
     await platform.start()
@@ -77,13 +81,20 @@ async def main(n: int, profile: bool) -> None:
     assert status == 200, body
     auth = [(b"authorization", f"Bearer {json.loads(body)['access_token']}".encode())]
 
-    async def cases(count: int, tag: str) -> None:
+    async def serial(count: int, tag: str) -> None:
         for i in range(count):
             new = {"subject": f"{tag} {i}", "category": "bench", "urgency": "normal"}
             status, body = await call("POST", "/api/v1/cases", new, auth)
             assert status == 201, body
 
+    async def cases(count: int, tag: str) -> None:
+        share, extra = divmod(count, concurrency)
+        await asyncio.gather(
+            *(serial(share + (k < extra), f"{tag} {k}") for k in range(concurrency))
+        )
+
     await cases(200, "warm-up")
+    settle_garbage_collector()  # as `telportal serve` does once started
     profiler = cProfile.Profile() if profile else None
     cpu, wall = time.process_time(), time.perf_counter()
     if profiler:
@@ -92,7 +103,13 @@ async def main(n: int, profile: bool) -> None:
     if profiler:
         profiler.disable()
     cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-    print(f"{n} cases in process: {cpu / n * 1e3:.3f} ms CPU, {wall / n * 1e3:.3f} ms wall each")
+    print(
+        f"{n} cases in process, {concurrency} at a time: {cpu / n * 1e3:.3f} ms CPU,"
+        f" {wall / n * 1e3:.3f} ms wall each"
+    )
+    groups = getattr(platform.db, "groups", None)  # None before group commit (A/B runs)
+    if groups is not None:
+        print(f"{groups.units} write units in {groups.commits} COMMITs")
     if profiler:
         pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     await platform.close()
@@ -101,6 +118,7 @@ async def main(n: int, profile: bool) -> None:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=3000)
+    ap.add_argument("--concurrency", type=int, default=1)
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
-    asyncio.run(main(args.n, args.profile))
+    asyncio.run(main(args.n, args.concurrency, args.profile))
