@@ -489,7 +489,8 @@ class AcdService:
             delay = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):  # not `wait_for`: see notify/sender.py
+                    await self._wake.wait()
             if deadline is not None and self.clock.monotonic() >= deadline:
                 try:
                     self._apply(self.distributor.tick())

@@ -103,7 +103,8 @@ class AgentDesktops:
         ack_limit_seconds: float,
     ) -> None:
         if not socket.acks:
-            await asyncio.wait_for(socket.send(plain), limit_seconds)
+            async with asyncio.timeout(limit_seconds):  # not `wait_for` (sender.py)
+                await socket.send(plain)
             return
         delivery = secrets.token_hex(8)
         shown: asyncio.Future[None] = asyncio.get_running_loop().create_future()

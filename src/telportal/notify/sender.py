@@ -93,5 +93,9 @@ class OutboxSender:
                 await self.deliver_due()
             except Exception:  # the store went away for a moment: try again next round
                 log.exception("email sender")
+            # `asyncio.timeout`, not `wait_for`: Python 3.11's `wait_for` drops a
+            # cancellation that comes as the event is set (a `wake` just before `stop`),
+            # and `stop` then waited for ever (seen in CI).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._wake.wait()

@@ -266,7 +266,8 @@ class QueuedCall:
                 await self._music()
             first = False
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.call.ended.wait(), REANNOUNCE_SECONDS)
+                async with asyncio.timeout(REANNOUNCE_SECONDS):  # not `wait_for`: notify/sender.py
+                    await self.call.ended.wait()
 
     def _music_items(self) -> tuple[Any, ...]:
         if self.info.music:

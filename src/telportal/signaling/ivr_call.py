@@ -291,7 +291,8 @@ class IvrCall:
         stop = remove(lambda e: done.set() if getattr(e, "play_id", None) == play_id else None)
         try:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(done.wait(), 60)
+                async with asyncio.timeout(60):  # not `wait_for`: see notify/sender.py
+                    await done.wait()
         finally:
             stop()
 

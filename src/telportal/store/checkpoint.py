@@ -57,7 +57,8 @@ class WalCheckpointer:
     async def _run(self) -> None:
         while not self._stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self.interval)
+                async with asyncio.timeout(self.interval):  # not `wait_for`: notify/sender.py
+                    await self._stop.wait()
             try:
                 # Not cancelled midway: `stop` waits for this round to end.
                 await asyncio.to_thread(self.checkpoint)
