@@ -348,13 +348,13 @@ class CaseDesk:
                 customer_id = found.id if found else None
         if customer_id is not None:
             await customers.own(uow.session, tenant_id, customer_id)
-        if uow.session.get_bind().dialect.name != "sqlite":
+        if not uow.on_sqlite:
             # Numbers run per tenant: the tenant's row is locked while one is taken.
             # SQLite writes are one at a time anyway (the database's write lock).
             await uow.session.execute(
                 select(Tenant.id).where(Tenant.id == tenant_id).with_for_update()
             )
-        if uow.session.new:  # another case opened in this transaction counts (autoflush)
+        if uow.has_orm_changes():  # another case opened in this transaction counts
             await uow.session.flush()
         last = await uow.value(LAST_NUMBER, {"tenant_id": tenant_id})
         rules = await self.rules(uow, tenant_id)
@@ -530,7 +530,8 @@ class CaseDesk:
             for spec in specs
             if spec.key not in fired  # fired once: never again
         ]  # fmt: skip
-        uow.session.add_all(timers)
+        if timers:
+            uow.session.add_all(timers)
         return timers
 
     async def rules(self, uow: UnitOfWork, tenant_id: str) -> CaseRules:

@@ -8,7 +8,8 @@ index), so a COMMIT shared by the units that ran meanwhile writes most pages onc
 How a group forms and ends:
 - the units run one at a time (a lock), each in a SAVEPOINT of one transaction that
   began with `BEGIN IMMEDIATE`, on a connection held out of the engine's pool (so
-  reads never see a group's uncommitted rows);
+  reads never see a group's uncommitted rows). A unit's ORM session is made only if
+  the unit uses it (`UnitOfWork.session`), in a savepoint inside the unit's;
 - a unit that completes does not commit: it schedules a flush, a task of its own,
   which runs two turns of the event loop later: the tasks that were ready to run and
   the requests that arrive meanwhile run their units into the same group;
@@ -51,6 +52,7 @@ from telportal.tenancy.roles import Scope
 log = logging.getLogger(__name__)
 
 GROUP_MAX = 64
+UNIT_SAVEPOINT = "telportal_unit"
 
 
 class GroupRolledBack(RuntimeError):
@@ -89,21 +91,35 @@ class GroupCommitter:
             async with self._lock:
                 connection = await self._begin()
                 self._running = scope
-                session = AsyncSession(
-                    bind=connection,
-                    join_transaction_mode="create_savepoint",
-                    expire_on_commit=False,
+                raw = await self._raw()
+                uow = UnitOfWork(
+                    lambda: AsyncSession(
+                        bind=connection,
+                        join_transaction_mode="create_savepoint",  # one inside the unit's
+                        expire_on_commit=False,
+                    ),
+                    scope,
+                    self._clock,
+                    self._rows,
+                    raw,
                 )
+                sqlite3.Cursor(raw).execute(f'SAVEPOINT "{UNIT_SAVEPOINT}"')
                 try:
-                    async with session.begin():  # SAVEPOINT; RELEASE or ROLLBACK TO it
-                        uow = UnitOfWork(session, scope, self._clock, self._rows)
-                        yield uow
-                        await uow.write_rows()
+                    yield uow
+                    await uow.write_rows()
+                    if (session := uow.opened_session) is not None:
+                        await session.commit()  # flushes, and releases the session's savepoint
                 except BaseException as exc:
+                    if (session := uow.opened_session) is not None:
+                        await session.close()  # back to the session's savepoint
+                    if raw.in_transaction:
+                        sqlite3.Cursor(raw).execute(f'ROLLBACK TO "{UNIT_SAVEPOINT}"')
+                        sqlite3.Cursor(raw).execute(f'RELEASE "{UNIT_SAVEPOINT}"')
                     await self._after_failure(exc)
                     raise
-                finally:
+                if (session := uow.opened_session) is not None:
                     await session.close()
+                sqlite3.Cursor(raw).execute(f'RELEASE "{UNIT_SAVEPOINT}"')
                 committed = asyncio.get_running_loop().create_future()
                 self._pending.append((uow, committed))
                 if len(self._pending) >= GROUP_MAX:
