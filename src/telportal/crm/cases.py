@@ -9,7 +9,6 @@ it every few seconds on a site with the center role.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -59,6 +58,7 @@ from telportal.store.schema import (
     new_id,
 )
 from telportal.store.unit_of_work import UnitOfWork
+from telportal.tasks import stop_task
 from telportal.tenancy.roles import Scope
 
 log = logging.getLogger(__name__)
@@ -703,9 +703,7 @@ class CaseDesk:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
 
     async def _run(self) -> None:
         while True:

@@ -22,7 +22,6 @@ the tenant, and the pure rule refuses facts and rules of another tenant.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
@@ -40,6 +39,7 @@ from telportal.errors import Invalid
 from telportal.store.database import Database
 from telportal.store.schema import Customer, CustomerInteraction, ImportanceRule
 from telportal.store.unit_of_work import UnitOfWork
+from telportal.tasks import stop_task
 from telportal.tenancy.roles import Scope
 
 log = logging.getLogger(__name__)
@@ -278,9 +278,7 @@ class ImportanceSweeper:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
 
     async def sweep_due(self) -> list[LevelChange]:

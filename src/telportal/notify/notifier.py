@@ -14,7 +14,6 @@ outbox row; the outbox's unique key makes doing it twice harmless.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -54,6 +53,7 @@ from telportal.store.schema import (
     Tenant,
     User,
 )
+from telportal.tasks import stop_task
 from telportal.tenancy.roles import Role
 
 log = logging.getLogger(__name__)
@@ -316,9 +316,7 @@ class CaseNotifier:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
         if self._sub is not None:
             self._sub.close()

@@ -17,6 +17,7 @@ from telportal.notify.delivery import OutboxState, RetryPolicy, after_attempt
 from telportal.notify.outbox import Outbox
 from telportal.notify.smtp import DeliveryError, MailTransport
 from telportal.store.database import Database
+from telportal.tasks import stop_task
 
 log = logging.getLogger(__name__)
 
@@ -81,9 +82,7 @@ class OutboxSender:
 
     async def stop(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_task(self._task)
             self._task = None
 
     async def _run(self) -> None:

@@ -8,7 +8,6 @@ the first link serves, so a caller without a keypad still gets through.
 """
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -17,6 +16,7 @@ from telportal.media.events import DigitReceived, PlayFinished
 from telportal.sdp import SessionDescription
 from telportal.signaling.calls import InboundCall
 from telportal.signaling.directory import NumberRoute
+from telportal.tasks import stop_task
 
 if TYPE_CHECKING:
     from telportal.signaling.service import SipService
@@ -63,9 +63,7 @@ async def choose_enterprise(
         return choices[0], info.endpoint_id
     finally:
         subscription.close()
-        pump.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await pump
+        await stop_task(pump)
 
 
 async def _next_key(chosen: "asyncio.Queue[str]", call: InboundCall) -> str | None:
