@@ -32,7 +32,7 @@ class UnitOfWork:
     """One transaction's work. `session` is the ORM's; in a SQLite group
     (`group_commit`) it is made on first use, since a unit that writes only through
     `insert`, `value` and `add_row` (a case creation) needs none: the session's
-    making, savepoint and commit cost about a tenth of such a unit's CPU."""
+    making, savepoint and commit cost about a third of such a unit's CPU."""
 
     def __init__(
         self,
