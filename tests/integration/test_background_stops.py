@@ -6,6 +6,7 @@ event is set; a loop waiting on "woken or N seconds" with it went on running aft
 email tests). These loops wait with `asyncio.timeout` instead."""
 
 import asyncio
+import contextlib
 from email.message import EmailMessage
 
 from telportal.app import Platform
@@ -34,3 +35,25 @@ async def test_the_email_sender_stops_when_woken_just_before(
         stopping = asyncio.create_task(sender.stop())
         done, _ = await asyncio.wait({stopping}, timeout=5)  # with `wait_for`: for ever
         assert stopping in done, f"stop() did not return ({turns_between} turns after the wake)"
+
+
+async def test_the_email_sender_stops_though_a_send_swallowed_the_cancel(
+    sqlite_platform: Platform, clock: FakeClock
+) -> None:
+    """aiosmtplib waits for the server with `wait_for`, which can swallow the cancel
+    when the server's answer comes at the same moment: the loop must end anyway."""
+    sender = OutboxSender(sqlite_platform.db, clock, _NoMail(), RetryPolicy(), poll_seconds=30)
+    sending = asyncio.Event()
+
+    async def deliver_due() -> int:
+        sending.set()
+        with contextlib.suppress(asyncio.CancelledError):  # the swallowed cancel
+            await asyncio.sleep(0.2)
+        return 0
+
+    sender.deliver_due = deliver_due  # type: ignore[method-assign]
+    await sender.start()
+    await sending.wait()
+    stopping = asyncio.create_task(sender.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=5)  # without the flag: 30 s and more
+    assert stopping in done, "stop() did not return after a swallowed cancel"

@@ -41,11 +41,14 @@ class OutboxSender:
         self.batch = batch
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def deliver_due(self) -> int:
         """Send what is due now, up to `batch` rows; how many the server accepted."""
         sent = 0
         for _ in range(self.batch):
+            if self._stopping:
+                break
             claimed = await self.outbox.claim()
             if claimed is None:
                 break
@@ -78,15 +81,25 @@ class OutboxSender:
         self._wake.set()
 
     async def start(self) -> None:
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="email sender")
 
     async def stop(self) -> None:
         if self._task is not None:
-            await stop_task(self._task)
-            self._task = None
+            # The flag as well as the cancel: aiosmtplib waits for the server with
+            # Python 3.11's `wait_for`, which drops a cancellation that comes as the
+            # server's answer does; the loop then ended a send and went on, and `stop`
+            # waited for ever (seen in CI). Now the loop ends at its next check.
+            self._stopping = True
+            self._wake.set()
+            try:
+                await stop_task(self._task)
+            finally:
+                self._task = None
+                self._stopping = False  # `deliver_due` called on its own runs whole
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             self._wake.clear()  # before the pass: a wake during it means "go again"
             try:
                 await self.deliver_due()
