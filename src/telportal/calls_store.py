@@ -30,7 +30,7 @@ from telportal.events.types import CallFinished
 from telportal.ivr.record import CallRecord, Visit
 from telportal.store.database import Database
 from telportal.store.schema import CallDetailRecord, Service, new_id
-from telportal.store.unit_of_work import UnitOfWork, insert_into
+from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
 
 Direction = Literal["inbound", "outbound", "internal"]
@@ -42,8 +42,12 @@ LOAD_CHUNK = 500
 # the ORM and inserted with the others of the batch in one statement (`_insert`). Built
 # as an ORM object, its instrumented attributes and the unit of work's bookkeeping were
 # most of what recording a call cost (bench/sip_calls.py), for a row written once here.
-_COLUMNS: Final = tuple(column.key for column in CallDetailRecord.__table__.columns)
-_Row = CallDetailRecord | SimpleNamespace
+_TABLE: Final = cast(Table, CallDetailRecord.__table__)
+_COLUMNS: Final = tuple(column.key for column in _TABLE.columns)
+_NAMES: Final = {column.key: column.name for column in _TABLE.columns}
+_Row = SimpleNamespace
+# Open calls whose columns `CallRecords` remembers: far more than a site carries at once.
+REMEMBER_OPEN_CALLS = 100_000
 
 
 def visit_json(visit: Visit) -> dict[str, Any]:
@@ -163,9 +167,23 @@ class Refused:
 
 
 class CallRecords:
-    def __init__(self, db: Database) -> None:
+    """The call records of one process's calls. It remembers the columns of the calls it
+    started and has not finished (`open_calls`), as committed, so that their later
+    operations (answered, finish...) are applied without reading the row back: an
+    UPDATE of the columns that changed, in one statement per set of columns. A call it
+    does not remember (started before a restart, or forgotten past `remember` calls)
+    is read from the database first, as any call was before."""
+
+    def __init__(self, db: Database, *, remember: int = REMEMBER_OPEN_CALLS) -> None:
         self.db = db
         self.scope = Scope.system("calls")
+        self.remember = remember
+        self._open: dict[tuple[str, str], SimpleNamespace] = {}
+
+    @property
+    def open_calls(self) -> int:
+        """Calls started here and not finished whose columns are remembered."""
+        return len(self._open)
 
     async def write(self, ops: Sequence[RecordOp]) -> list[Refused]:
         """Apply `ops` in order in one transaction; `CallFinished` events follow the commit.
@@ -176,7 +194,13 @@ class CallRecords:
         """
         refused: list[Refused] = []
         async with self.db.write(self.scope) as uow:
-            rows: dict[tuple[str, str], _Row] = dict(await _existing(uow, ops))
+            # Copies: what is remembered changes only once the transaction commits.
+            rows = {key: SimpleNamespace(**vars(self._open[key])) for key in
+                    _keys(ops) if key in self._open}  # fmt: skip
+            before = {key: vars(row).copy() for key, row in rows.items()}
+            loaded = await _existing(uow, [op for op in ops if _key(op) not in rows])
+            for key, row in loaded.items():
+                rows[key], before[key] = row, vars(row).copy()
             services = await _services(uow, ops)
             started: list[SimpleNamespace] = []
             for op in ops:
@@ -193,7 +217,20 @@ class CallRecords:
                 else:
                     _apply(rows[key], op)
             await _insert(uow, started)
+            await _update(uow, [(before[key], rows[key]) for key in before])
+        self._remember(rows)
         return refused
+
+    def _remember(self, rows: dict[tuple[str, str], SimpleNamespace]) -> None:
+        """After the commit: keep the calls still open, forget the finished ones."""
+        for key, row in rows.items():
+            if row.ended_at is None:
+                self._open.pop(key, None)  # re-inserted last: the oldest go first
+                self._open[key] = row
+            else:
+                self._open.pop(key, None)
+        while len(self._open) > self.remember:
+            del self._open[next(iter(self._open))]
 
     async def _one(self, op: RecordOp) -> None:
         """Write one operation now; raise what the rules refuse."""
@@ -287,30 +324,43 @@ class CallRecords:
                 .where(CallDetailRecord.site == site, CallDetailRecord.ended_at.is_(None))
                 .values(ended_at=uow.clock.now(), end_reason=reason, hangup_by="system")
             )
-            return int(getattr(result, "rowcount", 0) or 0)
+            closed = int(getattr(result, "rowcount", 0) or 0)
+        # Whatever this process remembered of the site's calls is closed now.
+        self._open = {key: row for key, row in self._open.items() if row.site != site}
+        return closed
 
 
 # The rows of some calls of one tenant; built once (statements cost more to build than
 # SQLite takes to run them), the call ids bound as an expanding IN list.
-_EXISTING = select(CallDetailRecord).where(
-    CallDetailRecord.tenant_id == bindparam("tenant_id"),
-    CallDetailRecord.call_id.in_(bindparam("call_ids", expanding=True)),
+_EXISTING = select(_TABLE).where(
+    _TABLE.c.tenant_id == bindparam("tenant_id"),
+    _TABLE.c.call_id.in_(bindparam("call_ids", expanding=True)),
 )
+
+
+def _key(op: RecordOp) -> tuple[str, str]:
+    return (op.tenant_id, op.call_id)
+
+
+def _keys(ops: Sequence[RecordOp]) -> dict[tuple[str, str], None]:
+    return dict.fromkeys(_key(op) for op in ops)
 
 
 async def _existing(
     uow: UnitOfWork, ops: Sequence[RecordOp]
-) -> dict[tuple[str, str], CallDetailRecord]:
-    """The rows already written for the calls in `ops`: one query per tenant (and chunk)."""
+) -> dict[tuple[str, str], SimpleNamespace]:
+    """The rows already written for the calls in `ops`, as namespaces of their columns:
+    one query per tenant (and chunk). None at all when `ops` is empty."""
     wanted: dict[str, set[str]] = {}
     for op in ops:
         wanted.setdefault(op.tenant_id, set()).add(op.call_id)
-    rows: dict[tuple[str, str], CallDetailRecord] = {}
+    rows: dict[tuple[str, str], SimpleNamespace] = {}
     for tenant_id, call_ids in wanted.items():
         ids = sorted(call_ids)
         for i in range(0, len(ids), LOAD_CHUNK):
             chunk = {"tenant_id": tenant_id, "call_ids": ids[i : i + LOAD_CHUNK]}
-            for row in (await uow.session.execute(_EXISTING, chunk)).scalars():
+            for found in (await (await uow.connection()).execute(_EXISTING, chunk)).mappings():
+                row = SimpleNamespace(**{key: found[name] for key, name in _NAMES.items()})
                 rows[(row.tenant_id, row.call_id)] = row
     return rows
 
@@ -360,16 +410,27 @@ async def _insert(uow: UnitOfWork, records: list[SimpleNamespace]) -> None:
     A column left None is left out, as the ORM leaves out an attribute never set: the
     column's default applies, and a JSON column is SQL NULL rather than JSON null.
     """
-    if not records:
-        return
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for record in records:
         values = {name: value for name, value in vars(record).items() if value is not None}
         groups.setdefault(tuple(values), []).append(values)
-    connection = await uow.session.connection()  # Core: past the ORM's execute
-    table = cast(Table, CallDetailRecord.__table__)
     for rows in groups.values():
-        await connection.execute(insert_into(table), rows)
+        await uow.insert(_TABLE, rows)
+
+
+async def _update(uow: UnitOfWork, changes: list[tuple[dict[str, Any], SimpleNamespace]]) -> None:
+    """UPDATE the records that were written before: of each, the columns whose value
+    changed (`changes` pairs the columns as read with the record now), one statement
+    per set of columns. The tenant is matched with the id, as every query matches it."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for before, record in changes:
+        now = vars(record)
+        values = {name: value for name, value in now.items() if before[name] != value}
+        if values:
+            values["id"], values["tenant_id"] = record.id, record.tenant_id
+            groups.setdefault(tuple(values), []).append(values)
+    for rows in groups.values():
+        await uow.update(_TABLE, ("id", "tenant_id"), rows)
 
 
 def _apply(row: _Row, op: RecordOp) -> None:

@@ -130,3 +130,48 @@ async def test_writes_one_after_another_reuse_the_same_connection(
             await uow.insert(AUDIT, [_audit(datetime.now(UTC), {"i": i})])
             used.append(id(await uow._sqlite()))
     assert len(set(used)) == 1
+
+
+async def test_updated_rows_are_stored_as_sqlalchemy_stores_them(
+    sqlite_platform: Platform, tmp_path: Path
+) -> None:
+    at = datetime(2026, 11, 26, 7, 5, 9, 123456, tzinfo=UTC)
+    later = datetime(2026, 11, 27, 8, 0, 0, 654321, tzinfo=UTC)
+    changes = {"status": "solved ✓", "list": [2, "三"]}
+    async with sqlite_platform.db.write(Scope.cli()) as uow:
+        await uow.insert(AUDIT, [_audit(at, {}), _audit(at, {})])
+    with sqlite3.connect(tmp_path / "telportal.db") as raw:
+        fast_id, core_id = (r[0] for r in raw.execute("SELECT id FROM audit_log ORDER BY id"))
+    async with sqlite_platform.db.write(Scope.cli()) as uow:
+        await uow.update(AUDIT, ("id",), [{"id": fast_id, "at": later, "changes": changes}])
+        await (await uow.connection()).execute(
+            AUDIT.update().where(AUDIT.c.id == core_id).values(at=later, changes=changes)
+        )
+        with pytest.raises(ValueError, match="audit_log has no column 'colour'"):
+            await uow.update(AUDIT, ("id",), [{"id": fast_id, "colour": "red"}])
+        with pytest.raises(ValueError, match="audit_log: no column to set"):
+            await uow.update(AUDIT, ("id",), [{"id": fast_id}])
+    with sqlite3.connect(tmp_path / "telportal.db") as raw:
+        fast, core = raw.execute(
+            "SELECT at, changes, typeof(at), actor_name FROM audit_log ORDER BY id"
+        ).fetchall()
+    assert fast == core  # every stored value and its storage class
+    assert fast[3] == "zoë"  # the columns not given are left alone
+
+
+async def test_updates_match_every_key_column_on_both_databases(platform: Platform) -> None:
+    now = datetime(2026, 11, 26, tzinfo=UTC)
+    async with platform.db.write(Scope.cli()) as uow:
+        await uow.insert(AUDIT, [_audit(now, {"n": i}) | {"entity_id": f"e-{i}"} for i in (1, 2)])
+    async with platform.db.write(Scope.cli()) as uow:
+        await uow.update(
+            AUDIT,
+            ("entity_id", "actor_name"),
+            [
+                {"entity_id": "e-1", "actor_name": "zoë", "action": "changed"},
+                {"entity_id": "e-2", "actor_name": "nobody", "action": "changed"},  # no row
+            ],
+        )
+    async with platform.db.read() as session:
+        rows = (await session.execute(select(AuditEntry.entity_id, AuditEntry.action))).all()
+    assert sorted(tuple(r) for r in rows) == [("e-1", "changed"), ("e-2", "created")]

@@ -41,6 +41,7 @@ from telportal.sip.session_timer import (
     negotiate_uas,
 )
 from telportal.sip.transaction import TransactionId, new_branch, new_tag
+from telportal.sip.transaction_messages import new_call_id
 from telportal.sip.validate import Rejection
 
 if TYPE_CHECKING:
@@ -371,7 +372,7 @@ class OutboundLeg(_Leg):
         self.caller_name = caller_name
         self.to = to or target
         self.credentials = credentials
-        self.call_id = secrets.token_hex(16)
+        self.call_id = new_call_id()
         self.local_tag = new_tag()
         self.invite: Request | None = None
         self.final: Response | None = None

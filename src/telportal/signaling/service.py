@@ -87,6 +87,7 @@ from telportal.sip.transaction import (
     new_tag,
 )
 from telportal.sip.transaction import TransportError as TxnTransportError
+from telportal.sip.transaction_messages import new_call_id
 from telportal.sip.validate import Rejection
 
 log = logging.getLogger(__name__)
@@ -889,7 +890,7 @@ class SipService:
         headers.add("Max-Forwards", "70")
         headers.add("From", f"<sip:telportal@{sent_by}>;tag={new_tag()}")
         headers.add("To", f"<{target}>")
-        headers.add("Call-ID", secrets.token_hex(12))
+        headers.add("Call-ID", new_call_id())
         headers.add("CSeq", "1 OPTIONS")
         headers.add("User-Agent", SERVER)
         return Request("OPTIONS", parse_uri(target), headers, b"")

@@ -47,6 +47,19 @@ class _Insert:
 
 
 @dataclass(frozen=True, slots=True)
+class _Update:
+    sql: str
+    keys: tuple[str, ...]  # the columns set, then the columns matched, in the statement's order
+    processors: tuple[Processor, ...]
+
+    def params(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
+        return tuple(
+            row[key] if proc is None else proc(row[key])
+            for key, proc in zip(self.keys, self.processors, strict=True)
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class _Query:
     sql: str
     names: tuple[str, ...]  # bound parameters, in the statement's order
@@ -83,6 +96,7 @@ class SqliteRows:
         self._dialect = dialect
         self._inserts: dict[tuple[Table, frozenset[str]], _Insert] = {}
         self._queries: dict[Select[Any], _Query] = {}
+        self._updates: dict[tuple[Table, frozenset[str], tuple[str, ...]], _Update] = {}
 
     def _insert(self, table: Table, given: frozenset[str]) -> _Insert:
         key = (table, given)
@@ -129,6 +143,52 @@ class SqliteRows:
         if not rows:
             return
         prepared = self._insert(table, frozenset(rows[0]))
+        params = [prepared.params(row) for row in rows]
+        if len(params) == 1:
+            sqlite3.Cursor(connection).execute(prepared.sql, params[0])
+        else:
+            sqlite3.Cursor(connection).executemany(prepared.sql, params)
+
+    def _update(self, table: Table, given: frozenset[str], match: tuple[str, ...]) -> _Update:
+        key = (table, given, match)
+        prepared = self._updates.get(key)
+        if prepared is not None:
+            return prepared
+        unknown = (given | set(match)) - set(table.columns.keys())
+        if unknown:
+            raise ValueError(f"{table.name} has no column {sorted(unknown)[0]!r}")
+        setting = [c for c in table.columns if c.key in given and c.key not in match]
+        if not setting:
+            raise ValueError(f"{table.name}: no column to set")
+        matching = [table.columns[k] for k in match]
+        quote = self._dialect.identifier_preparer.quote
+        assignments = ", ".join(f"{quote(c.name)} = ?" for c in setting)
+        conditions = " AND ".join(f"{quote(c.name)} = ?" for c in matching)
+        columns = [*setting, *matching]
+        prepared = _Update(
+            # Names from our own schema, quoted by the dialect; values are bound.
+            sql=f"UPDATE {quote(table.name)} SET {assignments} WHERE {conditions}",  # noqa: S608
+            keys=tuple(c.key for c in columns),
+            processors=tuple(
+                c.type.dialect_impl(self._dialect).bind_processor(self._dialect) for c in columns
+            ),
+        )
+        self._updates[key] = prepared
+        return prepared
+
+    async def update(
+        self,
+        connection: sqlite3.Connection,
+        table: Table,
+        match: tuple[str, ...],
+        rows: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """UPDATE `table` once per row of `rows` (all with the same columns): the row's
+        `match` columns pick the table's row, its other columns are set. In the open
+        transaction, like `insert`; no column's `onupdate` is applied."""
+        if not rows:
+            return
+        prepared = self._update(table, frozenset(rows[0]), match)
         params = [prepared.params(row) for row in rows]
         if len(params) == 1:
             sqlite3.Cursor(connection).execute(prepared.sql, params[0])

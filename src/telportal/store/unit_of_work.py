@@ -5,7 +5,7 @@ import sqlite3
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
-from sqlalchemy import Insert, Select, Table, insert
+from sqlalchemy import Insert, Select, Table, Update, bindparam, insert, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -26,6 +26,13 @@ def insert_into(table: Table) -> Insert:
     """One INSERT statement object per table: building it on every write cost more
     than SQLite inserting the row (SQLAlchemy compiles it once either way)."""
     return insert(table)
+
+
+@functools.cache
+def _update_of(table: Table, match: tuple[str, ...]) -> Update:
+    """UPDATE `table` WHERE each `match` column equals the parameter `match_<column>`;
+    the columns set are the other parameters given at execution."""
+    return update(table).where(*(table.c[k] == bindparam(f"match_{k}") for k in match))
 
 
 class UnitOfWork:
@@ -120,6 +127,22 @@ class UnitOfWork:
             await self._sqlite_rows.insert(await self._sqlite(), table, rows)
         else:
             await (await self.connection()).execute(insert_into(table), list(rows))
+
+    async def update(
+        self, table: Table, match: tuple[str, ...], rows: Sequence[Mapping[str, Any]]
+    ) -> None:
+        """UPDATE one row of `table` per item of `rows` (each with the same columns), past
+        the ORM: the `match` columns pick the row, the others are set. No `onupdate`
+        applies; on SQLite straight on the driver's connection (`sqlite_rows`)."""
+        if not rows:
+            return
+        if self._sqlite_rows is not None:
+            await self._sqlite_rows.update(await self._sqlite(), table, match, rows)
+        else:
+            params = [
+                {(f"match_{k}" if k in match else k): v for k, v in row.items()} for row in rows
+            ]
+            await (await self.connection()).execute(_update_of(table, match), params)
 
     async def value(self, query: Select[Any], params: Mapping[str, Any]) -> Any:
         """The one value `query` answers (an integer or a string: see `sqlite_rows`)."""
