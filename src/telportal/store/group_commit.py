@@ -76,6 +76,7 @@ class GroupCommitter:
         self._lock = asyncio.Lock()
         self._connection: AsyncConnection | None = None
         self._transaction: AsyncTransaction | None = None
+        self._driver: sqlite3.Connection | None = None  # the held connection's, once asked
         self._pending: list[tuple[UnitOfWork, asyncio.Future[None]]] = []
         # Units entered and not yet out of the lock (waiting for it or holding it).
         self._busy = 0
@@ -167,11 +168,8 @@ class GroupCommitter:
             self._connection = await self._engine.connect()
         if self._transaction is None:
             transaction = await self._connection.begin()
-            raw = await self._raw()
-            # The write lock, waited for (with the loop running) while another process
-            # holds it.
             try:
-                await inline_sqlite.retrying(lambda: sqlite3.Cursor(raw).execute("BEGIN IMMEDIATE"))
+                await inline_sqlite.begin_immediate(await self._raw())
             except BaseException:
                 await transaction.rollback()
                 raise
@@ -179,10 +177,14 @@ class GroupCommitter:
         return self._connection
 
     async def _raw(self) -> sqlite3.Connection:
-        assert self._connection is not None
-        raw = (await self._connection.get_raw_connection()).driver_connection
-        assert isinstance(raw, sqlite3.Connection)
-        return raw
+        """The held connection's `sqlite3` connection: asked of SQLAlchemy once (a
+        greenlet round trip), not by every unit."""
+        if self._driver is None:
+            assert self._connection is not None
+            raw = (await self._connection.get_raw_connection()).driver_connection
+            assert isinstance(raw, sqlite3.Connection)
+            self._driver = raw
+        return self._driver
 
     async def _after_failure(self, exc: BaseException) -> None:
         """A unit failed and rolled back to its savepoint (or SQLite rolled back more)."""
@@ -239,7 +241,7 @@ class GroupCommitter:
     async def _reset(self) -> None:
         """Drop the held connection (closing it rolls back whatever is left)."""
         connection, self._connection = self._connection, None
-        self._transaction = None
+        self._transaction = self._driver = None
         if connection is not None:
             await connection.close()
 

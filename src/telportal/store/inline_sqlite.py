@@ -71,6 +71,12 @@ async def retrying(fn: Callable[[], T]) -> T:
     return await _wait_and_retry(fn)
 
 
+async def begin_immediate(driver: sqlite3.Connection) -> None:
+    """`BEGIN IMMEDIATE` on `driver`: SQLite's write lock taken now, waited for (with
+    the loop running) while another process holds it."""
+    await retrying(lambda: sqlite3.Cursor(driver).execute("BEGIN IMMEDIATE"))
+
+
 async def _wait_and_retry(fn: Callable[[], T]) -> T:
     deadline = time.monotonic() + BUSY_TIMEOUT
     backoff = _FIRST_BACKOFF

@@ -57,7 +57,6 @@ class UnitOfWork:
         self.scope = scope
         self.clock = clock
         self._sqlite_rows = sqlite_rows
-        self.on_sqlite = sqlite_rows is not None
         self._connection: AsyncConnection | None = None
         self._driver = driver
         self.events: list[Event] = []
@@ -71,6 +70,11 @@ class UnitOfWork:
             assert self._open_session is not None
             self._session = self._open_session()
         return self._session
+
+    @property
+    def on_sqlite(self) -> bool:
+        """This unit writes to SQLite (and `insert`, `update`, `value` go past SQLAlchemy)."""
+        return self._sqlite_rows is not None
 
     @property
     def opened_session(self) -> AsyncSession | None:
@@ -112,7 +116,7 @@ class UnitOfWork:
         taken."""
         driver = await self._sqlite()
         if not driver.in_transaction:
-            await inline_sqlite.retrying(lambda: sqlite3.Cursor(driver).execute("BEGIN IMMEDIATE"))
+            await inline_sqlite.begin_immediate(driver)
 
     async def _sqlite(self) -> sqlite3.Connection:
         if self._driver is None:
