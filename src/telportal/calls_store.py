@@ -203,12 +203,15 @@ class CallRecords:
                 rows[key], before[key] = row, vars(row).copy()
             services = await _services(uow, ops)
             started: list[SimpleNamespace] = []
+            applied: set[tuple[str, str]] = set()
             for op in ops:
                 key = (op.tenant_id, op.call_id)
                 error = _refusal(op, rows.get(key), services)
                 if error is not None:
                     refused.append(Refused(op, error))
-                elif isinstance(op, Start):
+                    continue
+                applied.add(key)
+                if isinstance(op, Start):
                     record = _new_record(op)
                     rows[key] = record
                     started.append(record)
@@ -218,11 +221,13 @@ class CallRecords:
                     _apply(rows[key], op)
             await _insert(uow, started)
             await _update(uow, [(before[key], rows[key]) for key in before])
-        self._remember(rows)
+        self._remember({key: rows[key] for key in applied})
         return refused
 
     def _remember(self, rows: dict[tuple[str, str], SimpleNamespace]) -> None:
-        """After the commit: keep the calls still open, forget the finished ones."""
+        """After the commit: keep the calls still open, forget the finished ones. Only
+        the calls this process wrote to: a row read only to refuse an operation (a
+        call recorded elsewhere) is not taken for one of ours."""
         for key, row in rows.items():
             if row.ended_at is None:
                 self._open.pop(key, None)  # re-inserted last: the oldest go first

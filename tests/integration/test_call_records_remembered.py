@@ -133,3 +133,17 @@ async def test_closing_a_site_s_orphans_forgets_its_calls(
     assert calls.open_calls == 1
     with pytest.raises(Conflict, match="already finished"):  # closed, not finished twice
         await calls.finish(w.tenant_id, "here", end_reason="bye")
+
+
+async def test_a_call_read_only_to_be_refused_is_not_remembered(
+    platform: Platform, acme: TenantWorld
+) -> None:
+    """Another process's call, met through a duplicate start, stays that process's."""
+    w, elsewhere, here = acme, CallRecords(platform.db), CallRecords(platform.db)
+    await _start(elsewhere, w, "theirs")
+    with pytest.raises(Conflict, match="already recorded"):
+        await _start(here, w, "theirs")
+    assert here.open_calls == 0
+    await elsewhere.finish(w.tenant_id, "theirs", end_reason="bye")
+    with pytest.raises(Conflict, match="already finished"):  # read back, not remembered open
+        await here.finish(w.tenant_id, "theirs", end_reason="again")
