@@ -21,6 +21,8 @@ out the call records (database writes) to measure the SIP stack alone, in either
 --profile FILE writes a cProfile of the measured calls (in process); --gc-freeze
 settles the garbage collector after the warm-up as `telportal serve` does once started
 (`server.settle_garbage_collector`), so in-process figures match the server's.
+--answered-here calls, in process, a number whose IVR flow answers and hangs up at
+once: one leg, the server's own answer (a media endpoint, the SDP answer) and its BYE.
 """
 
 import argparse
@@ -37,6 +39,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 from sqlalchemy import func, select
@@ -225,10 +228,10 @@ runpy.run_module("{0}", run_name="__main__", alter_sys=True)
 """
 
 INVITE_TEMPLATE = (
-    "INVITE sip:1002@127.0.0.1:{server} SIP/2.0\r\n"
+    "INVITE sip:{called}@127.0.0.1:{server} SIP/2.0\r\n"
     "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{n}-1-0\r\n"
     "From: <sip:carrier@127.0.0.1>;tag={n}\r\n"
-    "To: <sip:1002@127.0.0.1:{server}>\r\n"
+    "To: <sip:{called}@127.0.0.1:{server}>\r\n"
     "Call-ID: {n}-bench@127.0.0.1\r\n"
     "CSeq: 1 INVITE\r\n"
     "Contact: <sip:carrier@127.0.0.1:{port}>\r\n"
@@ -240,7 +243,7 @@ IN_DIALOG_TEMPLATE = (
     "{method} {uri} SIP/2.0\r\n"
     "Via: SIP/2.0/UDP 127.0.0.1:{port};branch=z9hG4bK-{n}-1-{branch}\r\n"
     "From: <sip:carrier@127.0.0.1>;tag={n}\r\n"
-    "To: <sip:1002@127.0.0.1:{server}>;tag={to_tag}\r\n"
+    "To: <sip:{called}@127.0.0.1:{server}>;tag={to_tag}\r\n"
     "Call-ID: {n}-bench@127.0.0.1\r\n"
     "CSeq: {cseq} {method}\r\n"
     "Max-Forwards: 70\r\n"
@@ -268,9 +271,13 @@ class SimulatedPeers:
     `concurrency` calls are always in progress.
     """
 
-    def __init__(self, server_port: int, concurrency: int) -> None:
+    def __init__(self, server_port: int, concurrency: int, called: str = "1002") -> None:
         self.server = ("127.0.0.1", server_port)
         self.concurrency = concurrency
+        # Another number than the callee's: the server answers the call itself (an IVR
+        # flow) and hangs up; the caller acknowledges and answers the server's BYE.
+        self.called = called
+        self.answered_here = called != "1002"
         self.calls = self.started = self.done = self.serial = 0
         self.cpu = 0.0  # process CPU spent in the peers' own callbacks
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -315,6 +322,7 @@ class SimulatedPeers:
         self.started += 1
         self.serial += 1
         invite = INVITE_TEMPLATE.format(
+            called=self.called,
             server=self.server[1],
             port=self.caller_port,
             n=self.serial,
@@ -325,6 +333,13 @@ class SimulatedPeers:
 
     def on_caller(self, data: bytes) -> None:
         assert self.caller is not None
+        if data.startswith(b"BYE "):  # the server hangs up the call it answered
+            copied = b"\r\n".join(match.group(0) for match in COPIED.finditer(data))
+            self.caller.sendto(
+                b"SIP/2.0 200 OK\r\n" + copied + b"\r\nContent-Length: 0\r\n\r\n", self.server
+            )
+            self._ended()
+            return
         if not data.startswith(b"SIP/2.0 200"):
             return  # 100 and 180
         if b"CSeq: 1 INVITE" in data:
@@ -334,23 +349,28 @@ class SimulatedPeers:
             assert to_tag is not None
             assert contact is not None
             fields = {
+                "called": self.called,
                 "uri": contact.group(1).decode(),
                 "port": self.caller_port,
                 "server": self.server[1],
                 "n": tag.group(1).decode(),
                 "to_tag": to_tag.group(1).decode(),
             }
-            for method, branch, cseq in (("ACK", 5, 1), ("BYE", 7, 2)):
+            requests = (("ACK", 5, 1),) if self.answered_here else (("ACK", 5, 1), ("BYE", 7, 2))
+            for method, branch, cseq in requests:
                 request = IN_DIALOG_TEMPLATE.format(
                     method=method, branch=branch, cseq=cseq, **fields
                 )
                 self.caller.sendto(request.encode(), self.server)
         elif b"CSeq: 2 BYE" in data:
-            self.done += 1
-            if self.started < self.calls:
-                self._call()
-            elif self.done == self.calls and not self.finished.done():
-                self.finished.set_result(None)
+            self._ended()
+
+    def _ended(self) -> None:
+        self.done += 1
+        if self.started < self.calls:
+            self._call()
+        elif self.done == self.calls and not self.finished.done():
+            self.finished.set_result(None)
 
     def on_callee(self, data: bytes) -> None:
         assert self.callee is not None
@@ -390,8 +410,30 @@ class _PeerSocket(asyncio.DatagramProtocol):
         self.peers.cpu += time.process_time() - started
 
 
+ANSWERING_NUMBER = "4008009999"
+# The flow of --answered-here: the IVR answers (a media endpoint, the SDP answer) and
+# hangs up at once.
+ANSWER_AND_HANG_UP = """
+flow: bench-answer
+version: 1
+description: Answer, then hang up (bench/sip_calls.py --answered-here).
+tenant: acme
+numbers: ["4008009999"]
+language: en
+timezone: UTC
+steps:
+  goodbye:
+    type: hangup
+"""
+
+
 async def in_process(
-    calls: int, concurrency: int, records: bool, profile: str | None, settle_gc: bool = False
+    calls: int,
+    concurrency: int,
+    records: bool,
+    profile: str | None,
+    settle_gc: bool = False,
+    answered_here: bool = False,
 ) -> None:
     # Imported here: the SIPp mode runs the server in another process.
     from telportal.app import build_platform  # noqa: PLC0415
@@ -432,8 +474,12 @@ async def in_process(
                         keepalive=False,
                     ),
                 )
+                if answered_here:
+                    await _answering_service(platform, uow, acme.tenant_id)
             await sip.directory.load()
-            peers = SimulatedPeers(sip_port, concurrency)
+            peers = SimulatedPeers(
+                sip_port, concurrency, ANSWERING_NUMBER if answered_here else "1002"
+            )
             await peers.open()
             try:
                 await register(sip_port, peers.callee_port)
@@ -477,6 +523,32 @@ async def in_process(
             await platform.close()
 
 
+async def _answering_service(platform: Any, uow: Any, tenant_id: str) -> None:
+    """A service whose flow answers and hangs up, on ANSWERING_NUMBER."""
+    from telportal.ivr.publishing import FlowRepository  # noqa: PLC0415
+    from telportal.store.schema import BusinessCenter  # noqa: PLC0415
+    from telportal.tenancy import schemas  # noqa: PLC0415
+
+    res = platform.resources
+    center = await uow.session.scalar(
+        select(BusinessCenter.id).where(BusinessCenter.tenant_id == tenant_id)
+    )
+    service = await res["services"].create(
+        uow,
+        schemas.ServiceCreate(
+            tenant_id=tenant_id, code="bench", name="Bench", business_center_id=center
+        ),
+    )
+    await FlowRepository(platform.db).publish(uow, service.id, ANSWER_AND_HANG_UP, note="bench")
+    number = await res["numbers"].create(
+        uow, schemas.NumberCreate(number=ANSWERING_NUMBER, description="bench")
+    )
+    await res["number-links"].create(
+        uow,
+        schemas.NumberLinkCreate(number_id=number.id, tenant_id=tenant_id, service_id=service.id),
+    )
+
+
 def stop(process: "subprocess.Popen[bytes]", grace: float) -> None:
     """Terminate process; kill it if it has not exited after grace seconds."""
     process.terminate()
@@ -504,6 +576,11 @@ def main() -> None:
     )
     ap.add_argument("--profile", metavar="FILE", help="in process: cProfile the calls")
     ap.add_argument(
+        "--answered-here",
+        action="store_true",
+        help="in process: call a number whose IVR flow answers and hangs up (one leg)",
+    )
+    ap.add_argument(
         "--gc-freeze",
         action="store_true",
         help="in process: settle the garbage collector after warm-up, as the server does",
@@ -519,6 +596,7 @@ def main() -> None:
                 not args.no_call_records,
                 args.profile,
                 args.gc_freeze,
+                args.answered_here,
             )
         )
         return

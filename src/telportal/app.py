@@ -47,6 +47,11 @@ from telportal.tenancy.resources import all_resources
 
 log = logging.getLogger(__name__)
 
+# How long a site's calls may run the flow in service as last read when another
+# process (another site, the business center) published a new one; a publish in this
+# process takes effect at once.
+FLOW_RECHECK_SECONDS = 2.0
+
 
 @dataclass
 class Platform:
@@ -140,7 +145,7 @@ def build_platform(
             digest_algorithms=config.sip.digest_algorithms,
         )
         sip.media = EmbeddedMediaEngine(media_config(config), clock=clock)
-        sip.flows = FlowRepository(db).current
+        sip.flows = FlowRepository(db, recheck_seconds=FLOW_RECHECK_SECONDS).current
         sip.records = CallRecordWriter(CallRecords(db), clock)
         sip.prompt_dir = config.data_dir / "prompts"
         sip.recording_dir = config.data_dir / "recordings"

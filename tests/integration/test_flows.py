@@ -2,13 +2,20 @@
 
 import asyncio
 import re
+from types import SimpleNamespace
+from typing import cast
 
 import httpx
 import pytest
 
 from telportal.app import Platform
+from telportal.clock import FakeClock
 from telportal.events import ConfigChanged
+from telportal.events.bus import InProcessBus
 from telportal.ivr.publishing import FlowRepository
+from telportal.store.database import Database
+from telportal.store.unit_of_work import UnitOfWork
+from telportal.tenancy.roles import Scope
 from tests.integration.api_helpers import assert_error, login, make_operator
 from tests.integration.world import TenantWorld, build_tenant, flow_text
 
@@ -255,3 +262,75 @@ async def test_deleting_a_service_removes_its_flows(
     r = await client.delete(f"/api/v1/services/{service['id']}", headers=w.admin)
     assert r.status_code == 204, r.text
     assert_error(await client.get(base, headers=w.admin), 404, "not_found")
+
+
+async def test_the_call_layer_remembers_the_flow_and_sees_a_publish_here_at_once(
+    client: httpx.AsyncClient,
+    platform: Platform,
+    acme: TenantWorld,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`recheck_seconds` (the SIP service's repository): no database read per call."""
+    w, base = acme, _base(acme)
+    repo = FlowRepository(platform.db, recheck_seconds=2.0)
+    reads = 0
+    read = repo._read_current
+
+    async def counted(tenant_id: str, service_id: str) -> object:
+        nonlocal reads
+        reads += 1
+        return await read(tenant_id, service_id)
+
+    monkeypatch.setattr(repo, "_read_current", counted)
+    for _ in range(5):
+        running = await repo.current(w.tenant_id, w.ids["services"])
+        assert running is not None and running.version == 1
+    assert reads == 1
+    r = await client.post(base, json={"yaml": flow_text("acme", "Changed.")}, headers=w.admin)
+    assert r.status_code == 201
+    new = await repo.current(w.tenant_id, w.ids["services"])  # no wait: this process's commit
+    assert new is not None and new.version == 2
+    assert await repo.current("no-such-tenant", w.ids["services"]) is None  # tenants apart
+
+
+async def test_a_publish_by_another_process_shows_within_the_recheck_interval(
+    platform: Platform, acme: TenantWorld, clock: FakeClock
+) -> None:
+    w = acme
+    repo = FlowRepository(platform.db, recheck_seconds=2.0)
+    first = await repo.current(w.tenant_id, w.ids["services"])
+    assert first is not None and first.version == 1
+    elsewhere = Database(platform.db.url, clock, InProcessBus())  # another process: its own pool
+    try:
+        async with elsewhere.write(Scope.cli()) as uow:
+            await FlowRepository(elsewhere).publish(
+                uow, w.ids["services"], flow_text("acme", "From the business center.")
+            )
+    finally:
+        await elsewhere.dispose()
+    same = await repo.current(w.tenant_id, w.ids["services"])
+    assert same is not None and same.version == 1  # not seen yet: nothing told this process
+    clock.advance(2.5)
+    later = await repo.current(w.tenant_id, w.ids["services"])
+    assert later is not None and later.version == 2
+
+
+async def test_a_read_overtaken_by_a_publish_is_not_remembered(
+    platform: Platform, acme: TenantWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    w = acme
+    repo = FlowRepository(platform.db, recheck_seconds=2.0)
+    read = repo._read_current
+    reads = 0
+
+    async def overtaken(tenant_id: str, service_id: str) -> object:
+        nonlocal reads
+        reads += 1
+        found = await read(tenant_id, service_id)
+        repo._committed(cast(UnitOfWork, SimpleNamespace(audited={"flow"})))  # a publish lands
+        return found
+
+    monkeypatch.setattr(repo, "_read_current", overtaken)
+    await repo.current(w.tenant_id, w.ids["services"])
+    await repo.current(w.tenant_id, w.ids["services"])
+    assert reads == 2  # the first read may be stale: it was not kept

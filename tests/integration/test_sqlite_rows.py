@@ -2,13 +2,14 @@
 SQLite straight on the driver's connection (`store/sqlite_rows.py`), elsewhere by
 Core. What is stored is what SQLAlchemy stores; the rows belong to the transaction."""
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, func, insert, select
+from sqlalchemy import Table, bindparam, event, func, insert, select
 
 from telportal.app import Platform
 from telportal.store.schema import AuditEntry, Skill, Tenant
@@ -175,3 +176,37 @@ async def test_updates_match_every_key_column_on_both_databases(platform: Platfo
     async with platform.db.read() as session:
         rows = (await session.execute(select(AuditEntry.entity_id, AuditEntry.action))).all()
     assert sorted(tuple(r) for r in rows) == [("e-1", "changed"), ("e-2", "created")]
+
+
+async def test_a_read_gives_its_connection_back_before_the_caller_goes_on(
+    sqlite_platform: Platform,
+) -> None:
+    """SQLAlchemy's `async with` closes a session in a task of its own, which runs a
+    loop turn later: the other reads of that turn each took another connection, and
+    those past the pool's size were opened and closed every time (31 openings for
+    these 120 reads). `Database.read` closes inline."""
+    db = sqlite_platform.db
+    pool = db.engine.sync_engine.pool
+    before = pool.checkedout()  # the write group holds one
+    async with db.read() as session:
+        await session.execute(select(1))
+        assert pool.checkedout() == before + 1
+    assert pool.checkedout() == before
+    connects = 0
+
+    def count(*_: object) -> None:
+        nonlocal connects
+        connects += 1
+
+    event.listen(db.engine.sync_engine, "connect", count)
+    try:
+
+        async def read() -> None:
+            async with db.read() as session:
+                await session.execute(select(1))
+
+        for _ in range(3):
+            await asyncio.gather(*(read() for _ in range(40)))
+    finally:
+        event.remove(db.engine.sync_engine, "connect", count)
+    assert connects <= 1  # the pool's connections are reused, not opened per read

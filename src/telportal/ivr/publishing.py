@@ -39,6 +39,8 @@ from telportal.tenancy.roles import Scope
 
 ENTITY = "flow"
 CACHE_SIZE = 256
+# What a change to any of these may change the flow in service of.
+FLOW_ENTITIES = frozenset({ENTITY, "service", "tenant"})
 
 
 class FlowRefused(Invalid):
@@ -82,13 +84,34 @@ def text_sha256(text: str) -> str:
 
 
 class FlowRepository:
-    def __init__(self, db: Database, *, cache_size: int = CACHE_SIZE) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        cache_size: int = CACHE_SIZE,
+        recheck_seconds: float | None = None,
+    ) -> None:
+        """`recheck_seconds`: remember the flow in service of each service for the call
+        layer, and read it again after that long (a publish by another process shows
+        within it) or at once after a commit of this process that touches flows,
+        services or tenants. None: read it for every call (`current`)."""
         self.db = db
         self.flows = Flows()
         self.services = Services()
         self._cache_size = cache_size
         # (service id, version) -> (sha256, parsed flow); least recently used first.
         self._parsed: OrderedDict[tuple[str, int], tuple[str, Flow]] = OrderedDict()
+        self._recheck = recheck_seconds
+        # (tenant id, service id) -> (read again after, the flow in service or None).
+        self._current: dict[tuple[str, str], tuple[float, PublishedFlow | None]] = {}
+        self._changes = 0  # commits that touched flows: a read older than one is not kept
+        if recheck_seconds is not None:
+            db.on_commit(self._committed)
+
+    def _committed(self, uow: UnitOfWork) -> None:
+        if not uow.audited.isdisjoint(FLOW_ENTITIES):
+            self._current.clear()
+            self._changes += 1
 
     # --- writes ---------------------------------------------------------------
 
@@ -207,9 +230,27 @@ class FlowRepository:
 
         For the call layer (it acts for the tenant of the number called). Raises
         FlowInvalid if the stored text no longer passes this release's checker.
+        Remembered for `recheck_seconds` when the repository was made with it: a
+        database read for every call cost an IVR call more than its SIP did.
         """
         if service_id is None:
             return None
+        if self._recheck is None:
+            return await self._read_current(tenant_id, service_id)
+        key = (tenant_id, service_id)
+        now = self.db.clock.monotonic()
+        known = self._current.get(key)
+        if known is not None and now < known[0]:
+            return known[1]
+        changes = self._changes
+        found = await self._read_current(tenant_id, service_id)
+        if changes == self._changes:  # no commit changed flows while this one was read
+            if len(self._current) >= self._cache_size:
+                self._current.clear()
+            self._current[key] = (now + self._recheck, found)
+        return found
+
+    async def _read_current(self, tenant_id: str, service_id: str) -> PublishedFlow | None:
         async with self.db.read() as session:
             found = (
                 await session.execute(
