@@ -71,16 +71,33 @@ class EndpointInfo:
 
 
 class EventSubscription:
-    """Events from the moment of subscribing, as an async iterator; close it when done."""
+    """Events from the moment of subscribing, as an async iterator; close it when done.
 
-    def __init__(self, unsubscribe: Callable[["EventSubscription"], None]) -> None:
+    A subscription for one endpoint (`endpoint_id`, or `only` once the endpoint
+    exists) drops the other endpoints' events as they are emitted. Every open
+    subscription sees every event: one per IVR call, unfiltered, made each call's
+    task wake for all the others' events, a cost growing with the square of the calls
+    in progress (docs/benchmarks.md).
+    """
+
+    def __init__(
+        self, unsubscribe: Callable[["EventSubscription"], None], endpoint_id: str | None = None
+    ) -> None:
         self._queue: asyncio.Queue[MediaEvent | None] = asyncio.Queue()
         self._unsubscribe = unsubscribe
         self._closed = False
+        self.endpoint_id = endpoint_id
+
+    def only(self, endpoint_id: str) -> None:
+        """From now on keep only the events of `endpoint_id`."""
+        self.endpoint_id = endpoint_id
 
     def put(self, event: MediaEvent) -> None:
-        if not self._closed:
-            self._queue.put_nowait(event)
+        if self._closed:
+            return
+        if self.endpoint_id is not None and event.endpoint_id != self.endpoint_id:
+            return
+        self._queue.put_nowait(event)
 
     def close(self) -> None:
         if not self._closed:
@@ -172,7 +189,7 @@ class MediaEngine(Protocol):
 
     async def close_call(self, call_id: str) -> None: ...
 
-    def events(self) -> EventSubscription: ...
+    def events(self, endpoint_id: str | None = None) -> EventSubscription: ...
 
     async def aclose(self) -> None: ...
 
@@ -306,8 +323,9 @@ class EmbeddedMediaEngine:
                 # listener must not take a call's media down with it.
                 logger.exception("media event listener %r failed on %r", listener, event)
 
-    def events(self) -> EventSubscription:
-        subscription = EventSubscription(self._subscriptions.remove)
+    def events(self, endpoint_id: str | None = None) -> EventSubscription:
+        """Events from now on: all of them, or those of `endpoint_id`."""
+        subscription = EventSubscription(self._subscriptions.remove, endpoint_id)
         self._subscriptions.append(subscription)
         return subscription
 

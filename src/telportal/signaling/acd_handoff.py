@@ -286,7 +286,7 @@ class QueuedCall:
             await self.engine.play(self.ivr.endpoint, self._music_list(), barge_in=False)
 
     def _listen_for_digits(self) -> Any:
-        subscription = self.engine.events()
+        subscription = self.engine.events(self.ivr.endpoint)
 
         async def pump() -> None:
             async for event in subscription:

@@ -220,7 +220,7 @@ async def _accepted(
 ) -> bool:
     """Ask the person who answered to press 1; True when they do in time."""
     pressed = asyncio.Event()
-    subscription = engine.events()
+    subscription = engine.events(agent.endpoint_id)
 
     async def watch() -> None:
         async for event in subscription:

@@ -157,10 +157,12 @@ class IvrCall:
         try:
             if answered_endpoint is not None:
                 self.endpoint = answered_endpoint
+                subscription.only(self.endpoint)
             else:
                 offer = SessionDescription.parse(self.call.offer.decode(errors="replace"))
                 info = await self.engine.create_endpoint(self.call.call_id, offer)
                 self.endpoint = info.endpoint_id
+                subscription.only(self.endpoint)
                 await self.call.answer(info.sdp.serialize().encode())
             actions = self.run.start()
             # An event may ask for nothing (a prompt the flow no longer waits for): the

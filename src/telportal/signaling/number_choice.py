@@ -40,7 +40,7 @@ async def choose_enterprise(
     info = await engine.create_endpoint(call.call_id, offer)
     await call.answer(info.sdp.serialize().encode())
     chosen: asyncio.Queue[str] = asyncio.Queue()
-    subscription = engine.events()
+    subscription = engine.events(info.endpoint_id)
 
     async def keys() -> None:
         async for event in subscription:
