@@ -73,11 +73,11 @@ class EndpointInfo:
 class EventSubscription:
     """Events from the moment of subscribing, as an async iterator; close it when done.
 
-    A subscription for one endpoint (`endpoint_id`, or `only` once the endpoint
-    exists) drops the other endpoints' events as they are emitted. Every open
-    subscription sees every event: one per IVR call, unfiltered, made each call's
-    task wake for all the others' events, a cost growing with the square of the calls
-    in progress (docs/benchmarks.md).
+    The engine offers every event to every open subscription. A subscription for one
+    endpoint (`endpoint_id`, or `only` once the endpoint exists) drops the others'
+    events there and then; unfiltered, one per IVR call, each call's task woke for
+    every other call's events, a cost growing with the square of the calls in
+    progress (docs/benchmarks.md).
     """
 
     def __init__(
