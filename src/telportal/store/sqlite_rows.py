@@ -28,11 +28,13 @@ Processor = Callable[[Any], Any] | None
 
 
 @dataclass(frozen=True, slots=True)
-class _Insert:
+class _Statement:
+    """An INSERT or UPDATE: its SQL and how a row's values become its parameters."""
+
     sql: str
-    keys: tuple[str, ...]  # the columns given, in the statement's order
+    keys: tuple[str, ...]  # the columns bound, in the statement's order
     processors: tuple[Processor, ...]
-    defaults: tuple[tuple[str, Callable[[], Any]], ...]  # columns filled when not given
+    defaults: tuple[tuple[str, Callable[[], Any]], ...] = ()  # INSERT: filled when not given
 
     def params(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         if self.defaults:
@@ -40,19 +42,6 @@ class _Insert:
             for key, default in self.defaults:
                 if key not in row:
                     row[key] = default()
-        return tuple(
-            row[key] if proc is None else proc(row[key])
-            for key, proc in zip(self.keys, self.processors, strict=True)
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class _Update:
-    sql: str
-    keys: tuple[str, ...]  # the columns set, then the columns matched, in the statement's order
-    processors: tuple[Processor, ...]
-
-    def params(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(
             row[key] if proc is None else proc(row[key])
             for key, proc in zip(self.keys, self.processors, strict=True)
@@ -94,11 +83,16 @@ class SqliteRows:
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._inserts: dict[tuple[Table, frozenset[str]], _Insert] = {}
+        self._inserts: dict[tuple[Table, frozenset[str]], _Statement] = {}
         self._queries: dict[Select[Any], _Query] = {}
-        self._updates: dict[tuple[Table, frozenset[str], tuple[str, ...]], _Update] = {}
+        self._updates: dict[tuple[Table, frozenset[str], tuple[str, ...]], _Statement] = {}
 
-    def _insert(self, table: Table, given: frozenset[str]) -> _Insert:
+    def _processors(self, columns: list[Column[Any]]) -> tuple[Processor, ...]:
+        """Each column's own conversion of a value for the driver (None: as it is)."""
+        dialect = self._dialect
+        return tuple(c.type.dialect_impl(dialect).bind_processor(dialect) for c in columns)
+
+    def _insert(self, table: Table, given: frozenset[str]) -> _Statement:
         key = (table, given)
         prepared = self._inserts.get(key)
         if prepared is not None:
@@ -121,13 +115,11 @@ class SqliteRows:
         quote = self._dialect.identifier_preparer.quote
         names = ", ".join(quote(c.name) for c in columns)
         marks = ", ".join("?" for _ in columns)
-        prepared = _Insert(
+        prepared = _Statement(
             # Names from our own schema, quoted by the dialect; values are bound.
             sql=f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})",  # noqa: S608
             keys=tuple(c.key for c in columns),
-            processors=tuple(
-                c.type.dialect_impl(self._dialect).bind_processor(self._dialect) for c in columns
-            ),
+            processors=self._processors(columns),
             defaults=tuple(defaults),
         )
         self._inserts[key] = prepared
@@ -149,7 +141,7 @@ class SqliteRows:
         else:
             sqlite3.Cursor(connection).executemany(prepared.sql, params)
 
-    def _update(self, table: Table, given: frozenset[str], match: tuple[str, ...]) -> _Update:
+    def _update(self, table: Table, given: frozenset[str], match: tuple[str, ...]) -> _Statement:
         key = (table, given, match)
         prepared = self._updates.get(key)
         if prepared is not None:
@@ -165,13 +157,11 @@ class SqliteRows:
         assignments = ", ".join(f"{quote(c.name)} = ?" for c in setting)
         conditions = " AND ".join(f"{quote(c.name)} = ?" for c in matching)
         columns = [*setting, *matching]
-        prepared = _Update(
+        prepared = _Statement(
             # Names from our own schema, quoted by the dialect; values are bound.
             sql=f"UPDATE {quote(table.name)} SET {assignments} WHERE {conditions}",  # noqa: S608
             keys=tuple(c.key for c in columns),
-            processors=tuple(
-                c.type.dialect_impl(self._dialect).bind_processor(self._dialect) for c in columns
-            ),
+            processors=self._processors(columns),
         )
         self._updates[key] = prepared
         return prepared
