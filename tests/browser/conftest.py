@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 
-from tests.e2e.test_server import PW, _free_port, running
+from tests.e2e.test_server import PW, running
+from tests.ports import free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -61,7 +62,7 @@ class Server:
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("browser-server")
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = [
         "demo",
@@ -72,7 +73,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "--http-listen",
         f"127.0.0.1:{port}",
         "--sip-listen",
-        f"127.0.0.1:{_free_port()}",
+        f"127.0.0.1:{free_port()}",
     ]
     with running(args, tmp / "server.log", f"{base}/healthz"):
         yield Server(base, tmp / "data")
@@ -129,13 +130,6 @@ def _bindable_udp(port: int) -> bool:
     return True
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
 def free_udp_range(low: int, high: int, size: int, step: int = 2) -> int:
     """The first of `size` consecutive free UDP ports, somewhere in [low, high)."""
     for _ in range(200):
@@ -173,7 +167,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     the phones during a test, and RTP ports of its own.
     """
     tmp = tmp_path_factory.mktemp("browser-live-server")
-    port, sip_port = _free_port(), free_udp_port()
+    port, sip_port = free_port(), free_port()
     media = free_udp_range(30000, 32700, 200)
     config = tmp / "telportal.yaml"
     config.write_text(
@@ -210,7 +204,7 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
                 "tenant_id": acme,
                 "name": "carrier",
                 "host": "127.0.0.1",
-                "port": free_udp_port(),
+                "port": free_port(),
                 "inbound_addresses": ["127.0.0.1/32"],
                 "keepalive": False,
             },
@@ -383,7 +377,7 @@ class Caller:
         self.proc = subprocess.Popen(
             [
                 sipp(), f"127.0.0.1:{server.sip_port}", "-sf", "caller.xml", "-m", "1",
-                "-i", "127.0.0.1", "-p", str(free_udp_port()),
+                "-i", "127.0.0.1", "-p", str(free_port()),
                 "-mp", str(free_udp_range(12000, 20000, 4, step=4)),
                 "-cid_str", self.call_id, "-nostdin", "-timeout", "300s", "-timeout_error",
                 "-trace_err", "-error_file", "errors.log",

@@ -14,14 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.ports import free_port
+
 PW = "demo-pass-123"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -68,7 +63,7 @@ def running(args: list[str], log: Path, ready_url: str) -> Iterator[subprocess.P
 
 @pytest.fixture
 def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     args = [
         "demo",
@@ -79,7 +74,7 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes]]]
         "--http-listen",
         f"127.0.0.1:{port}",
         "--sip-listen",
-        f"127.0.0.1:{_free_port()}",
+        f"127.0.0.1:{free_port()}",
     ]
     with running(args, tmp_path / "server.log", f"{base}/healthz") as proc:
         yield base, proc
@@ -127,11 +122,11 @@ def test_http_access_log_can_be_turned_off(tmp_path: Path, monkeypatch: pytest.M
             monkeypatch.setenv("TELPORTAL_HTTP_ACCESS_LOG", asked)
         else:
             monkeypatch.delenv("TELPORTAL_HTTP_ACCESS_LOG")
-        port = _free_port()
+        port = free_port()
         log = tmp_path / f"server-{asked or 'default'}.log"
         args = ["demo", "--password", PW, "--data-dir", str(tmp_path / "data"),
                 "--http-listen", f"127.0.0.1:{port}",
-                "--sip-listen", f"127.0.0.1:{_free_port()}"]  # fmt: skip
+                "--sip-listen", f"127.0.0.1:{free_port()}"]  # fmt: skip
         with running(args, log, f"http://127.0.0.1:{port}/healthz"):
             assert httpx.get(f"http://127.0.0.1:{port}/api/v1/openapi.json").status_code == 200
         logs.append(log.read_text())
@@ -196,7 +191,7 @@ def test_serve_on_postgresql(postgres_server: object, tmp_path: Path) -> None:
     from tests.conftest import _pg_url
 
     url = _pg_url(postgres_server)
-    port = _free_port()
+    port = free_port()
     assert _cli("demo", "--password", PW, "--database-url", url, "--seed-only").returncode == 0
     args = [
         "serve",

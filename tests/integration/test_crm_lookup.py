@@ -6,7 +6,6 @@ is asked; Telportal's API is driven as a tenant's admin and agent would.
 
 import asyncio
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ import uvicorn
 
 from tests.integration.api_helpers import assert_error
 from tests.integration.world import TenantWorld
+from tests.ports import listening_socket
 
 KNOWN = "+8613900139000"
 
@@ -59,13 +59,12 @@ class EnterpriseCrm:
 @pytest.fixture
 async def enterprise() -> AsyncIterator[EnterpriseCrm]:
     crm = EnterpriseCrm()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    sock = listening_socket()  # held from the start: no other socket can take the port
+    port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(crm, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     async with asyncio.timeout(10):
         while not server.started:  # noqa: ASYNC110 - uvicorn's own flag
             await asyncio.sleep(0.02)
@@ -75,6 +74,7 @@ async def enterprise() -> AsyncIterator[EnterpriseCrm]:
     finally:
         server.should_exit = True
         await task
+        sock.close()
 
 
 async def test_settings_are_for_tenant_admins_and_hide_credentials(

@@ -46,6 +46,7 @@ from telportal.sip import MessageFramer, Response, parse_message
 from telportal.tenancy.roles import Role, Scope
 from telportal.tenancy.schemas import UserCreate
 from tests.integration.signaling.test_sipp_register import sipp
+from tests.ports import bindable, free_media_port, free_port
 
 HOST = "127.0.0.1"
 PASSWORD = "e2e-pass-123"
@@ -59,51 +60,12 @@ LOG_TAIL = 200  # lines of the server log shown with a failure
 # --- ports ----------------------------------------------------------------------------
 
 
-def _bindable(kind: socket.SocketKind, port: int) -> bool:
-    with socket.socket(socket.AF_INET, kind) as s:
-        try:
-            s.bind((HOST, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port(kind: socket.SocketKind = socket.SOCK_DGRAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((HOST, 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-def free_sip_port() -> int:
-    """A port free for both UDP and TCP (SIP listens on both)."""
-    for _ in range(100):
-        port = free_port(socket.SOCK_DGRAM)
-        if _bindable(socket.SOCK_STREAM, port):
-            return port
-    raise RuntimeError("no port free for both UDP and TCP")
-
-
-def free_media_port() -> int:
-    """An even UDP port for SIPp's media, with the three above it free: SIPp binds the
-    port and port+2 (audio and video), the server sends RTCP to port+1.
-
-    Taken from 12000-19999: neither the kernel's ephemeral ports (32768 and up), whose
-    owners come and go between our check and SIPp's bind, nor the servers' RTP ports.
-    """
-    for _ in range(200):
-        port = 12000 + 4 * secrets.randbelow(2000)
-        if all(_bindable(socket.SOCK_DGRAM, p) for p in range(port, port + 4)):
-            return port
-    raise RuntimeError("no free media port")
-
-
 def free_port_range(size: int) -> tuple[int, int]:
     """`size` consecutive free UDP ports for the server's RTP, in 30000-32767 (below the
     ephemeral ports, apart from SIPp's media ports and the media engine's default)."""
     for _ in range(200):
         first = 30000 + 2 * secrets.randbelow((32768 - 30000 - size) // 2)
-        if all(_bindable(socket.SOCK_DGRAM, p) for p in range(first, first + size)):
+        if all(bindable(socket.SOCK_DGRAM, p) for p in range(first, first + size)):
             return first, first + size - 1
     raise RuntimeError("no free RTP port range")
 
@@ -269,7 +231,7 @@ def copy_database(source: Path, target: Path) -> None:
 def _launch(workdir: Path, settings: dict[str, Any]) -> Server:
     """Write a configuration with fresh ports and start `telportal serve` on it."""
     data = workdir / "data"
-    http_port, sip_port = free_port(socket.SOCK_STREAM), free_sip_port()
+    http_port, sip_port = free_port(), free_port()
     media = free_port_range(200)
     config = _merge(
         {
@@ -602,7 +564,7 @@ def sipp_process(
         "-i",
         HOST,
         "-p",
-        str(free_sip_port() if transport == "t1" else free_port()),
+        str(free_port()),
         "-mp",
         str(media_port or free_media_port()),
         "-t",

@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import socket
 from pathlib import Path
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from telportal.net import SipTransportLayer, Transport, TransportClosed
 from telportal.sip import Request
 from tests.integration.net.conftest import HOST, LayerFactory, ok, within
+from tests.ports import free_media_port, free_port
 
 SIPP = Path("/usr/bin/sipp")
 
@@ -49,26 +49,16 @@ async def answer_options(layer: SipTransportLayer) -> None:
                 await layer.respond(ok(incoming), incoming.source)
 
 
-def free_port(kind: socket.SocketKind) -> int:
-    with socket.socket(socket.AF_INET, kind) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("transport", "mode", "kind"),
-    [
-        (Transport.UDP, "u1", socket.SOCK_DGRAM),
-        (Transport.TCP, "t1", socket.SOCK_STREAM),
-    ],
+    ("transport", "mode"),
+    [(Transport.UDP, "u1"), (Transport.TCP, "t1")],
 )
 async def test_sipp_pings_a_responder_built_on_the_layer(
     make_layer: LayerFactory,
     tmp_path: Path,
     transport: Transport,
     mode: str,
-    kind: socket.SocketKind,
 ) -> None:
     layer = make_layer()
     listener = await layer.listen(transport, HOST)
@@ -82,8 +72,8 @@ async def test_sipp_pings_a_responder_built_on_the_layer(
             "-sf", str(scenario),
             "-t", mode,
             "-i", HOST,
-            "-p", str(free_port(kind)),
-            "-mp", str(free_port(socket.SOCK_DGRAM)),
+            "-p", str(free_port()),
+            "-mp", str(free_media_port()),
             "-m", "5",
             "-timeout", "20s",
             "-nostdin",

@@ -1,7 +1,6 @@
 """A running SIP edge with the demo tenant, on 127.0.0.1."""
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,15 +17,9 @@ from telportal.config import Config, MediaSettings, SipConfig, parse_listen
 from telportal.demo import seed_demo
 from telportal.sip.transaction import TimerSettings, TransactionLayer, TwoHundredRetransmitter
 from telportal.store.schema import CallDetailRecord
+from tests.ports import free_port, listening_socket
 
 PASSWORD = "phone-pass-1"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @dataclass
@@ -100,14 +93,15 @@ class Api:
 @pytest.fixture
 async def api(edge: Edge) -> AsyncIterator[Api]:
     """The platform's API on a real HTTP server (uvicorn) for WebSocket clients."""
-    port = free_port()
+    sock = listening_socket()  # held from the start: no other socket can take the port
+    port = sock.getsockname()[1]
     server = uvicorn.Server(
         uvicorn.Config(
             create_api(edge.platform), host="127.0.0.1", port=port, log_level="warning",
             lifespan="off",
         )
     )  # fmt: skip
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     async with asyncio.timeout(10):
         while not server.started:  # noqa: ASYNC110 - uvicorn's own flag
             await asyncio.sleep(0.02)
@@ -118,6 +112,7 @@ async def api(edge: Edge) -> AsyncIterator[Api]:
     finally:
         server.should_exit = True
         await task
+        sock.close()
 
 
 async def ended_call_record(edge: Edge) -> CallDetailRecord:

@@ -32,6 +32,7 @@ from tests.integration.signaling.sipp_scenarios import RINGING_CALLEE
 from tests.integration.signaling.test_ivr_call import CALLER, PCAP
 from tests.integration.signaling.test_sipp_call import _register_callee
 from tests.integration.signaling.test_sipp_register import sipp
+from tests.ports import free_media_port
 
 PRESS_1 = str(PCAP).replace("dtmf_2833_9", "dtmf_2833_1")
 PRESS_STAR = str(PCAP).replace("dtmf_2833_9", "dtmf_2833_star")
@@ -283,7 +284,7 @@ async def test_an_agent_who_does_not_answer_is_skipped_and_pops_come_first(
             (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=12000))
             caller = await start_sipp(
                 tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-                "-p", str(free_port()), "-mp", str(free_port() & ~1),
+                "-p", str(free_port()), "-mp", str(free_media_port()),
             )  # fmt: skip
             await finished(caller, tmp_path, "caller")
             await finished(ringer, tmp_path, "a1001")  # it was CANCELled after 5 s
@@ -354,7 +355,7 @@ async def test_nobody_ready_the_caller_asks_for_a_callback_and_is_called_back(
     )
     caller = await start_sipp(
         tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-p", str(free_port()), "-mp", str(free_media_port()),
     )  # fmt: skip
     await finished(caller, tmp_path, "caller")
     spoken = [i.text for p in played for i in p.items if isinstance(i, PlaySpeech)]

@@ -28,6 +28,7 @@ from tests.integration.signaling.test_acd_calls import Desktop
 from tests.integration.signaling.test_baresip import baresip
 from tests.integration.signaling.test_ivr_call import PCAP, add_carrier_trunk
 from tests.integration.signaling.test_sipp_register import sipp
+from tests.ports import free_media_port
 
 G711A_PCAP = PCAP.with_name("g711a.pcap")
 PRESS_1 = PCAP.with_name("dtmf_2833_1.pcap")
@@ -220,7 +221,7 @@ async def test_bridged_agent_call_carries_and_records_both_parties(
         )
         caller = await asyncio.create_subprocess_exec(
             sipp(), f"127.0.0.1:{edge.port}", "-sf", str(scenario), "-m", "1",
-            "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port() & ~1),
+            "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_media_port()),
             "-timeout", "90s", "-timeout_error", "-nostdin", "-trace_err",
             "-error_file", str(tmp_path / "errors.log"),
             cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,

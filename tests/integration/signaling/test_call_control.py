@@ -26,6 +26,7 @@ from tests.integration.signaling.test_acd_calls import (
 )
 from tests.integration.signaling.test_ivr_transfer import BRANCH
 from tests.integration.signaling.test_sipp_call import _register_callee
+from tests.ports import free_media_port
 
 Bearer = dict[str, str]
 
@@ -62,7 +63,7 @@ async def caller_dials_in(edge: Edge, tmp_path: Path) -> Process:
     (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=0, hung_up_by_server=True))
     return await start_sipp(
         tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-p", str(free_port()), "-mp", str(free_media_port()),
     )  # fmt: skip
 
 

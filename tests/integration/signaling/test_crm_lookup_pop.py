@@ -23,6 +23,7 @@ from tests.integration.signaling.test_acd_calls import (
 )
 from tests.integration.signaling.test_sipp_call import _register_callee
 from tests.integration.test_crm_lookup import EnterpriseCrm, enterprise
+from tests.ports import free_media_port
 
 __all__ = ["enterprise"]  # the fixture
 
@@ -57,7 +58,7 @@ async def test_the_pop_names_a_caller_known_only_to_the_enterprise(
             (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=3000))
             caller = await start_sipp(
                 tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-                "-p", str(free_port()), "-mp", str(free_port() & ~1),
+                "-p", str(free_port()), "-mp", str(free_media_port()),
             )  # fmt: skip
             await finished(caller, tmp_path, "caller")
             await finished(phone, tmp_path, "p1001")

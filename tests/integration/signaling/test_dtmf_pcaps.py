@@ -8,6 +8,7 @@ from telportal.ivr.flow import Flow
 from tests.integration.signaling.conftest import Edge, free_port
 from tests.integration.signaling.test_ivr_call import CALLER, PCAP, add_carrier_trunk
 from tests.integration.signaling.test_sipp_register import sipp
+from tests.ports import free_media_port
 
 KEYS = "0123456789*#"
 PCAPS = [PCAP.with_name(f"dtmf_2833_{ {'*': 'star', '#': 'pound'}.get(k, k) }.pcap") for k in KEYS]
@@ -68,7 +69,7 @@ async def test_every_digit_pcap_is_decoded_to_its_key(edge: Edge, tmp_path: Path
     scenario.write_text(head + plays + tail)
     caller = await asyncio.create_subprocess_exec(
         sipp(), f"127.0.0.1:{edge.port}", "-sf", str(scenario), "-m", "1",
-        "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_media_port()),
         "-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err",
         "-error_file", str(tmp_path / "errors.log"),
         cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,

@@ -12,6 +12,7 @@ from telportal.tenancy import schemas as s
 from telportal.tenancy.roles import Scope
 from tests.integration.signaling.conftest import Edge, free_port
 from tests.integration.signaling.test_sipp_register import sipp
+from tests.ports import free_media_port
 
 PCAP = Path("/usr/share/sip-tester/dtmf_2833_9.pcap")
 
@@ -104,7 +105,7 @@ async def test_caller_presses_9_hears_the_announcement_and_is_hung_up(
     scenario.write_text(CALLER.replace("PCAP", str(PCAP)))
     caller = await asyncio.create_subprocess_exec(
         sipp(), f"127.0.0.1:{edge.port}", "-sf", str(scenario), "-m", "1",
-        "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_media_port()),
         "-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err",
         "-error_file", str(tmp_path / "errors.log"),
         cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,

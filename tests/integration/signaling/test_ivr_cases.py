@@ -11,6 +11,7 @@ from telportal.store.schema import CallDetailRecord, Case
 from tests.integration.signaling.conftest import Edge, free_port
 from tests.integration.signaling.test_acd_calls import add_trunk, finished, start_sipp
 from tests.integration.signaling.test_ivr_transfer import caller
+from tests.ports import free_media_port
 
 FLOW = """
 flow: after-hours
@@ -51,7 +52,7 @@ async def test_voicemail_and_case_steps_open_cases_linked_to_the_call(
     (tmp_path / "caller.xml").write_text(caller([], hold_ms=None))
     proc = await start_sipp(
         tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-p", str(free_port()), "-mp", str(free_media_port()),
     )  # fmt: skip
     await finished(proc, tmp_path, "caller")
     async with asyncio.timeout(10):

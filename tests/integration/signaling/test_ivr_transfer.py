@@ -20,6 +20,7 @@ from tests.integration.signaling.test_acd_calls import (
 )
 from tests.integration.signaling.test_ivr_call import CALLER, PCAP
 from tests.integration.signaling.test_sipp_call import _register_callee
+from tests.ports import free_media_port
 
 BRANCH = "01088886666"
 FLOW = f"""
@@ -118,7 +119,7 @@ async def _call(edge: Edge, tmp_path: Path, scenario: str) -> None:
     (tmp_path / "caller.xml").write_text(scenario)
     proc = await start_sipp(
         tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-p", str(free_port()), "-mp", str(free_media_port()),
     )  # fmt: skip
     await finished(proc, tmp_path, "caller")
 

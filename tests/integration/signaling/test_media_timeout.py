@@ -22,6 +22,7 @@ from tests.integration.signaling.test_acd_calls import (
     finished,
     start_sipp,
 )
+from tests.ports import free_media_port
 
 TIMEOUT = 4.0
 
@@ -35,7 +36,7 @@ async def test_a_silent_caller_is_hung_up_and_leaves_the_queue(edge: Edge, tmp_p
     started = time.monotonic()
     caller = await start_sipp(
         tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-p", str(free_port()), "-mp", str(free_media_port()),
     )  # fmt: skip
     await finished(caller, tmp_path, "caller")  # it got our BYE
     assert time.monotonic() - started >= TIMEOUT

@@ -18,6 +18,7 @@ from tests.integration.signaling.test_acd_calls import (
     start_sipp,
 )
 from tests.integration.signaling.test_ivr_call import PCAP
+from tests.ports import free_media_port
 
 MOBILE = "13900001111"
 PRESS_1 = str(PCAP).replace("dtmf_2833_9", "dtmf_2833_1")
@@ -111,12 +112,12 @@ async def test_mobile_agent_presses_1_and_takes_the_call(
     (tmp_path / "mobile.xml").write_text(MOBILE_PHONE.replace("PRESS", press))
     mobile = await start_sipp(
         tmp_path, "mobile", "-sf", "mobile.xml", "-p", str(carrier_port),
-        "-mp", str(free_port() & ~1), "-m", "1",
+        "-mp", str(free_media_port()), "-m", "1",
     )  # fmt: skip
     (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=14000))
     caller = await start_sipp(
         tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-p", str(free_port()), "-mp", str(free_media_port()),
     )  # fmt: skip
     try:
         await finished(caller, tmp_path, "caller")
@@ -148,12 +149,12 @@ async def test_a_mobile_that_does_not_press_1_does_not_get_the_call(
     (tmp_path / "mobile.xml").write_text(MOBILE_PHONE.replace("PRESS", ""))
     mobile = await start_sipp(
         tmp_path, "mobile", "-sf", "mobile.xml", "-p", str(carrier_port),
-        "-mp", str(free_port() & ~1), "-m", "1",
+        "-mp", str(free_media_port()), "-m", "1",
     )  # fmt: skip
     (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=16000))
     caller = await start_sipp(
         tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-p", str(free_port()), "-mp", str(free_media_port()),
     )  # fmt: skip
     try:
         await finished(mobile, tmp_path, "mobile")  # answered, then hung up by us

@@ -10,6 +10,7 @@ from tests.integration.signaling.conftest import Edge, free_port
 from tests.integration.signaling.test_ivr_call import CALLER, PCAP, add_carrier_trunk
 from tests.integration.signaling.test_sipp_call import _register_callee
 from tests.integration.signaling.test_sipp_register import sipp
+from tests.ports import free_media_port
 
 PRESS_1_THEN_HANG_UP = (
     CALLER.replace("dtmf_2833_9", "dtmf_2833_1").split('  <recv request="BYE"')[0]
@@ -48,7 +49,7 @@ async def test_caller_reaches_an_agent_of_the_sales_queue(edge: Edge, tmp_path: 
         scenario.write_text(PRESS_1_THEN_HANG_UP.replace("PCAP", press_1))
         caller = await asyncio.create_subprocess_exec(
             sipp(), f"127.0.0.1:{edge.port}", "-sf", str(scenario), "-m", "1",
-            "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_port() & ~1),
+            "-i", "127.0.0.1", "-p", str(free_port()), "-mp", str(free_media_port()),
             "-timeout", "60s", "-timeout_error", "-nostdin", "-trace_err",
             "-error_file", str(tmp_path / "errors.log"),
             cwd=tmp_path, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,

@@ -23,6 +23,7 @@ from tests.integration.signaling.test_acd_calls import (
     start_sipp,
 )
 from tests.integration.signaling.test_sipp_call import _register_callee
+from tests.ports import free_media_port
 
 
 async def test_waiting_too_long_overflows_to_the_supervisor(
@@ -66,7 +67,7 @@ async def test_waiting_too_long_overflows_to_the_supervisor(
         (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=14000))
         caller = await start_sipp(
             tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-            "-p", str(free_port()), "-mp", str(free_port() & ~1),
+            "-p", str(free_port()), "-mp", str(free_media_port()),
         )  # fmt: skip
         await finished(caller, tmp_path, "caller")
         await finished(supervisor, tmp_path, "p1009")  # rang, answered, got our BYE

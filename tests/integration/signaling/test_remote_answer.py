@@ -23,6 +23,7 @@ from tests.integration.signaling.test_acd_calls import (
     until_state,
 )
 from tests.integration.signaling.test_sipp_call import _register_callee
+from tests.ports import free_media_port
 
 _RESPONSE_HEAD = """SIP/2.0 {status}
 [last_Via:]
@@ -112,7 +113,7 @@ async def test_the_desktop_answers_a_ringing_desk_phone(
         (tmp_path / "caller.xml").write_text(caller_scenario(hold_ms=4000))
         caller = await start_sipp(
             tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-            "-p", str(free_port()), "-mp", str(free_port() & ~1),
+            "-p", str(free_port()), "-mp", str(free_media_port()),
         )  # fmt: skip
         await until_state(api, token, "ringing")
         # Another user (the supervisor) may not answer 1001's phone.

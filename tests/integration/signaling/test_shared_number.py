@@ -18,6 +18,7 @@ from telportal.tenancy.roles import Scope
 from tests.integration.signaling.conftest import Edge, free_port
 from tests.integration.signaling.test_acd_calls import add_trunk, finished, start_sipp
 from tests.integration.signaling.test_ivr_transfer import caller
+from tests.ports import free_media_port
 
 BRAVO_FLOW = """
 flow: bravo-main
@@ -77,7 +78,7 @@ async def test_the_caller_chooses_the_enterprise_by_key(edge: Edge, tmp_path: Pa
     (tmp_path / "caller.xml").write_text(caller(["2"], hold_ms=None))
     proc = await start_sipp(
         tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-p", str(free_port()), "-mp", str(free_media_port()),
     )  # fmt: skip
     await finished(proc, tmp_path, "caller")  # bravo's flow played and hung up
     async with asyncio.timeout(10):

@@ -26,6 +26,7 @@ from telportal.tenancy.roles import Scope
 from tests.integration.signaling.conftest import Edge, free_port
 from tests.integration.signaling.test_acd_calls import add_trunk, finished, start_sipp
 from tests.integration.signaling.test_ivr_transfer import caller
+from tests.ports import free_media_port
 
 FLOW = """
 flow: national
@@ -128,7 +129,7 @@ async def test_a_flow_transfers_the_call_to_another_site(
     (tmp_path / "caller.xml").write_text(caller(["1"], hold_ms=None))
     proc = await start_sipp(
         tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-p", str(free_port()), "-mp", str(free_media_port()),
     )  # fmt: skip
     await finished(proc, tmp_path, "caller")  # west played its welcome and hung up
 
@@ -156,7 +157,7 @@ async def test_a_transfer_to_an_unknown_site_apologises(edge: Edge, tmp_path: Pa
     (tmp_path / "caller.xml").write_text(caller(["1"], hold_ms=None))
     proc = await start_sipp(
         tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_port() & ~1),
+        "-p", str(free_port()), "-mp", str(free_media_port()),
     )  # fmt: skip
     await finished(proc, tmp_path, "caller")  # the apology, then our BYE
     async with asyncio.timeout(10):
