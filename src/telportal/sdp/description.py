@@ -11,9 +11,15 @@ Parsing rules:
   kept and k= (obsolete, RFC 8866) is dropped;
 - a type letter outside RFC 4566 makes the whole description invalid, as section 5
   requires.
+
+The records are frozen, so what is parsed from a given text can be shared: an a= line,
+an rtpmap and an address's IP version are parsed once and kept in bounded caches keyed
+by their text. Every call's offer repeats the same few lines (`a=rtpmap:0 PCMU/8000`,
+`a=fmtp:101 0-15`, `a=sendrecv`), and answering one reads its rtpmaps four times.
 """
 
 import enum
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Self
@@ -31,6 +37,9 @@ _SESSION_TYPES = frozenset("vosiuepcbtrzkam")
 _MEDIA_TYPES = frozenset("icbka")
 _MAX_PORT = 0xFFFF
 _MAX_PAYLOAD_TYPE = 127
+# Entries per parse cache: far more distinct lines than a platform's phones and
+# carriers send, few enough that lines unique to one call (a=ssrc) only cycle through.
+PARSE_CACHE_SIZE = 2048
 
 
 class SdpError(ValueError):
@@ -94,7 +103,9 @@ class Connection:
     @classmethod
     def for_address(cls, address: str) -> Self:
         """The c= line for an IP literal, choosing IP4 or IP6 from its form."""
-        version = ipaddress.ip_address(address).version
+        version = ip_version(address)
+        if version is None:
+            raise ValueError(f"{address!r} is not an IP address")
         return cls(address, ADDRESS_TYPE_IP6 if version == 6 else ADDRESS_TYPE_IP4)
 
     @property
@@ -129,24 +140,38 @@ class RtpMap:
         text = f"{self.payload_type} {self.encoding}/{self.clock_rate}"
         return text if self.channels is None else f"{text}/{self.channels}"
 
-    @classmethod
-    def parse(cls, value: str) -> Self:
-        try:
-            payload_type, spec = value.split(" ", 1)
-            parts = spec.strip().split("/")
-            if len(parts) not in (2, 3):
-                raise ValueError
-            rtpmap = cls(
-                int(payload_type),
-                parts[0],
-                int(parts[1]),
-                int(parts[2]) if len(parts) == 3 else None,
-            )
-        except ValueError:
-            raise SdpError(f"a=rtpmap:{value} is not '<payload type> <name>/<rate>'") from None
-        if not 0 <= rtpmap.payload_type <= _MAX_PAYLOAD_TYPE:
-            raise SdpError(f"a=rtpmap:{value} has payload type out of range 0-127")
-        return rtpmap
+    @staticmethod
+    def parse(value: str) -> "RtpMap":
+        return _parse_rtpmap(value)
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _parse_rtpmap(value: str) -> RtpMap:
+    try:
+        payload_type, spec = value.split(" ", 1)
+        parts = spec.strip().split("/")
+        if len(parts) not in (2, 3):
+            raise ValueError
+        rtpmap = RtpMap(
+            int(payload_type),
+            parts[0],
+            int(parts[1]),
+            int(parts[2]) if len(parts) == 3 else None,
+        )
+    except ValueError:
+        raise SdpError(f"a=rtpmap:{value} is not '<payload type> <name>/<rate>'") from None
+    if not 0 <= rtpmap.payload_type <= _MAX_PAYLOAD_TYPE:
+        raise SdpError(f"a=rtpmap:{value} has payload type out of range 0-127")
+    return rtpmap
+
+
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def ip_version(host: str) -> int | None:
+    """4 or 6 for an IP literal, None for anything else (a domain name)."""
+    try:
+        return ipaddress.ip_address(host).version
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,10 +216,7 @@ def _parse_connection(value: str, context: str = "c= line") -> Connection:
     if address_type not in (ADDRESS_TYPE_IP4, ADDRESS_TYPE_IP6):
         raise SdpError(f"{context}: unsupported address type {address_type!r}")
     host = address.split("/", 1)[0]
-    try:
-        version = ipaddress.ip_address(host).version
-    except ValueError:
-        version = None  # a domain name, which RFC 4566 allows
+    version = ip_version(host)  # None: a domain name, which RFC 4566 allows
     if version is not None and f"IP{version}" != address_type:
         raise SdpError(f"{context}: address {host} is not an {address_type} address")
     return Connection(address, address_type, network_type)
@@ -338,11 +360,15 @@ class SessionDescription(_AttributeReader):
         return _Parser(text).parse()
 
 
-def _split_attribute(value: str) -> Attribute:
+@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+def _attribute(value: str) -> Attribute:
+    """The a= line's attribute, checked (an error is raised again for each parse)."""
     name, colon, rest = value.partition(":")
     if not name:
         raise SdpError(f"a={value} has no attribute name")
-    return Attribute(name, rest if colon else None)
+    attribute = Attribute(name, rest if colon else None)
+    _check_attribute(attribute)
+    return attribute
 
 
 @dataclass(slots=True)
@@ -440,9 +466,7 @@ class _Parser:
         elif kind == "t":
             self._timing.append(_parse_timing(value))
         elif kind == "a":
-            attribute = _split_attribute(value)
-            _check_attribute(attribute)
-            self._attributes.append(attribute)
+            self._attributes.append(_attribute(value))
         elif kind == "m":
             self._media.append(_parse_media(value))
         else:
@@ -464,9 +488,7 @@ class _Parser:
         elif kind == "b":
             draft.bandwidths.append(value)
         elif kind == "a":
-            attribute = _split_attribute(value)
-            _check_attribute(attribute)
-            draft.attributes.append(attribute)
+            draft.attributes.append(_attribute(value))
 
 
 def _parse_origin(value: str) -> Origin:

@@ -15,7 +15,6 @@ Answer rules:
 - an offer with nothing we can accept raises SdpError (a SIP layer answers 488).
 """
 
-import ipaddress
 from dataclasses import dataclass
 
 from telportal.sdp.description import (
@@ -27,6 +26,7 @@ from telportal.sdp.description import (
     RtpMap,
     SdpError,
     SessionDescription,
+    ip_version,
 )
 
 RTP_AVP = "RTP/AVP"
@@ -84,10 +84,8 @@ class LocalMedia:
     username: str = "telportal"
 
     def __post_init__(self) -> None:
-        try:
-            ipaddress.ip_address(self.address)
-        except ValueError:
-            raise ValueError(f"{self.address!r} is not an IP address") from None
+        if ip_version(self.address) is None:
+            raise ValueError(f"{self.address!r} is not an IP address")
         if not 0 < self.port <= 0xFFFF:
             raise ValueError(f"port {self.port} is out of range 1-65535")
         if not self.codecs:

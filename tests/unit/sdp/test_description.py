@@ -230,3 +230,19 @@ def test_mangled_descriptions_fail_only_with_sdp_error() -> None:
             _ = (media.ptime, media.rtcp, media.payload_types, sdp.direction_for(media))
         assert SessionDescription.parse(sdp.serialize()) == sdp
     assert parsed > 100
+
+
+def test_lines_seen_before_are_parsed_once_and_errors_are_raised_every_time() -> None:
+    first = SessionDescription.parse(SOFTPHONE_OFFER)
+    again = SessionDescription.parse(SOFTPHONE_OFFER.replace("40000", "40002"))
+    # Frozen records from the same text are shared, not parsed again.
+    for a, b in zip(first.media[0].attributes, again.media[0].attributes, strict=True):
+        assert a is b
+    assert first.media[0].rtpmaps[0] is again.media[0].rtpmaps[0]
+    assert again.media[0].port == 40002
+    bad = SOFTPHONE_OFFER.replace("a=rtpmap:8 PCMA/8000", "a=rtpmap:8 PCMA")
+    for _ in range(2):
+        with pytest.raises(SdpError, match="rtpmap:8 PCMA is not"):
+            SessionDescription.parse(bad)
+    with pytest.raises(ValueError, match="not an IP address"):
+        Connection.for_address("pbx.example.com")
