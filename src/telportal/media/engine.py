@@ -19,7 +19,6 @@ peer offers, `create_offer` when we do (hold: direction=SENDONLY).
 import asyncio
 import functools
 import logging
-import secrets
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -45,6 +44,7 @@ from telportal.media.session import MediaStats, SessionOptions
 from telportal.media.switch import DEFAULT_DIGIT_GAP_MS, DEFAULT_DIGIT_MS, MediaSwitch, Transmit
 from telportal.media.tts import SpeechPrompts
 from telportal.media.wav import IncrementalWavWriter
+from telportal.random_pool import POOL
 from telportal.sdp import (
     Direction,
     LocalMedia,
@@ -357,7 +357,7 @@ class EmbeddedMediaEngine:
         """
         switch = self.switch
         loop = asyncio.get_running_loop()
-        endpoint_id = secrets.token_hex(8)
+        endpoint_id = POOL.take(16)
         port, rtp_socket, rtcp_socket = self.ports.allocate()
         # Until a transport owns a socket, closing it on failure is our job.
         loose = [rtp_socket, rtcp_socket]
@@ -374,9 +374,7 @@ class EmbeddedMediaEngine:
             local = LocalMedia(
                 address=self.config.sdp_address, port=port, codecs=self.config.codecs
             )
-            sockets = _Sockets(
-                port, rtp, rtcp, rtp_protocol, rtcp_protocol, local, secrets.randbits(62)
-            )
+            sockets = _Sockets(port, rtp, rtcp, rtp_protocol, rtcp_protocol, local, POOL.bits(62))
             if remote_sdp is None:
                 audio = None
                 sdp = sockets.pending_offer = create_offer(local, sockets.session_id, 0)
@@ -502,7 +500,7 @@ class EmbeddedMediaEngine:
         self._get(endpoint_id)
         clips = await self.load(playlist.items)
         self._get(endpoint_id)  # it may have closed while the clips loaded
-        play_id = secrets.token_hex(6)
+        play_id = POOL.take(12)
         self.switch.play(endpoint_id, play_id, clips, loop=playlist.loop, barge_in=barge_in)
         return play_id
 

@@ -21,7 +21,6 @@ scheduler only while it plays or sends digits; an idle leg costs one comparison 
 second in the housekeeping sweep (RTCP reports and the no-RTP timeout).
 """
 
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol
 
@@ -58,6 +57,7 @@ from telportal.media.session import (
     PacketKind,
     SessionOptions,
 )
+from telportal.random_pool import POOL
 from telportal.rtp.dtmf import event_code
 from telportal.sdp import NegotiatedAudio
 
@@ -257,14 +257,14 @@ class MediaSwitch:
             raise MediaStateError(f"endpoint {endpoint_id!r} exists already")
         interval = self.options.rtcp_interval
         session = MediaSession(
-            ssrc=secrets.randbits(32),
-            sequence=secrets.randbelow(1 << 16),
-            timestamp=secrets.randbits(32),
+            ssrc=POOL.bits(32),
+            sequence=POOL.bits(16),
+            timestamp=POOL.bits(32),
             options=self.options,
             wall_offset=self.wall_offset,
             # Spread first reports over an interval, so a thousand calls set up together
             # do not report together forever after.
-            first_report_at=now + interval * secrets.randbelow(1000) / 1000,
+            first_report_at=now + interval * POOL.below(1000) / 1000,
         )
         self._endpoints[endpoint_id] = _Endpoint(
             self, endpoint_id, call_id, session, rtp_out, rtcp_out

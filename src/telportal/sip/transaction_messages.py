@@ -5,9 +5,7 @@
 header values of the INVITE as they were written, so that the peer matches them.
 """
 
-import os
-import threading
-
+from telportal.random_pool import POOL
 from telportal.sip.headers import Headers
 from telportal.sip.message import Request, Response
 from telportal.sip.methods import ACK, CANCEL
@@ -17,54 +15,19 @@ from telportal.sip.via import BRANCH_MAGIC_COOKIE
 MAX_FORWARDS = "70"
 
 
-class RandomHex:
-    """Hex digits from the operating system's CSPRNG, read 4 KiB at a time.
-
-    A B2BUA call needs about six fresh identifiers (tags, branches, a Call-ID).
-    `secrets.token_hex` makes a `getrandom` system call for each, which cost 2-4% of a
-    call's CPU (py-spy, bench/sip_calls.py); slicing a pooled block gives the same
-    unpredictable digits, each handed out once. A forked child starts with an empty
-    pool, so that it never repeats its parent's identifiers.
-    """
-
-    def __init__(self, block: int = 4096) -> None:
-        self._block = block
-        self._digits = ""
-        self._at = 0
-        self._lock = threading.Lock()  # the loop's thread, and perhaps a worker's
-        os.register_at_fork(after_in_child=self._forget)
-
-    def _forget(self) -> None:
-        self._digits, self._at = "", 0
-
-    def take(self, digits: int) -> str:
-        """`digits` hex digits (4 random bits each), never handed out before."""
-        with self._lock:
-            at = self._at
-            end = at + digits
-            if end > len(self._digits):
-                self._digits = os.urandom(max(self._block, (digits + 1) // 2)).hex()
-                at, end = 0, digits
-            self._at = end
-            return self._digits[at:end]
-
-
-_RANDOM = RandomHex()
-
-
 def new_branch() -> str:
     """A Via branch unique in space and time: magic cookie plus 96 random bits (8.1.1.7)."""
-    return BRANCH_MAGIC_COOKIE + _RANDOM.take(24)
+    return BRANCH_MAGIC_COOKIE + POOL.take(24)
 
 
 def new_tag() -> str:
     """A From or To tag: 64 random bits (19.3 asks for at least 32)."""
-    return _RANDOM.take(16)
+    return POOL.take(16)
 
 
 def new_call_id() -> str:
     """A Call-ID for a dialog we start: 128 random bits (8.1.1.4: globally unique)."""
-    return _RANDOM.take(32)
+    return POOL.take(32)
 
 
 def make_cancel(invite: Request) -> Request:

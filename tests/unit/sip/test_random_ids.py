@@ -4,7 +4,8 @@ never repeated, not even by a forked child."""
 import os
 import re
 
-from telportal.sip.transaction_messages import RandomHex, new_branch, new_call_id, new_tag
+from telportal.random_pool import RandomHex
+from telportal.sip.transaction_messages import new_branch, new_call_id, new_tag
 from telportal.sip.via import BRANCH_MAGIC_COOKIE
 
 
@@ -43,3 +44,15 @@ def test_a_forked_child_does_not_repeat_its_parent() -> None:
     assert status == 0
     assert re.fullmatch(r"[0-9a-f]{16}", child)
     assert child != pool.take(16)  # without the reset both would take the same slice
+
+
+def test_integers_are_uniform_over_their_range() -> None:
+    pool = RandomHex(block=64)
+    assert {pool.bits(1) for _ in range(200)} == {0, 1}
+    assert all(0 <= pool.bits(62) < 1 << 62 for _ in range(1000))
+    assert max(pool.bits(62) for _ in range(1000)) >= 1 << 60  # the top bits are used
+    counts = [0] * 6
+    for _ in range(6000):
+        counts[pool.below(6)] += 1
+    assert all(800 < count < 1200 for count in counts), counts  # ~1000 each
+    assert {pool.below(1) for _ in range(10)} == {0}
