@@ -74,10 +74,9 @@ class EventSubscription:
     """Events from the moment of subscribing, as an async iterator; close it when done.
 
     The engine offers every event to every open subscription. A subscription for one
-    endpoint (`endpoint_id`, or `only` once the endpoint exists) drops the others'
-    events there and then; unfiltered, one per IVR call, each call's task woke for
-    every other call's events, a cost growing with the square of the calls in
-    progress (docs/benchmarks.md).
+    endpoint (`endpoint_id`) drops the others' events there and then; unfiltered, one
+    per IVR call, each call's task woke for every other call's events, a cost growing
+    with the square of the calls in progress (docs/benchmarks.md).
     """
 
     def __init__(
@@ -86,10 +85,6 @@ class EventSubscription:
         self._queue: asyncio.Queue[MediaEvent | None] = asyncio.Queue()
         self._unsubscribe = unsubscribe
         self._closed = False
-        self.endpoint_id = endpoint_id
-
-    def only(self, endpoint_id: str) -> None:
-        """From now on keep only the events of `endpoint_id`."""
         self.endpoint_id = endpoint_id
 
     def put(self, event: MediaEvent) -> None:
@@ -328,6 +323,11 @@ class EmbeddedMediaEngine:
         subscription = EventSubscription(self._subscriptions.remove, endpoint_id)
         self._subscriptions.append(subscription)
         return subscription
+
+    @property
+    def subscribed_endpoints(self) -> list[str | None]:
+        """The endpoint of each open subscription, None for all (for diagnostics)."""
+        return [subscription.endpoint_id for subscription in self._subscriptions]
 
     def add_listener(self, listener: Callable[[MediaEvent], None]) -> Callable[[], None]:
         """Call `listener` for every event, synchronously; returns the function that stops it."""

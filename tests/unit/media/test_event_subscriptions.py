@@ -25,17 +25,3 @@ async def test_a_subscription_for_one_endpoint_keeps_only_its_events() -> None:
     assert [e.digit for e in await _drained(mine) if isinstance(e, DigitReceived)] == ["1", "3"]
     assert len(await _drained(everything)) == 3
     assert gone == [mine, everything]  # closing unsubscribes
-
-
-async def test_a_subscription_narrowed_once_its_endpoint_exists() -> None:
-    """The IVR subscribes before its endpoint is made, then keeps to it."""
-    subscription = EventSubscription(lambda _: None)
-    subscription.put(_digit("e-9", "9"))  # before: nothing is dropped
-    subscription.only("e-1")
-    subscription.put(_digit("e-2", "2"))
-    subscription.put(_digit("e-1", "1"))
-    events = await _drained(subscription)
-    assert [(e.endpoint_id, e.digit) for e in events if isinstance(e, DigitReceived)] == [
-        ("e-9", "9"),
-        ("e-1", "1"),
-    ]
