@@ -73,10 +73,12 @@ class EndpointInfo:
 class EventSubscription:
     """Events from the moment of subscribing, as an async iterator; close it when done.
 
-    The engine offers every event to every open subscription. A subscription for one
-    endpoint (`endpoint_id`) drops the others' events there and then; unfiltered, one
-    per IVR call, each call's task woke for every other call's events, a cost growing
-    with the square of the calls in progress (docs/benchmarks.md).
+    A subscription is to every endpoint's events or to one endpoint's
+    (`endpoint_id`). The engine offers an event to the subscriptions to everything and
+    to those of the event's endpoint only, and `put` drops another endpoint's events
+    all the same. Offered every event, one subscription per IVR call, each call's task
+    woke for every other call's events, a cost growing with the square of the calls in
+    progress (docs/benchmarks.md).
     """
 
     def __init__(
@@ -223,7 +225,11 @@ class EmbeddedMediaEngine:
         self._speech: SpeechPrompts | None = None
         self._executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="telportal-media")
         self._sockets: dict[str, _Sockets] = {}
-        self._subscriptions: list[EventSubscription] = []
+        # Subscriptions to every endpoint's events, and to one endpoint's: an event
+        # is offered to its own endpoint's subscribers only, so its cost does not grow
+        # with the calls in progress (one subscription per IVR call).
+        self._everything: list[EventSubscription] = []
+        self._by_endpoint: dict[str, list[EventSubscription]] = {}
         self._listeners: list[Callable[[MediaEvent], None]] = []
         self._ticker: AsyncioTicker | None = None
         self._switch: MediaSwitch | None = None
@@ -288,7 +294,7 @@ class EmbeddedMediaEngine:
         await asyncio.get_running_loop().run_in_executor(
             None, functools.partial(self._executor.shutdown, wait=True)
         )
-        for subscription in list(self._subscriptions):
+        for subscription in self._all_subscriptions():
             subscription.close()
         if self._temporary_speech_dir is not None:
             shutil.rmtree(self._temporary_speech_dir, ignore_errors=True)
@@ -308,8 +314,12 @@ class EmbeddedMediaEngine:
     # -- events ----------------------------------------------------------------------
 
     def _emit(self, event: MediaEvent) -> None:
-        for subscription in self._subscriptions:
+        for subscription in self._everything:
             subscription.put(event)
+        subscribers = self._by_endpoint.get(event.endpoint_id)
+        if subscribers is not None:
+            for subscription in subscribers:
+                subscription.put(event)
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -320,14 +330,30 @@ class EmbeddedMediaEngine:
 
     def events(self, endpoint_id: str | None = None) -> EventSubscription:
         """Events from now on: all of them, or those of `endpoint_id`."""
-        subscription = EventSubscription(self._subscriptions.remove, endpoint_id)
-        self._subscriptions.append(subscription)
+        subscription = EventSubscription(self._unsubscribe, endpoint_id)
+        if endpoint_id is None:
+            self._everything.append(subscription)
+        else:
+            self._by_endpoint.setdefault(endpoint_id, []).append(subscription)
         return subscription
+
+    def _unsubscribe(self, subscription: EventSubscription) -> None:
+        endpoint_id = subscription.endpoint_id
+        if endpoint_id is None:
+            self._everything.remove(subscription)
+            return
+        subscribers = self._by_endpoint[endpoint_id]
+        subscribers.remove(subscription)
+        if not subscribers:
+            del self._by_endpoint[endpoint_id]
+
+    def _all_subscriptions(self) -> list[EventSubscription]:
+        return [*self._everything, *(s for subs in self._by_endpoint.values() for s in subs)]
 
     @property
     def subscribed_endpoints(self) -> list[str | None]:
         """The endpoint of each open subscription, None for all (for diagnostics)."""
-        return [subscription.endpoint_id for subscription in self._subscriptions]
+        return [subscription.endpoint_id for subscription in self._all_subscriptions()]
 
     def add_listener(self, listener: Callable[[MediaEvent], None]) -> Callable[[], None]:
         """Call `listener` for every event, synchronously; returns the function that stops it."""

@@ -1,6 +1,10 @@
 """A media event subscription for one endpoint drops the other endpoints' events as
 they are emitted, instead of waking its reader for each of them."""
 
+from pathlib import Path
+from unittest.mock import patch
+
+from telportal.media import EmbeddedMediaEngine, MediaConfig
 from telportal.media.digits import DtmfMethod
 from telportal.media.engine import EventSubscription
 from telportal.media.events import DigitReceived, MediaEvent
@@ -25,3 +29,29 @@ async def test_a_subscription_for_one_endpoint_keeps_only_its_events() -> None:
     assert [e.digit for e in await _drained(mine) if isinstance(e, DigitReceived)] == ["1", "3"]
     assert len(await _drained(everything)) == 3
     assert gone == [mine, everything]  # closing unsubscribes
+
+
+async def test_the_engine_offers_an_event_to_its_endpoints_subscribers_only(
+    tmp_path: Path,
+) -> None:
+    offered: list[str] = []
+
+    class Counted(EventSubscription):
+        def put(self, event: MediaEvent) -> None:
+            offered.append(f"{self.endpoint_id}:{event.endpoint_id}")
+            super().put(event)
+
+    engine = EmbeddedMediaEngine(MediaConfig(cache_dir=tmp_path))
+    with patch("telportal.media.engine.EventSubscription", Counted):
+        ones = [engine.events(f"e-{n}") for n in range(50)]
+        everything = engine.events()
+    engine._emit(_digit("e-7", "7"))
+    # Not one call per subscription: the other 49 endpoints' subscribers are not asked.
+    assert sorted(offered) == ["None:e-7", "e-7:e-7"]
+    assert sorted(map(str, engine.subscribed_endpoints)) == sorted(
+        ["None", *(f"e-{n}" for n in range(50))]
+    )
+    for subscription in [*ones, everything]:
+        subscription.close()
+    assert engine.subscribed_endpoints == []
+    assert [e.endpoint_id for e in await _drained(ones[7])] == ["e-7"]
