@@ -31,8 +31,13 @@ check: setup
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 
+# Each run gets a temporary folder of its own. pytest's default, /tmp/pytest-of-USER,
+# is shared by every run on the machine, and each run deletes all but the three newest
+# folders there, a running suite's included: a CI run broke so while other tests ran.
 test: setup check
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	@tmp=$$(mktemp -d /tmp/telportal-test.XXXXXX) && \
+	  $(BIN)/python -m pytest --basetemp="$$tmp" $(PYTEST_ARGS); \
+	  status=$$?; rm -rf "$$tmp"; exit $$status
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build src/*.egg-info
