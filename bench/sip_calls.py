@@ -21,8 +21,9 @@ out the call records (database writes) to measure the SIP stack alone, in either
 --profile FILE writes a cProfile of the measured calls (in process); --gc-freeze
 settles the garbage collector after the warm-up as `telportal serve` does once started
 (`server.settle_garbage_collector`), so in-process figures match the server's.
---answered-here calls, in process, a number whose IVR flow answers and hangs up at
-once: one leg, the server's own answer (a media endpoint, the SDP answer) and its BYE.
+--answered-here calls a number whose IVR flow answers and hangs up at once, in either
+mode: one leg, the server's own answer (a media endpoint, the SDP answer) and its BYE.
+With SIPp the script publishes that flow through the API, and no callee is needed.
 """
 
 import argparse
@@ -98,6 +99,55 @@ Content-Length: 0
   <recv response="200"/>
 </scenario>
 """
+# --answered-here: the server answers (its IVR) and hangs up; the caller ACKs, then
+# answers the server's BYE.
+UAC_ANSWERED_HERE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="trunk caller, answered and hung up by the server">
+  <send retrans="500"><![CDATA[
+INVITE sip:{number}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:carrier@[local_ip]>;tag=[call_number]
+To: <sip:{number}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:carrier@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=c 1 1 IN IP4 [local_ip]
+s=-
+c=IN IP4 [media_ip]
+t=0 0
+m=audio [media_port] RTP/AVP 0
+]]></send>
+  <recv response="100" optional="true"/>
+  <recv response="200" rrs="true"/>
+  <send><![CDATA[
+ACK [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:carrier@[local_ip]>;tag=[call_number]
+To: <sip:{number}@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv request="BYE"/>
+  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+</scenario>
+"""
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -150,11 +200,20 @@ def cpu_seconds(pid: int) -> float:
 
 
 def run_rate(
-    sipp: str, tmp: str, sip_port: int, transport: str, calls: int, rate: int, server_pid: int
+    sipp: str,
+    tmp: str,
+    sip_port: int,
+    transport: str,
+    calls: int,
+    rate: int,
+    server_pid: int,
+    answered_here: bool = False,
 ) -> tuple[int, int, float, tuple[float, float]]:
     """One SIPp run at `rate`: (successful, failed, elapsed s, server (user, system) CPU s)."""
     scenario = Path(tmp) / "uac.xml"
-    scenario.write_text(UAC)
+    scenario.write_text(
+        UAC_ANSWERED_HERE.replace("{number}", ANSWERING_NUMBER) if answered_here else UAC
+    )
     (user0, system0), t0 = cpu_times(server_pid), time.monotonic()
     uac = subprocess.run(
         [
@@ -549,6 +608,57 @@ async def _answering_service(platform: Any, uow: Any, tenant_id: str) -> None:
     )
 
 
+def answering_service_over_api(base: str, headers: dict[str, str], tenant_id: str) -> None:
+    """What _answering_service does, through the API of a running server."""
+
+    def post(path: str, body: dict[str, Any]) -> Any:
+        r = httpx.post(f"{base}/api/v1/{path}", headers=headers, json=body)
+        if r.status_code != 201:
+            raise RuntimeError(f"POST {path}: {r.status_code} {r.text}")
+        return r.json()
+
+    centers = httpx.get(
+        f"{base}/api/v1/business-centers", headers=headers, params={"tenant_id": tenant_id}
+    ).json()["items"]
+    service = post("services", {"tenant_id": tenant_id, "code": "bench", "name": "Bench",
+                                "business_center_id": centers[0]["id"]})  # fmt: skip
+    post(f"services/{service['id']}/flows", {"yaml": ANSWER_AND_HANG_UP, "note": "bench"})
+    number = post("numbers", {"number": ANSWERING_NUMBER, "description": "bench"})
+    post("number-links", {"number_id": number["id"], "tenant_id": tenant_id,
+                          "service_id": service["id"]})  # fmt: skip
+
+
+def start_uas(sipp: str, tmp: str, port: int, transport: str) -> "subprocess.Popen[bytes]":
+    """SIPp's built-in UAS, as extension 1002's phone."""
+    return subprocess.Popen(
+        [sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-t", transport, "-nostdin"],
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def prepare(base: str, answered_here: bool) -> dict[str, str]:
+    """Through the API: the caller's trunk and, answered here, the called number's
+    service. Returns the admin's request headers."""
+    login = {"username": "admin", "password": PW}
+    token = httpx.post(f"{base}/api/v1/auth/token", json=login).json()["access_token"]
+    h = {"Authorization": f"Bearer {token}"}
+    tid = httpx.get(f"{base}/api/v1/tenants", headers=h).json()["items"][0]["id"]
+    trunk = {
+        "tenant_id": tid,
+        "name": "bench",
+        "host": "127.0.0.1",
+        "inbound_addresses": ["127.0.0.1/32"],
+        "keepalive": False,
+    }
+    httpx.post(f"{base}/api/v1/trunks", headers=h, json=trunk).raise_for_status()
+    if answered_here:
+        answering_service_over_api(base, h, tid)
+    time.sleep(0.5)  # the SIP directory reloads on the change
+    return h
+
+
 def stop(process: "subprocess.Popen[bytes]", grace: float) -> None:
     """Terminate process; kill it if it has not exited after grace seconds."""
     process.terminate()
@@ -578,7 +688,7 @@ def main() -> None:
     ap.add_argument(
         "--answered-here",
         action="store_true",
-        help="in process: call a number whose IVR flow answers and hangs up (one leg)",
+        help="call a number whose IVR flow answers and hangs up (one leg)",
     )
     ap.add_argument(
         "--gc-freeze",
@@ -641,38 +751,12 @@ def main() -> None:
                             break
                     except httpx.TransportError:
                         time.sleep(0.2)
-                login = {"username": "admin", "password": PW}
-                token = httpx.post(f"{base}/api/v1/auth/token", json=login).json()["access_token"]
-                h = {"Authorization": f"Bearer {token}"}
-                tid = httpx.get(f"{base}/api/v1/tenants", headers=h).json()["items"][0]["id"]
-                trunk = {
-                    "tenant_id": tid,
-                    "name": "bench",
-                    "host": "127.0.0.1",
-                    "inbound_addresses": ["127.0.0.1/32"],
-                    "keepalive": False,
-                }
-                httpx.post(f"{base}/api/v1/trunks", headers=h, json=trunk).raise_for_status()
-                time.sleep(0.5)  # the SIP directory reloads on the change
-                uas = subprocess.Popen(
-                    [
-                        sipp,
-                        "-sn",
-                        "uas",
-                        "-i",
-                        "127.0.0.1",
-                        "-p",
-                        str(uas_port),
-                        "-t",
-                        args.transport,
-                        "-nostdin",
-                    ],
-                    cwd=tmp,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-                asyncio.run(register(sip_port, uas_port))
-                print(f"transport {args.transport}, {args.calls} calls per step")
+                h = prepare(base, args.answered_here)
+                if not args.answered_here:
+                    uas = start_uas(sipp, tmp, uas_port, args.transport)
+                    asyncio.run(register(sip_port, uas_port))
+                what = "answered here" if args.answered_here else "bridged to extension 1002"
+                print(f"transport {args.transport}, {args.calls} calls per step, {what}")
                 print(
                     "offered/s  achieved/s    ok  failed  server-CPU%  user-s  sys-s"
                     "  CPU-ms/call  calls/CPU-s"
@@ -680,8 +764,9 @@ def main() -> None:
                 best = total_ok = 0
                 for rate in (int(r) for r in args.rates.split(",")):
                     ok, failed, elapsed, (user, system) = run_rate(
-                        sipp, tmp, sip_port, args.transport, args.calls, rate, server.pid
-                    )
+                        sipp, tmp, sip_port, args.transport, args.calls, rate, server.pid,
+                        args.answered_here,
+                    )  # fmt: skip
                     achieved, cpu = ok / elapsed, user + system
                     print(
                         f"{rate:9d}  {achieved:10.0f}  {ok:4d}  {failed:6d}  "
