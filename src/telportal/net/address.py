@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
+from telportal.text_cache import MAX_CACHED_TEXT, short_text_cache
+
 
 class Transport(StrEnum):
     """The transports of RFC 3261 18 and RFC 7118, named as in the `transport` URI param."""
@@ -105,7 +107,7 @@ def bare_host(host: str) -> str:
     return host
 
 
-@functools.lru_cache(maxsize=4096)
+@short_text_cache(4096)
 def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The address host spells, or None for a domain name.
 
@@ -118,7 +120,6 @@ def ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | Non
         return None
 
 
-@functools.lru_cache(maxsize=4096)
 def same_host(sip_host: str, socket_host: str) -> bool:
     """Whether a host from a SIP header names the socket address a packet came from.
 
@@ -126,6 +127,17 @@ def same_host(sip_host: str, socket_host: str) -> bool:
     "::ffff:192.0.2.1" is 192.0.2.1); a domain name never matches, so a request whose Via
     says `pc33.example.com` gets `received` (RFC 3261 18.2.1).
     """
+    if len(sip_host) > MAX_CACHED_TEXT:  # see telportal/text_cache.py
+        return _same_host(sip_host, socket_host)
+    return _cached_same_host(sip_host, socket_host)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cached_same_host(sip_host: str, socket_host: str) -> bool:
+    return _same_host(sip_host, socket_host)
+
+
+def _same_host(sip_host: str, socket_host: str) -> bool:
     written = ip_literal(sip_host)
     seen = ip_literal(socket_host)
     if isinstance(seen, ipaddress.IPv6Address) and seen.ipv4_mapped is not None:

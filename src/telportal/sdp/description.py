@@ -19,10 +19,11 @@ by their text. Every call's offer repeats the same few lines (`a=rtpmap:0 PCMU/8
 """
 
 import enum
-import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Self
+
+from telportal.text_cache import short_text_cache
 
 SDP_VERSION = 0
 NETWORK_TYPE_IN = "IN"
@@ -145,7 +146,7 @@ class RtpMap:
         return _parse_rtpmap(value)
 
 
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+@short_text_cache(PARSE_CACHE_SIZE)
 def _parse_rtpmap(value: str) -> RtpMap:
     try:
         payload_type, spec = value.split(" ", 1)
@@ -165,7 +166,7 @@ def _parse_rtpmap(value: str) -> RtpMap:
     return rtpmap
 
 
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+@short_text_cache(PARSE_CACHE_SIZE)
 def ip_version(host: str) -> int | None:
     """4 or 6 for an IP literal, None for anything else (a domain name)."""
     try:
@@ -360,7 +361,7 @@ class SessionDescription(_AttributeReader):
         return _Parser(text).parse()
 
 
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+@short_text_cache(PARSE_CACHE_SIZE)
 def _attribute(value: str) -> Attribute:
     """The a= line's attribute, checked (an error is raised again for each parse)."""
     name, colon, rest = value.partition(":")

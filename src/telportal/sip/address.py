@@ -8,7 +8,6 @@ not a URI parameter (RFC 3261 20.10), which is why `sip:a@b;user=phone` in a To 
 carries `user=phone` in `Address.params`.
 """
 
-import functools
 import re
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -17,6 +16,7 @@ from telportal.sip.errors import SipParseError
 from telportal.sip.grammar import QUOTED_STRING_RE, TOKEN_CHARS, TOKEN_RE, excerpt, quote, unquote
 from telportal.sip.params import NO_PARAMS, Params, parse_params
 from telportal.sip.uri import PARSE_CACHE_SIZE, Uri, parse_uri_detail
+from telportal.text_cache import MAX_CACHED_TEXT, short_text_cache
 
 STAR: Final = "*"
 """`Contact: *` of a REGISTER that removes every binding (RFC 3261 10.2.2)."""
@@ -89,9 +89,10 @@ def _tagged_address(value: str) -> Address:
             address = Address(
                 base.uri, base.display_name, Params((*base.params.items, ("tag", tag)))
             )
-            if len(_TAGGED) >= PARSE_CACHE_SIZE:
-                del _TAGGED[next(iter(_TAGGED))]  # the oldest: dialogs end
-            _TAGGED[value] = address
+            if len(value) <= MAX_CACHED_TEXT:
+                if len(_TAGGED) >= PARSE_CACHE_SIZE:
+                    del _TAGGED[next(iter(_TAGGED))]  # the oldest: dialogs end
+                _TAGGED[value] = address
             return address
     return _cached_address(value)
 
@@ -109,7 +110,7 @@ def parse_contact(value: str) -> Address | Literal["*"]:
 # The same values come back message after message (a dialog's From and To, a phone's
 # Contact, the responses that copy their request's lines): parsed once, shared. Errors
 # are not cached, so a bad value raises every time.
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+@short_text_cache(PARSE_CACHE_SIZE)
 def _cached_address(value: str) -> Address:
     return _parse_address(value)
 

@@ -1,12 +1,12 @@
 """The CSeq header field (RFC 3261 sections 8.1.1.5 and 20.16)."""
 
-import functools
 import re
 from dataclasses import dataclass
 
 from telportal.sip.errors import SipParseError
 from telportal.sip.grammar import TOKEN_CHARS, excerpt
 from telportal.sip.methods import KNOWN_METHODS
+from telportal.text_cache import short_text_cache
 
 # A sequence number is a 32-bit unsigned integer. New requests stay below 2**31
 # (8.1.1.5) so that the peer can count up, but anything in 32 bits is legal to receive.
@@ -27,7 +27,7 @@ class CSeq:
 
 # "1 INVITE", "2 BYE": the same few values all day long. Parsed CSeqs are shared, so
 # treat them as values. Errors are not cached.
-@functools.lru_cache(maxsize=1024)
+@short_text_cache(1024)
 def parse_cseq(value: str) -> CSeq:
     text = value.strip(" \t")
     number, space, method = text.partition(" ")

@@ -12,7 +12,6 @@ parsed ones are shared (cached by text), and a SipUri keeps its text once writte
 Their `==` compares structure; RFC equivalence is `uri_equal`.
 """
 
-import functools
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Literal
 from telportal.sip.errors import SipParseError
 from telportal.sip.grammar import excerpt
 from telportal.sip.params import NO_PARAMS, Params
+from telportal.text_cache import short_text_cache
 
 # Entries of each parse cache (URIs here, addresses, Via elements): a few thousand
 # dialogs' worth of recurring values, a few megabytes at most.
@@ -158,7 +158,7 @@ def parse_sip_uri(text: str) -> SipUri:
     return uri
 
 
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+@short_text_cache(PARSE_CACHE_SIZE)
 def parse_uri_detail(text: str) -> Uri:
     """Like parse_uri, with the bare problem as message so callers can add context.
 
@@ -217,7 +217,7 @@ def common_host_port(host: str, port_text: str | None) -> int | Literal[False] |
     return False if port > MAX_PORT else port
 
 
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+@short_text_cache(PARSE_CACHE_SIZE)
 def _bad_dotted_host(host: str) -> bool:
     # Digits and dots that are not an IPv4 address; the same few hosts, again and again.
     return _DOTTED_DIGITS_RE.fullmatch(host) is not None and not is_ipv4(host)

@@ -1,6 +1,5 @@
 """The Via header field (RFC 3261 sections 18.2, 20.42; RFC 3581 rport; RFC 5118 4.5)."""
 
-import functools
 import re
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ from telportal.sip.uri import (
     split_hostport,
     split_params,
 )
+from telportal.text_cache import short_text_cache
 
 # RFC 3261 8.1.1.7: a branch starting with this was built by an RFC 3261 element.
 BRANCH_MAGIC_COOKIE = "z9hG4bK"
@@ -83,7 +83,7 @@ def parse_via(value: str) -> Via:
         raise SipParseError(f"Via header: {exc}") from None
 
 
-@functools.lru_cache(maxsize=PARSE_CACHE_SIZE)
+@short_text_cache(PARSE_CACHE_SIZE)
 def _cached_via(value: str) -> Via:
     # A response copies its request's Via lines: the same text is parsed once.
     return _parse_via(value)
