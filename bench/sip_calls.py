@@ -493,6 +493,7 @@ async def in_process(
     profile: str | None,
     settle_gc: bool = False,
     answered_here: bool = False,
+    count_instructions: bool = False,
 ) -> None:
     # Imported here: the SIPp mode runs the server in another process.
     from telportal.app import build_platform  # noqa: PLC0415
@@ -553,7 +554,11 @@ async def in_process(
                 cpu, wall = time.process_time(), time.perf_counter()
                 if profiler is not None:
                     profiler.enable()
+                if count_instructions:
+                    _instrument("on")
                 await peers.run(calls)
+                if count_instructions:
+                    _instrument("off")
                 if profiler is not None:
                     profiler.disable()
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -659,6 +664,15 @@ def prepare(base: str, answered_here: bool) -> dict[str, str]:
     return h
 
 
+def _instrument(state: str) -> None:
+    """Switch callgrind's counting on or off in this process (bench/instructions.py)."""
+    subprocess.run(
+        ["callgrind_control", f"--instr={state}", str(os.getpid())],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
 def stop(process: "subprocess.Popen[bytes]", grace: float) -> None:
     """Terminate process; kill it if it has not exited after grace seconds."""
     process.terminate()
@@ -695,6 +709,11 @@ def main() -> None:
         action="store_true",
         help="in process: settle the garbage collector after warm-up, as the server does",
     )
+    ap.add_argument(
+        "--count-instructions",
+        action="store_true",
+        help="in process, under callgrind: count only the measured calls (bench/instructions.py)",
+    )
     args = ap.parse_args()
     if args.in_process:
         import uvloop  # noqa: PLC0415 - a dependency of the server, not of the SIPp mode
@@ -707,6 +726,7 @@ def main() -> None:
                 args.profile,
                 args.gc_freeze,
                 args.answered_here,
+                args.count_instructions,
             )
         )
         return

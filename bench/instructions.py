@@ -1,0 +1,60 @@
+"""Instructions per call: `bench/sip_calls.py --in-process` under callgrind, counting only
+the measured calls (not start-up, seeding or warm-up).
+
+    .venv/bin/python bench/instructions.py [--calls 300] [--concurrency 2] [-- SIP_CALLS_OPTIONS]
+    .venv/bin/python bench/ab.py --base REV --pairs 2 --figure 'per call: ([0-9]+)' -- \\
+        bench/instructions.py -- --answered-here --gc-freeze
+
+CPU time on this VM varies by 15% from one minute to the next, more than most changes
+save; instruction counts of the same tree repeat within 2% (docs/benchmarks.md). The
+count includes the two simulated peers (about 3% of a call).
+
+Concurrency is 2 by default: under callgrind a call runs some 50 times slower, and
+with 20 in progress a call would outlast T1 (500 ms), so the server would retransmit
+its 200s, work a normal run does not do. Needs valgrind (Debian's `valgrind`), a
+measuring tool that `make setup` does not install.
+"""
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--calls", type=int, default=300, help="measured calls")
+    ap.add_argument("--concurrency", type=int, default=2, help="calls in progress at a time")
+    ap.add_argument("options", nargs=argparse.REMAINDER, help="-- then sip_calls.py options")
+    args = ap.parse_args()
+    options = args.options[1:] if args.options[:1] == ["--"] else args.options
+    if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
+        sys.exit("valgrind is not installed (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "callgrind.out"
+        done = subprocess.run(
+            [
+                "valgrind", "--tool=callgrind", "--instr-atstart=no",
+                f"--callgrind-out-file={out}",
+                sys.executable, str(ROOT / "bench" / "sip_calls.py"),
+                "--in-process", str(args.calls), "--concurrency", str(args.concurrency),
+                "--count-instructions", *options,
+            ],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        totals = re.search(r"^totals: (\d+)", out.read_text() if out.exists() else "", re.M)
+        if done.returncode != 0 or totals is None:
+            sys.exit(f"the run failed ({done.returncode}):\n{done.stdout}{done.stderr[-3000:]}")
+    instructions = int(totals.group(1))
+    print(done.stdout.strip().splitlines()[-3])  # sip_calls.py's summary line
+    print(f"instructions: {instructions} in {args.calls} calls")
+    print(f"per call: {instructions // args.calls}")
+
+
+if __name__ == "__main__":
+    main()
