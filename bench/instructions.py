@@ -48,10 +48,11 @@ def main() -> None:
             capture_output=True, text=True, check=False,
         )  # fmt: skip
         totals = re.search(r"^totals: (\d+)", out.read_text() if out.exists() else "", re.M)
-        if done.returncode != 0 or totals is None:
+        summary = re.search(r"^\d+ calls in process.*$", done.stdout, re.M)
+        if done.returncode != 0 or totals is None or summary is None:
             sys.exit(f"the run failed ({done.returncode}):\n{done.stdout}{done.stderr[-3000:]}")
     instructions = int(totals.group(1))
-    print(done.stdout.strip().splitlines()[-3])  # sip_calls.py's summary line
+    print(summary.group())
     print(f"instructions: {instructions} in {args.calls} calls")
     print(f"per call: {instructions // args.calls}")
 
