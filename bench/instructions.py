@@ -3,14 +3,19 @@ the measured calls (not start-up, seeding or warm-up).
 
     .venv/bin/python bench/instructions.py [--calls 300] [--concurrency 2] [-- SIP_CALLS_OPTIONS]
     .venv/bin/python bench/ab.py --base REV --pairs 2 --figure 'per call: ([0-9]+)' -- \\
-        bench/instructions.py -- --answered-here --gc-freeze
+        bench/instructions.py -- --answered-here --gc-freeze --no-call-records
 
 CPU time on this VM varies by 15% from one minute to the next, more than most changes
 save; instruction counts of the same tree repeat within 2% (docs/benchmarks.md). The
 count includes the two simulated peers (about 3% of a call).
 
-Concurrency is 2 by default: under callgrind a call runs some 50 times slower, and
-with 20 in progress a call would outlast T1 (500 ms), so the server would retransmit
+Under callgrind a call runs some 50 times slower, so work batched by time (call
+records every 50 ms, the group commit) gets far fewer calls per batch and weighs far
+more than in a real run: compare changes that are not about the records with
+`--no-call-records`.
+
+Concurrency is 2 by default: with 20 in progress under callgrind
+a call would outlast T1 (500 ms), so the server would retransmit
 its 200s, work a normal run does not do. Needs valgrind (Debian's `valgrind`), a
 measuring tool that `make setup` does not install.
 """
