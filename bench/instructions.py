@@ -6,7 +6,7 @@ the measured calls (not start-up, seeding or warm-up).
         bench/instructions.py -- --answered-here --gc-freeze --no-call-records
 
 CPU time on this VM varies by 15% from one minute to the next, more than most changes
-save; instruction counts of the same tree repeat within 2% (docs/benchmarks.md). The
+save; instruction counts of the same tree repeat within 3% (docs/benchmarks.md). The
 count includes the two simulated peers (about 3% of a call).
 
 Under callgrind a call runs some 50 times slower, so work batched by time (call
