@@ -50,13 +50,15 @@ from telportal.sip import Response
 from telportal.sip.digest import answer_challenge
 
 PW = "bench-password-1"
+# SIPp's caller, from a trunk: INVITE {number}, ACK the 200, then {end}, how the call
+# ends: the caller hangs up (bridged calls) or the server does (--answered-here).
 UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="trunk caller">
   <send retrans="500"><![CDATA[
-INVITE sip:1002@[remote_ip]:[remote_port] SIP/2.0
+INVITE sip:{number}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: <sip:carrier@[local_ip]>;tag=[call_number]
-To: <sip:1002@[remote_ip]:[remote_port]>
+To: <sip:{number}@[remote_ip]:[remote_port]>
 Call-ID: [call_id]
 CSeq: 1 INVITE
 Contact: <sip:carrier@[local_ip]:[local_port]>
@@ -78,56 +80,6 @@ m=audio [media_port] RTP/AVP 0
 ACK [next_url] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
 From: <sip:carrier@[local_ip]>;tag=[call_number]
-To: <sip:1002@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 1 ACK
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <send retrans="500"><![CDATA[
-BYE [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:carrier@[local_ip]>;tag=[call_number]
-To: <sip:1002@[remote_ip]:[remote_port]>[peer_tag_param]
-Call-ID: [call_id]
-CSeq: 2 BYE
-Max-Forwards: 70
-Content-Length: 0
-
-]]></send>
-  <recv response="200"/>
-</scenario>
-"""
-# --answered-here: the server answers (its IVR) and hangs up; the caller ACKs, then
-# answers the server's BYE.
-UAC_ANSWERED_HERE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="trunk caller, answered and hung up by the server">
-  <send retrans="500"><![CDATA[
-INVITE sip:{number}@[remote_ip]:[remote_port] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:carrier@[local_ip]>;tag=[call_number]
-To: <sip:{number}@[remote_ip]:[remote_port]>
-Call-ID: [call_id]
-CSeq: 1 INVITE
-Contact: <sip:carrier@[local_ip]:[local_port]>
-Max-Forwards: 70
-Content-Type: application/sdp
-Content-Length: [len]
-
-v=0
-o=c 1 1 IN IP4 [local_ip]
-s=-
-c=IN IP4 [media_ip]
-t=0 0
-m=audio [media_port] RTP/AVP 0
-]]></send>
-  <recv response="100" optional="true"/>
-  <recv response="200" rrs="true"/>
-  <send><![CDATA[
-ACK [next_url] SIP/2.0
-Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-From: <sip:carrier@[local_ip]>;tag=[call_number]
 To: <sip:{number}@[remote_ip]:[remote_port]>[peer_tag_param]
 Call-ID: [call_id]
 CSeq: 1 ACK
@@ -135,7 +87,22 @@ Max-Forwards: 70
 Content-Length: 0
 
 ]]></send>
-  <recv request="BYE"/>
+{end}</scenario>
+"""
+CALLER_HANGS_UP = """  <send retrans="500"><![CDATA[
+BYE [next_url] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: <sip:carrier@[local_ip]>;tag=[call_number]
+To: <sip:{number}@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Max-Forwards: 70
+Content-Length: 0
+
+]]></send>
+  <recv response="200"/>
+"""
+SERVER_HANGS_UP = """  <recv request="BYE"/>
   <send><![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
@@ -146,8 +113,15 @@ SIP/2.0 200 OK
 Content-Length: 0
 
 ]]></send>
-</scenario>
 """
+
+
+def uac_scenario(answered_here: bool) -> str:
+    """The caller's scenario: to extension 1002, or to the number the IVR answers."""
+    end, number = (
+        (SERVER_HANGS_UP, ANSWERING_NUMBER) if answered_here else (CALLER_HANGS_UP, "1002")
+    )
+    return UAC.replace("{end}", end).replace("{number}", number)
 
 
 def free_port(kind: int = socket.SOCK_DGRAM) -> int:
@@ -211,9 +185,7 @@ def run_rate(
 ) -> tuple[int, int, float, tuple[float, float]]:
     """One SIPp run at `rate`: (successful, failed, elapsed s, server (user, system) CPU s)."""
     scenario = Path(tmp) / "uac.xml"
-    scenario.write_text(
-        UAC_ANSWERED_HERE.replace("{number}", ANSWERING_NUMBER) if answered_here else UAC
-    )
+    scenario.write_text(uac_scenario(answered_here))
     (user0, system0), t0 = cpu_times(server_pid), time.monotonic()
     uac = subprocess.run(
         [
