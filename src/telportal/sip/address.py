@@ -35,6 +35,10 @@ class Address:
     # The text, once written (treat addresses as values, as URIs are).
     _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # Not left to the default: a compiled (mypyc) dataclass does not apply it.
+        object.__setattr__(self, "_text", None)
+
     @property
     def tag(self) -> str | None:
         return self.params.get("tag")

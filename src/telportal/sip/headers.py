@@ -184,7 +184,7 @@ class Headers:
 
         For the SIP layer's own builders: the list is taken, not copied.
         """
-        headers = cls.__new__(cls)
+        headers = cls()
         headers._fields = fields
         headers._index = index
         headers._multi = multi

@@ -15,7 +15,7 @@ serializes back to its own bytes.
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 from telportal.sip.address import STAR, Address, parse_address, parse_contact
 from telportal.sip.cseq import CSeq, parse_cseq
@@ -202,23 +202,24 @@ class _HeaderAccessors:
 
     def _number(self, key: str, parse: Callable[[str], int]) -> int | None:
         memo = self.headers.memo
-        value: int | None = memo.get(key, _ABSENT)
+        # Any: compiled code checks a declared type on assignment, and _ABSENT is neither.
+        value: Any = memo.get(key, _ABSENT)
         if value is _ABSENT:
             text = self._single(key)
             value = memo[key] = None if text is None else parse(text)
-        return value
+        return cast("int | None", value)
 
     @property
     def content_type(self) -> str | None:
         """The media type, lower case and without parameters ("application/sdp")."""
         memo = self.headers.memo
-        value: str | None = memo.get("content-type", _ABSENT)
+        value: Any = memo.get("content-type", _ABSENT)
         if value is _ABSENT:
             text = self._single("content-type")
             value = memo["content-type"] = (
                 None if text is None else text.partition(";")[0].strip(" \t").lower()
             )
-        return value
+        return cast("str | None", value)
 
 
 _ABSENT: Any = object()

@@ -28,6 +28,10 @@ class Params:
     items: tuple[tuple[str, str | None], ...] = ()
     _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # Not left to the default: a compiled (mypyc) dataclass does not apply it.
+        object.__setattr__(self, "_text", None)
+
     def get(self, name: str) -> str | None:
         """The value as written; None when absent or a flag (test flags with `in`)."""
         key = name.lower()

@@ -15,7 +15,7 @@ Their `==` compares structure; RFC equivalence is `uri_equal`.
 import ipaddress
 import re
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final
 
 from telportal.sip.errors import SipParseError
 from telportal.sip.grammar import excerpt
@@ -82,6 +82,10 @@ class SipUri:
     scheme: str = SIP_SCHEME
     # The text, once written: a URI goes into every message of its dialog.
     _text: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Not left to the default: a compiled (mypyc) dataclass does not apply it.
+        object.__setattr__(self, "_text", None)
 
     @property
     def is_secure(self) -> bool:
@@ -201,20 +205,24 @@ def _parse_common_sip(scheme: str, rest: str) -> SipUri | None:
         return None
     user, password, host, port_text, param_text = match.groups()
     port = common_host_port(host, port_text)
-    if port is False:
+    if port == LONG_WAY:
         return None
     params = split_params(param_text[1:]) if param_text else NO_PARAMS
     return SipUri(scheme=scheme, user=user, password=password, host=host, port=port, params=params)
 
 
-def common_host_port(host: str, port_text: str | None) -> int | Literal[False] | None:
-    """The port of a host name or IPv4 host matched by HOSTNAME; False to take the long way."""
+LONG_WAY: Final = -1
+
+
+def common_host_port(host: str, port_text: str | None) -> int | None:
+    """The port of a host name or IPv4 host matched by HOSTNAME; LONG_WAY (-1) when the
+    full parser must decide (not False: bool is an int, and compiled code keeps it as 0)."""
     if host[-1] in "0123456789." and _bad_dotted_host(host):
-        return False
+        return LONG_WAY
     if port_text is None:
         return None
     port = int(port_text)
-    return False if port > MAX_PORT else port
+    return LONG_WAY if port > MAX_PORT else port
 
 
 @short_text_cache(PARSE_CACHE_SIZE)

@@ -8,6 +8,7 @@ from telportal.sip.grammar import TOKEN_CHARS, excerpt, parse_uint
 from telportal.sip.params import NO_PARAMS, Params, parse_params
 from telportal.sip.uri import (
     HOSTNAME,
+    LONG_WAY,
     MAX_PORT,
     PARSE_CACHE_SIZE,
     common_host_port,
@@ -95,7 +96,7 @@ def _parse_via(value: str) -> Via:
     if common is not None:
         transport, host, port_text, param_text = common.groups()
         port = common_host_port(host, port_text)
-        if port is not False:
+        if port != LONG_WAY:
             params = NO_PARAMS
             if param_text:
                 params = split_params(param_text[1:])
