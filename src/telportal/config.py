@@ -25,9 +25,12 @@ from pydantic import (
     model_validator,
 )
 
+from telportal.compiled import INTERPRETED_ENV
+
 ENV_PREFIX = "TELPORTAL_"
-# Environment variables that configure the loader itself rather than a setting.
-ENV_RESERVED = frozenset({"TELPORTAL_CONFIG"})
+# Environment variables that are not settings: the loader's own, and the one that
+# runs the protocol core interpreted (read at import, before any configuration).
+ENV_RESERVED = frozenset({"TELPORTAL_CONFIG", INTERPRETED_ENV})
 
 
 class ConfigError(Exception):

@@ -15,6 +15,11 @@ def test_defaults() -> None:
     assert set(cfg.site.roles) == set(SiteRole)
 
 
+def test_the_interpreted_core_switch_is_not_a_setting() -> None:
+    # Read at import by telportal.compiled; `telportal serve` must not refuse it.
+    assert load_config(env={"TELPORTAL_INTERPRETED": "1"}) == load_config(env={})
+
+
 def test_precedence_file_then_env_then_flags(tmp_path: Path) -> None:
     f = tmp_path / "t.yaml"
     f.write_text(

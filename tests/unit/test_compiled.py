@@ -1,0 +1,107 @@
+"""The compiled protocol core: built by `make setup`, never run stale, interpreted on request."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import telportal
+import telportal.sdp.negotiation
+import telportal.sip.message
+import telportal.sip.transaction
+from telportal import compiled
+
+SRC = Path(telportal.__file__).resolve().parent.parent
+
+
+def _probe(env: dict[str, str]) -> list[str]:
+    """In a fresh interpreter: the core's mode and where two of its modules came from."""
+    code = (
+        "import telportal, telportal.sip.message as m, telportal.sdp as s;"
+        "print(telportal.CORE); print(m.__file__); print(s.__file__)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", code],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [*done.stdout.split(), done.stderr]
+
+
+def test_the_checkout_runs_the_compiled_core() -> None:
+    # `make setup` (and so `make test`) compiles it: a missing build is an error here,
+    # not a slower run nobody notices.
+    assert telportal.CORE == "compiled", "run `make setup` to compile the protocol core"
+    for module in (telportal.sip.message, telportal.sip.transaction, telportal.sdp.negotiation):
+        assert compiled.is_compiled(module), module.__file__
+
+
+def test_the_manifest_matches_every_compiled_source() -> None:
+    manifest = json.loads((SRC / "telportal" / compiled.MANIFEST).read_text())
+    assert sorted(manifest) == sorted(compiled.COMPILED)
+    assert compiled.stale_sources(SRC, manifest) == []
+    assert len(compiled.compiled_files(SRC)) == len(compiled.COMPILED)
+
+
+def test_interpreted_on_request() -> None:
+    mode, message, sdp, stderr = _probe({compiled.INTERPRETED_ENV: "1"})
+    assert mode == "interpreted"
+    assert message.endswith("telportal/sip/message.py")
+    assert sdp.endswith("telportal/sdp/__init__.py")  # packages too
+    assert "changed since" not in stderr
+
+
+def test_a_changed_source_is_named_and_run_interpreted(tmp_path: Path) -> None:
+    # A copy of the built tree whose one source no longer matches its build.
+    tree = tmp_path / "src"
+    (tree / "telportal").mkdir(parents=True)
+    for path in SRC.iterdir():
+        if path.name != "telportal" and path.suffix == ".so":
+            (tree / path.name).symlink_to(path)
+    for path in (SRC / "telportal").rglob("*"):
+        target = tree / "telportal" / path.relative_to(SRC / "telportal")
+        if path.is_dir() or "__pycache__" in path.parts:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    changed = tree / "telportal" / "sip" / "cseq.py"
+    changed.write_text(changed.read_text() + "\n# changed after the build\n")
+    mode, message, _, stderr = _probe({"PYTHONPATH": str(tree)})
+    assert mode == "stale"
+    assert message == str(tree / "telportal" / "sip" / "message.py")
+    assert "telportal/sip/cseq.py (and 0 more) changed since the protocol core was compiled" in (
+        stderr
+    )
+
+
+def test_stale_sources_compares_digests(tmp_path: Path) -> None:
+    for path in compiled.COMPILED:
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(f"# {path}\n")
+    compiled.write_manifest(tmp_path, tmp_path / "manifest.json")
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert compiled.stale_sources(tmp_path, manifest) == []
+    (tmp_path / "telportal/sip/uri.py").write_text("# edited\n")
+    (tmp_path / "telportal/rtp/g711.py").unlink()
+    assert compiled.stale_sources(tmp_path, manifest) == [
+        "telportal/sip/uri.py",
+        "telportal/rtp/g711.py",
+    ]
+    assert compiled.stale_sources(tmp_path, {}) == list(compiled.COMPILED)
+
+
+@pytest.mark.parametrize(
+    ("path", "name"),
+    [
+        ("telportal/sip/__init__.py", "telportal.sip"),
+        ("telportal/sip/uri.py", "telportal.sip.uri"),
+        ("telportal/text_cache.py", "telportal.text_cache"),
+    ],
+)
+def test_module_names(path: str, name: str) -> None:
+    assert compiled.module_name(path) == name
