@@ -108,17 +108,7 @@ Contact: <sip:{user}@[local_ip]:[local_port];transport=[transport]>
 
 
 DONE = '<action><assign assign_to="calldone" value="1"/></action>'
-OK_TO_REQUEST = """  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-"""
+OK_TO_REQUEST = shared.OK_TO_REQUEST
 
 
 def callee_answers(user: str) -> str:
@@ -267,9 +257,7 @@ def play_pcap(path: str, after_ms: int) -> str:
     )
 
 
-def hung_up_by_server(timeout_ms: int = 40000) -> str:
-    """Wait for the server's BYE and answer it."""
-    return f'  <recv request="BYE" timeout="{timeout_ms}"/>\n' + OK_TO_REQUEST
+hung_up_by_server = shared.hung_up_by_server
 
 
 def hang_up_after(ms: int) -> str:

@@ -63,6 +63,26 @@ Content-Length: 0
 )
 
 
+# The 200 OK to the request just received, from its own headers.
+OK_TO_REQUEST = """  <send><![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+
+]]></send>
+"""
+
+
+def hung_up_by_server(timeout_ms: int | None = 40000) -> str:
+    """Wait for the server's BYE (without a timeout: as long as SIPp's own) and answer it."""
+    timeout = "" if timeout_ms is None else f' timeout="{timeout_ms}"'
+    return f'  <recv request="BYE"{timeout}/>\n' + OK_TO_REQUEST
+
+
 def in_dialog(method: str, cseq: int) -> str:
     return f"""  <send{' retrans="500"' if method != "ACK" else ""}><![CDATA[
 {method} [next_url] SIP/2.0
@@ -85,19 +105,9 @@ NO_ACK_CALLER = (
     + AUTHENTICATED_INVITE
     + """  <recv response="180" optional="true"/>
   <recv response="200"/>
-  <recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
 """
+    + hung_up_by_server(None)
+    + "</scenario>\n"
 )
 
 # The caller gives up while the callee rings: CANCEL, 200, 487, ACK.

@@ -27,6 +27,7 @@ from telportal.signaling.music import BUILTIN_MUSIC
 from telportal.store.schema import CallDetailRecord
 from telportal.tenancy import schemas as s
 from telportal.tenancy.roles import Scope
+from tests.integration.signaling import sipp_scenarios
 from tests.integration.signaling.conftest import Api, Edge, free_port
 from tests.integration.signaling.sipp_scenarios import RINGING_CALLEE
 from tests.integration.signaling.test_ivr_call import CALLER, PCAP
@@ -50,18 +51,8 @@ def caller_scenario(
     if hung_up_by_server:
         return (
             head
-            + """  <recv request="BYE" timeout="30000"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
+            + sipp_scenarios.hung_up_by_server(30000)
+            + """</scenario>
 """
         )
     return (

@@ -11,12 +11,14 @@ from telportal.store.schema import CallDetailRecord
 from telportal.tenancy import schemas as s
 from telportal.tenancy.roles import Scope
 from tests.integration.signaling.conftest import Edge, free_port
+from tests.integration.signaling.sipp_scenarios import hung_up_by_server
 from tests.integration.signaling.test_sipp_register import sipp
 from tests.ports import free_media_port
 
 PCAP = Path("/usr/share/sip-tester/dtmf_2833_9.pcap")
 
-CALLER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+CALLER = (
+    """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="caller who presses 9">
   <send retrans="500"><![CDATA[
 INVITE sip:4008001000@[remote_ip]:[remote_port] SIP/2.0
@@ -56,19 +58,11 @@ Content-Length: 0
 ]]></send>
   <pause milliseconds="2500"/>
   <nop><action><exec play_pcap_audio="PCAP"/></action></nop>
-  <recv request="BYE" timeout="40000"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
 """
+    + hung_up_by_server(40000)
+    + """</scenario>
+"""
+)
 
 
 async def add_carrier_trunk(edge: Edge) -> str:

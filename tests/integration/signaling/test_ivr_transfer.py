@@ -11,6 +11,7 @@ from telportal.ivr.checker import load_flow
 from telportal.ivr.flow import Flow
 from telportal.ivr.publishing import PublishedFlow
 from tests.integration.signaling.conftest import Edge, ended_call_record, free_port
+from tests.integration.signaling.sipp_scenarios import hung_up_by_server
 from tests.integration.signaling.test_acd_calls import (
     CARRIER_ANSWERS,
     CUSTOMER,
@@ -69,18 +70,8 @@ def caller(keys: list[str], *, hold_ms: int | None) -> str:
     if hold_ms is None:
         return (
             head
-            + """  <recv request="BYE" timeout="40000"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
+            + hung_up_by_server(40000)
+            + """</scenario>
 """
         )
     return (

@@ -10,6 +10,7 @@ from telportal.store.schema import CallDetailRecord
 from telportal.tenancy import schemas as s
 from telportal.tenancy.roles import AgentKind, Scope
 from tests.integration.signaling.conftest import Api, Edge, free_port
+from tests.integration.signaling.sipp_scenarios import hung_up_by_server
 from tests.integration.signaling.test_acd_calls import (
     add_trunk,
     agent_state,
@@ -25,7 +26,8 @@ PRESS_1 = str(PCAP).replace("dtmf_2833_9", "dtmf_2833_1")
 
 # The agent's mobile, as the carrier delivers it: answers, hears the prompt, presses
 # 1 (or not), and later receives our BYE.
-MOBILE_PHONE = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+MOBILE_PHONE = (
+    """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="mobile agent">
   <recv request="INVITE">
     <action>
@@ -57,19 +59,10 @@ a=fmtp:101 0-15
   <recv request="ACK"/>
   <pause milliseconds="2500"/>
   PRESS
-  <recv request="BYE" timeout="40000"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-</scenario>
-""".replace("MOBILE", MOBILE)
+"""
+    + hung_up_by_server(40000)
+    + "</scenario>\n"
+).replace("MOBILE", MOBILE)
 
 
 async def _mobile_agent(edge: Edge, api: Api, carrier_port: int) -> str:

@@ -15,6 +15,7 @@ from telportal.sip import Response
 from telportal.tenancy import schemas as s
 from telportal.tenancy.roles import Scope
 from tests.integration.signaling.conftest import Edge, free_port
+from tests.integration.signaling.sipp_scenarios import hung_up_by_server
 from tests.integration.signaling.test_sipp_call import CALLER, _finished, _sipp
 
 NUMBER = "01099998888"
@@ -22,7 +23,8 @@ CARRIER_REALM = "carrier.example"
 CARRIER_USER = "acme-out"
 CARRIER_PASSWORD = "carrier-secret-1"
 
-CARRIER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+CARRIER = (
+    """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="carrier that wants digest">
   <recv request="INVITE">
     <action>
@@ -89,20 +91,12 @@ m=audio [media_port] RTP/AVP 0
 a=rtpmap:0 PCMU/8000
 ]]></send>
   <recv request="ACK"/>
-  <recv request="BYE"/>
-  <send><![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-
-]]></send>
-  <label id="end"/>
+"""
+    + hung_up_by_server(None)
+    + """  <label id="end"/>
 </scenario>
 """
+)
 
 
 async def _add_trunk(edge: Edge, port: int, *, password: str, max_channels: int | None) -> None:
