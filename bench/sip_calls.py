@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from instructions import instrument
 from sqlalchemy import func, select
 
 from telportal.net import Peer, SipTransportLayer, Transport
@@ -534,10 +535,10 @@ async def in_process(
                 if profiler is not None:
                     profiler.enable()
                 if count_instructions:
-                    _instrument("on")
+                    instrument("on")
                 await peers.run(calls)
                 if count_instructions:
-                    _instrument("off")
+                    instrument("off")
                 if profiler is not None:
                     profiler.disable()
                 cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
@@ -641,15 +642,6 @@ def prepare(base: str, answered_here: bool) -> dict[str, str]:
         answering_service_over_api(base, h, tid)
     time.sleep(0.5)  # the SIP directory reloads on the change
     return h
-
-
-def _instrument(state: str) -> None:
-    """Switch callgrind's counting on or off in this process (bench/instructions.py)."""
-    subprocess.run(
-        ["callgrind_control", f"--instr={state}", str(os.getpid())],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
 
 
 def stop(process: "subprocess.Popen[bytes]", grace: float) -> None:

@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from sqlalchemy import Table, bindparam, event, func, insert, select
+from sqlalchemy import JSON, Table, bindparam, event, func, insert, select
 
 from telportal.app import Platform
 from telportal.store.schema import AuditEntry, Skill, Tenant
+from telportal.store.sqlite_rows import _Statement
 from telportal.tenancy.roles import Scope
 
 AUDIT = cast(Table, AuditEntry.__table__)
@@ -48,6 +49,29 @@ async def test_inserted_rows_are_stored_as_sqlalchemy_stores_them(
     async with sqlite_platform.db.read() as session:
         read = (await session.execute(select(AuditEntry).order_by(AuditEntry.id))).scalars().all()
     assert [(r.at, r.changes) for r in read[-2:]] == [(at, changes), (at, changes)]
+
+
+@pytest.mark.parametrize("changes", [{}, [], {"a": []}, [{}], None, JSON.NULL])
+async def test_empty_json_is_stored_as_sqlalchemy_stores_it(
+    sqlite_platform: Platform, tmp_path: Path, changes: Any
+) -> None:
+    """Empty lists and objects skip the JSON encoder (`_empty_json`): same text stored."""
+    at = datetime(2026, 11, 26, 7, 5, 9, tzinfo=UTC)
+    async with sqlite_platform.db.write(Scope.cli()) as uow:
+        await uow.insert(AUDIT, [_audit(at, changes)])
+        await (await uow.connection()).execute(insert(AUDIT), _audit(at, changes))
+    with sqlite3.connect(tmp_path / "telportal.db") as raw:
+        fast, core = raw.execute(
+            "SELECT changes, typeof(changes) FROM audit_log WHERE entity_id = 'c-1' ORDER BY id"
+        ).fetchall()
+    assert fast == core
+
+
+def test_a_statement_of_one_column_binds_its_value() -> None:
+    one = _Statement("UPDATE t SET a = ?", ("a",), (None,))
+    assert tuple(one.params({"a": 5, "b": 6})) == (5,)
+    converted = _Statement("UPDATE t SET a = ?, b = ?", ("a", "b"), (str, None))
+    assert list(converted.params({"b": 2, "a": 1})) == ["1", 2]
 
 
 async def test_python_defaults_are_applied_and_many_rows_go_in_one_call(
