@@ -12,9 +12,8 @@ PYTEST_ARGS ?=
 # The protocol cores are compiled with mypyc in place (decision 0020); the manifest
 # records the sources they were built from and is rebuilt when one of them changes.
 CORE_BUILT   := src/telportal/compiled_sources.json
-CORE_SOURCES := src/telportal/compiled.py setup.py $(wildcard src/telportal/sip/*.py \
-                src/telportal/sdp/*.py src/telportal/rtp/*.py) src/telportal/random_pool.py \
-                src/telportal/text_cache.py src/telportal/timer_heap.py
+CORE_SOURCES := src/telportal/compiled.py setup.py \
+                $(shell sed -n 's|^    "\(telportal/.*\.py\)",$$|src/\1|p' src/telportal/compiled.py)
 
 setup: $(STAMP) $(CORE_BUILT) system-tools
 
@@ -51,7 +50,7 @@ test: setup check
 	@tmp=$$(mktemp -d /tmp/telportal-test.XXXXXX) && \
 	  $(BIN)/python -m pytest --basetemp="$$tmp" $(PYTEST_ARGS) && \
 	  TELPORTAL_INTERPRETED=1 $(BIN)/python -m pytest --basetemp="$$tmp/interpreted" -q \
-	    tests/unit/sip tests/unit/sdp tests/unit/rtp; \
+	    tests/unit/sip tests/unit/sdp tests/unit/rtp tests/unit/media; \
 	  status=$$?; rm -rf "$$tmp"; exit $$status
 
 clean:

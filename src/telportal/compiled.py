@@ -1,13 +1,14 @@
 """The modules built with mypyc, and the guard that never runs a stale build of them.
 
-The sans-IO protocol cores (SIP messages, transactions and dialogs, SDP, RTP) and
-three small helpers they call on every message are compiled to C extensions by
-`setup.py` (decision 0020): a call costs about a quarter fewer instructions. The
-sources stay the truth. A build writes `compiled_sources.json` beside this module:
-the SHA-256 of each source it compiled. At import (`telportal/__init__`), if any
-compiled module's source no longer matches, or `TELPORTAL_INTERPRETED` is set, every
-compiled module is loaded from its `.py` instead (they call each other natively, so
-it is all or none) and, for a stale build, a warning names the first changed file.
+The sans-IO protocol cores (SIP messages, transactions and dialogs, SDP, RTP), the
+media switch and its sessions, and three small helpers they call on every message are
+compiled to C extensions by `setup.py` (decision 0020): a call costs about a quarter
+fewer instructions. The sources stay the truth. A build writes `compiled_sources.json`
+beside this module: the SHA-256 of each source it compiled. At import
+(`telportal/__init__`), if any compiled module's source no longer matches, or
+`TELPORTAL_INTERPRETED` is set, every compiled module is loaded from its `.py` instead
+(they call each other natively, so it is all or none) and, for a stale build, a
+warning names the first changed file.
 
 This module imports the standard library only: `setup.py` reads `COMPILED` from it
 before the package can be imported.
@@ -26,10 +27,12 @@ from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 
-# Source files under src/, as setup.py hands them to mypyc. Left out: modules with
-# generic dataclasses (mypyc/mypyc#827: they fail at import when compiled) and
-# everything that owns sockets, tasks or the database, where the gain is small and
-# tests patch module globals.
+# Source files under src/, as setup.py hands them to mypyc (and the Makefile reads, to
+# know when to build again). Left out: modules with generic dataclasses
+# (mypyc/mypyc#827: they fail at import when compiled), media/tts.py (it subclasses
+# builtin types, which mypyc cannot), and everything that owns sockets, tasks or the
+# database (media's engine, ports and realtime among them), where tests patch module
+# globals.
 COMPILED: tuple[str, ...] = (
     "telportal/random_pool.py",
     "telportal/text_cache.py",
@@ -57,6 +60,24 @@ COMPILED: tuple[str, ...] = (
     "telportal/sdp/__init__.py",
     "telportal/sdp/description.py",
     "telportal/sdp/negotiation.py",
+    "telportal/media/__init__.py",
+    "telportal/media/audio.py",
+    "telportal/media/clips.py",
+    "telportal/media/config.py",
+    "telportal/media/digit_sender.py",
+    "telportal/media/digits.py",
+    "telportal/media/errors.py",
+    "telportal/media/events.py",
+    "telportal/media/latch.py",
+    "telportal/media/mixer.py",
+    "telportal/media/player.py",
+    "telportal/media/playlist.py",
+    "telportal/media/recorder.py",
+    "telportal/media/scheduler.py",
+    "telportal/media/sender.py",
+    "telportal/media/session.py",
+    "telportal/media/switch.py",
+    "telportal/media/wav.py",
     "telportal/rtp/__init__.py",
     "telportal/rtp/dtmf.py",
     "telportal/rtp/g711.py",

@@ -48,6 +48,18 @@ def test_the_manifest_matches_every_compiled_source() -> None:
     assert len(compiled.compiled_files(SRC)) == len(compiled.COMPILED)
 
 
+def test_make_rebuilds_when_any_compiled_source_changes() -> None:
+    # The Makefile reads its list of what the build depends on out of compiled.py.
+    done = subprocess.run(
+        ["make", "--no-print-directory", "-pn", "-C", str(SRC.parent), "setup"],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    line = next(x for x in done.stdout.splitlines() if x.startswith("CORE_SOURCES :="))
+    sources = set(line.split(":=", 1)[1].split())
+    expected = {f"src/{path}" for path in compiled.COMPILED}
+    assert sources == expected | {"src/telportal/compiled.py", "setup.py"}
+
+
 def test_interpreted_on_request() -> None:
     mode, message, sdp, stderr = _probe({compiled.INTERPRETED_ENV: "1"})
     assert mode == "interpreted"
