@@ -117,23 +117,25 @@ class Answer:
     audio: NegotiatedAudio
 
 
-def _rtpmap_for(media: MediaDescription, payload_type: int) -> RtpMap | None:
-    return media.rtpmaps.get(payload_type) or _STATIC_PAYLOAD_TYPES.get(payload_type)
+def _rtpmap_for(maps: dict[int, RtpMap], payload_type: int) -> RtpMap | None:
+    return maps.get(payload_type) or _STATIC_PAYLOAD_TYPES.get(payload_type)
 
 
-def _offered_names(media: MediaDescription) -> list[str]:
+def _offered_names(media: MediaDescription, maps: dict[int, RtpMap]) -> list[str]:
     names = []
     for payload_type in media.payload_types:
-        rtpmap = _rtpmap_for(media, payload_type)
+        rtpmap = _rtpmap_for(maps, payload_type)
         names.append(
             f"{rtpmap.encoding}/{rtpmap.clock_rate}" if rtpmap else f"payload type {payload_type}"
         )
     return names
 
 
-def _choose_codec(media: MediaDescription, codecs: tuple[Codec, ...]) -> tuple[Codec, int] | None:
-    for payload_type in media.payload_types:
-        rtpmap = _rtpmap_for(media, payload_type)
+def _choose_codec(
+    payload_types: list[int], maps: dict[int, RtpMap], codecs: tuple[Codec, ...]
+) -> tuple[Codec, int] | None:
+    for payload_type in payload_types:
+        rtpmap = _rtpmap_for(maps, payload_type)
         if rtpmap is None or rtpmap.encoding.lower() == TELEPHONE_EVENT:
             continue
         for codec in codecs:
@@ -142,9 +144,11 @@ def _choose_codec(media: MediaDescription, codecs: tuple[Codec, ...]) -> tuple[C
     return None
 
 
-def _telephone_event(media: MediaDescription, clock_rate: int) -> int | None:
-    for payload_type in media.payload_types:
-        rtpmap = media.rtpmaps.get(payload_type)
+def _telephone_event(
+    payload_types: list[int], maps: dict[int, RtpMap], clock_rate: int
+) -> int | None:
+    for payload_type in payload_types:
+        rtpmap = maps.get(payload_type)
         if (
             rtpmap is not None
             and rtpmap.encoding.lower() == TELEPHONE_EVENT
@@ -174,12 +178,39 @@ def _rejected(media: MediaDescription) -> MediaDescription:
     return MediaDescription(media.media, 0, media.protocol, media.formats)
 
 
+# What `_audio_media` writes under an m= line, by what it depends on. An answer repeats
+# the same few lines call after call; the key's values come from our codecs and the
+# offer's payload types (0-127), so there are few of them; still bounded.
+_MediaLines = tuple[tuple[str, ...], tuple[Attribute, ...]]
+_MEDIA_LINES: dict[
+    tuple[tuple[tuple[Codec, int], ...], int | None, int, Direction], _MediaLines
+] = {}
+_MEDIA_LINES_KEPT = 256
+
+
 def _audio_media(
     local: LocalMedia,
     codecs: list[tuple[Codec, int]],
     telephone_event: int | None,
     direction: Direction,
 ) -> MediaDescription:
+    key = (tuple(codecs), telephone_event, local.ptime, direction)
+    lines = _MEDIA_LINES.get(key)
+    if lines is None:
+        lines = _media_lines(local.ptime, codecs, telephone_event, direction)
+        if len(_MEDIA_LINES) >= _MEDIA_LINES_KEPT:
+            _MEDIA_LINES.clear()
+        _MEDIA_LINES[key] = lines
+    formats, attributes = lines
+    return MediaDescription(AUDIO, local.port, RTP_AVP, formats, attributes=attributes)
+
+
+def _media_lines(
+    ptime: int,
+    codecs: list[tuple[Codec, int]],
+    telephone_event: int | None,
+    direction: Direction,
+) -> _MediaLines:
     formats = [str(payload_type) for _, payload_type in codecs]
     attributes = [
         Attribute("rtpmap", str(RtpMap(payload_type, codec.name, codec.clock_rate)))
@@ -192,11 +223,9 @@ def _audio_media(
             Attribute("rtpmap", str(RtpMap(telephone_event, TELEPHONE_EVENT, clock_rate)))
         )
         attributes.append(Attribute("fmtp", f"{telephone_event} {DTMF_EVENTS}"))
-    attributes.append(Attribute("ptime", str(local.ptime)))
+    attributes.append(Attribute("ptime", str(ptime)))
     attributes.append(Attribute(direction.value))
-    return MediaDescription(
-        AUDIO, local.port, RTP_AVP, tuple(formats), attributes=tuple(attributes)
-    )
+    return tuple(formats), tuple(attributes)
 
 
 def _session(
@@ -244,13 +273,19 @@ def answer_offer(
             answered.append(_rejected(media))
             continue
         candidates += 1
-        choice = _choose_codec(media, local.codecs)
+        # Each reading of these parses the a= lines again: read them once per stream.
+        maps, payload_types = media.rtpmaps, media.payload_types
+        choice = _choose_codec(payload_types, maps, local.codecs)
         if choice is None:
-            offered.extend(_offered_names(media))
+            offered.extend(_offered_names(media, maps))
             answered.append(_rejected(media))
             continue
         codec, payload_type = choice
-        event_pt = _telephone_event(media, codec.clock_rate) if local.telephone_event else None
+        event_pt = (
+            _telephone_event(payload_types, maps, codec.clock_rate)
+            if local.telephone_event
+            else None
+        )
         wanted = _wanted_direction(offer, media)
         direction = Direction.of(
             wanted.receives and local.direction.sends, wanted.sends and local.direction.receives
@@ -292,12 +327,13 @@ def accept_answer(
         if theirs.port == 0 or ours.port == 0 or theirs.media != AUDIO:
             continue
         offered_types = set(ours.payload_types)
-        for payload_type in theirs.payload_types:
+        maps, payload_types = theirs.rtpmaps, theirs.payload_types
+        for payload_type in payload_types:
             if payload_type not in offered_types:
                 raise SdpError(
                     f"answer uses payload type {payload_type}, which the offer did not include"
                 )
-        choice = _choose_codec(theirs, local.codecs)
+        choice = _choose_codec(payload_types, maps, local.codecs)
         if choice is None:
             raise SdpError(f"answer accepted media line {index + 1} with no codec we support")
         codec, payload_type = choice
@@ -308,7 +344,7 @@ def accept_answer(
             media_index=index,
             codec=codec,
             payload_type=payload_type,
-            telephone_event_payload_type=_telephone_event(theirs, codec.clock_rate),
+            telephone_event_payload_type=_telephone_event(payload_types, maps, codec.clock_rate),
             remote_address=address,
             remote_port=theirs.port,
             remote_rtcp_port=rtcp_port,
