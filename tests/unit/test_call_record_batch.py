@@ -82,10 +82,25 @@ def test_a_full_batch_is_due_at_once_and_taken_a_batch_at_a_time() -> None:
     assert woke == [True, False, True, False, False, False, False]  # armed, then full
     assert batch.due(clock.monotonic())
     assert [op.call_id for op in batch.take()] == ["0", "1", "2"]
-    assert batch.due(clock.monotonic())  # what stays is as overdue as what went
+    assert batch.due(clock.monotonic())  # a full batch stays: due at once
     assert [op.call_id for op in batch.take()] == ["3", "4", "5"]
     assert len(batch) == 1 and not batch.due(clock.monotonic())
     clock.advance(10)
+    assert batch.due(clock.monotonic())
+
+
+def test_what_stays_after_a_batch_falls_due_by_its_own_oldest_operation() -> None:
+    clock = FakeClock()
+    batch = CallRecordBatch(interval=1.0, size=2)
+    batch.add(answered("a"), clock.monotonic())
+    clock.advance(0.5)
+    batch.add(answered("b"), clock.monotonic())
+    batch.add(answered("c"), clock.monotonic())
+    assert [op.call_id for op in batch.take()] == ["a", "b"]
+    assert batch.deadline() == pytest.approx(1.5)  # c's, not a's
+    clock.advance(0.5)
+    assert not batch.due(clock.monotonic())
+    clock.advance(0.5)
     assert batch.due(clock.monotonic())
 
 
@@ -145,6 +160,36 @@ async def test_the_flusher_writes_on_its_own_when_the_batch_is_full() -> None:
         assert [op.call_id for op in store.ops] == ["a", "b"]
     finally:
         await writer.aclose()
+
+
+async def test_what_comes_while_a_full_batch_is_written_waits_for_its_deadline() -> None:
+    """Not written straight after in a transaction of its own (see `_write_due`)."""
+    store = FakeStore()
+    release = asyncio.Event()
+    write = store.write
+
+    async def slow_write(ops: Sequence[RecordOp]) -> list[Refused]:
+        await release.wait()
+        return await write(ops)
+
+    store.write = slow_write  # type: ignore[method-assign]
+    writer = CallRecordWriter(store, FakeClock(), interval=3600, batch_size=2)
+    writer.open()
+    try:
+        await writer.answered("t1", "a")
+        await writer.answered("t1", "b")  # full: the flusher starts writing a and b
+        for _ in range(5):
+            await asyncio.sleep(0)
+        await writer.answered("t1", "c")  # comes while a and b are being written
+        release.set()
+        async with asyncio.timeout(5):
+            await store.arrived.wait()
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert [[op.call_id for op in batch] for batch in store.batches] == [["a", "b"]]
+    finally:
+        await writer.aclose()
+    assert [[op.call_id for op in batch] for batch in store.batches] == [["a", "b"], ["c"]]
 
 
 async def test_the_flusher_writes_on_its_own_when_the_deadline_passes() -> None:
