@@ -97,6 +97,10 @@ class Platform:
             await self.importance.start()
 
     async def close(self) -> None:
+        # The media engine the composition root made: it holds the port pairs of ended
+        # calls open for later ones (media/ports.py), until it is closed here.
+        if self.sip is not None and self.sip.media is not None:
+            await self.sip.media.aclose()
         if self.importance is not None:
             await self.importance.stop()
         if self.cases is not None:

@@ -75,9 +75,7 @@ async def serve(platform: Platform) -> None:
             loop.remove_signal_handler(sig)
         if platform.sip is not None:
             await platform.sip.stop()
-            if platform.sip.media is not None:
-                await platform.sip.media.aclose()
-        await platform.close()
+        await platform.close()  # the media engine too
         log.info("stopped")
 
 

@@ -7,9 +7,10 @@ The embedded engine answers most of them without awaiting anything.
 
 `EmbeddedMediaEngine` is thin: it binds sockets, turns datagrams and timer ticks into
 calls on the pure `MediaSwitch`, runs file loading and speech synthesis in worker
-threads, and fans events out to subscribers. Every socket it opens is closed by
-`close(endpoint)`, by `close_call`, or at the latest by `aclose()`, also when creating an
-endpoint fails half way.
+threads, and fans events out to subscribers. An endpoint's port pair goes back to the
+`PairPool` on `close(endpoint)` or `close_call`, also when creating the endpoint fails
+half way; the pool keeps it open for a later call or closes it, and `aclose()` closes
+every socket.
 
 SDP: `create_endpoint(call_id, offer)` answers an offer; `create_endpoint(call_id)`
 makes an offer, completed later by `accept_answer`. Re-INVITEs: `answer_offer` when the
@@ -19,6 +20,7 @@ peer offers, `create_offer` when we do (hold: direction=SENDONLY).
 import asyncio
 import functools
 import logging
+import resource
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
@@ -36,7 +38,7 @@ from telportal.media.events import MediaEvent
 from telportal.media.latch import Address
 from telportal.media.mixer import MixRole
 from telportal.media.playlist import PlayFile, PlayItem, Playlist, PlaySpeech, PlayTone
-from telportal.media.ports import DatagramReceiver, PortAllocator, SocketTransmit
+from telportal.media.ports import PairPool, PortAllocator, PortPair, SocketTransmit
 from telportal.media.realtime import AsyncioTicker
 from telportal.media.recorder import CallRecorder, PauseMode, RecordingLayout, RecordingSummary
 from telportal.media.scheduler import FRAME_SECONDS, SchedulerStats, TickScheduler
@@ -57,6 +59,13 @@ from telportal.sdp import (
 logger = logging.getLogger(__name__)
 
 REALTIME_EARLY = 0.001
+
+
+def _open_files_limit() -> int:
+    """The soft limit on open files: idle port pairs take at most a quarter of it, so
+    that a process left at a common default (1,024) keeps its files for calls."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,11 +202,7 @@ class MediaEngine(Protocol):
 
 @dataclass(slots=True)
 class _Sockets:
-    port: int
-    rtp: asyncio.DatagramTransport
-    rtcp: asyncio.DatagramTransport
-    rtp_protocol: DatagramReceiver
-    rtcp_protocol: DatagramReceiver
+    pair: PortPair
     local: LocalMedia
     session_id: int
     version: int = 0
@@ -220,6 +225,12 @@ class EmbeddedMediaEngine:
         # (benchmarks time each packet with it; production leaves it unset).
         self._wrap_transmit = wrap_transmit
         self.ports = PortAllocator(config.bind_address, config.port_min, config.port_max)
+        self.pairs = PairPool(
+            self.ports,
+            self.clock,
+            keep=min(config.idle_port_pairs, _open_files_limit() // 8),
+            reuse_after=config.port_reuse_after,
+        )
         self.clips = ClipCache(config.cache_dir, config.memory_budget)
         self._temporary_speech_dir: Path | None = None
         self._speech: SpeechPrompts | None = None
@@ -289,6 +300,7 @@ class EmbeddedMediaEngine:
         self._closed = True
         for endpoint_id in list(self._sockets):
             await self.close(endpoint_id)
+        await self.pairs.aclose()
         if self._ticker is not None:
             self._ticker.close()
         await asyncio.get_running_loop().run_in_executor(
@@ -377,30 +389,23 @@ class EmbeddedMediaEngine:
     async def create_endpoint(
         self, call_id: str, remote_sdp: SessionDescription | None = None
     ) -> EndpointInfo:
-        """Open a port pair; answer `remote_sdp` if given, else make an offer.
+        """Take a port pair; answer `remote_sdp` if given, else make an offer.
 
-        Raises SdpError (nothing left open) when the offer has nothing we can accept.
+        Raises SdpError (the pair goes back to the pool) when the offer has nothing we
+        can accept.
         """
         switch = self.switch
-        loop = asyncio.get_running_loop()
         endpoint_id = POOL.take(16)
-        port, rtp_socket, rtcp_socket = self.ports.allocate()
-        # Until a transport owns a socket, closing it on failure is our job.
-        loose = [rtp_socket, rtcp_socket]
-        opened: list[tuple[asyncio.DatagramTransport, DatagramReceiver]] = []
+        pair = await self.pairs.take(
+            functools.partial(self._rtp_in, endpoint_id),
+            functools.partial(self._rtcp_in, endpoint_id),
+        )
+        port = pair.port
         try:
-            for sock, receive in ((rtp_socket, self._rtp_in), (rtcp_socket, self._rtcp_in)):
-                transport, protocol = await loop.create_datagram_endpoint(
-                    functools.partial(DatagramReceiver, functools.partial(receive, endpoint_id)),
-                    sock=sock,
-                )
-                loose.remove(sock)
-                opened.append((transport, protocol))
-            (rtp, rtp_protocol), (rtcp, rtcp_protocol) = opened
             local = LocalMedia(
                 address=self.config.sdp_address, port=port, codecs=self.config.codecs
             )
-            sockets = _Sockets(port, rtp, rtcp, rtp_protocol, rtcp_protocol, local, POOL.bits(62))
+            sockets = _Sockets(pair, local, POOL.bits(62))
             if remote_sdp is None:
                 audio = None
                 sdp = sockets.pending_offer = create_offer(local, sockets.session_id, 0)
@@ -408,18 +413,13 @@ class EmbeddedMediaEngine:
                 answer = answer_offer(remote_sdp, local, sockets.session_id, 0)
                 audio, sdp = answer.audio, answer.sdp
         except BaseException:
-            for sock in loose:
-                sock.close()
-            for transport, protocol in opened:
-                transport.close()
-                await protocol.closed
-            self.ports.release(port)
+            await self.pairs.give_back(pair)
             raise
         now = self.clock.monotonic()
-        rtp_out: Transmit = SocketTransmit(rtp_socket)
+        rtp_out: Transmit = SocketTransmit(pair.rtp_socket)
         if self._wrap_transmit is not None:
             rtp_out = self._wrap_transmit(endpoint_id, rtp_out)
-        switch.add_endpoint(endpoint_id, call_id, rtp_out, SocketTransmit(rtcp_socket), now)
+        switch.add_endpoint(endpoint_id, call_id, rtp_out, SocketTransmit(pair.rtcp_socket), now)
         if audio is not None:
             switch.negotiate(endpoint_id, audio, now)
         self._sockets[endpoint_id] = sockets
@@ -448,7 +448,7 @@ class EmbeddedMediaEngine:
         sockets.version += 1
         local = LocalMedia(
             address=sockets.local.address,
-            port=sockets.port,
+            port=sockets.pair.port,
             codecs=sockets.local.codecs,
             direction=direction,
         )
@@ -458,20 +458,14 @@ class EmbeddedMediaEngine:
         return offer
 
     async def close(self, endpoint_id: str) -> MediaStats:
-        """Stop everything on the endpoint and close its two sockets."""
+        """Stop everything on the endpoint and give its port pair back (`PairPool`)."""
         sockets = self._sockets.pop(endpoint_id, None)
         if sockets is None:
             raise UnknownEndpointError(endpoint_id)
         try:
             return self.switch.remove_endpoint(endpoint_id, self.clock.monotonic())
         finally:
-            sockets.rtp.close()
-            sockets.rtcp.close()
-            # The transports close their sockets on the next loop iteration: wait, so the
-            # ports are really free when close() returns.
-            await sockets.rtp_protocol.closed
-            await sockets.rtcp_protocol.closed
-            self.ports.release(sockets.port)
+            await self.pairs.give_back(sockets.pair)
 
     async def close_call(self, call_id: str) -> None:
         switch = self.switch
@@ -480,8 +474,8 @@ class EmbeddedMediaEngine:
 
     def transports(self, endpoint_id: str) -> tuple[asyncio.DatagramTransport, ...]:
         """The endpoint's RTP and RTCP transports (for tests and diagnostics)."""
-        sockets = self._get(endpoint_id)
-        return sockets.rtp, sockets.rtcp
+        pair = self._get(endpoint_id).pair
+        return pair.rtp, pair.rtcp
 
     async def stats(self, endpoint_id: str) -> MediaStats:
         self._get(endpoint_id)

@@ -6,14 +6,25 @@ packets still in flight to the old call do not land in a new one. A port busy ou
 our control (bind fails) is skipped. Both sockets are bound here, with plain `socket`
 calls, before asyncio gets them; if the second bind fails the first socket is closed
 on the spot, so a failed allocation leaves nothing open.
+
+Reuse: opening a pair (two binds, two asyncio transports) and closing it again cost
+about 45 us of CPU, some 7% of a call the IVR answers and hangs up (docs/benchmarks.md).
+`PairPool` keeps the pairs of ended calls open, their datagrams discarded, and hands
+the oldest out again once it has been idle `reuse_after` seconds, the same rule as the
+cursor's: a new call never gets a port whose old call's packets may still be in flight.
+At most `keep` pairs wait; past that the oldest are closed and their ports released.
 """
 
 import asyncio
+import functools
 import ipaddress
 import socket
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
+from telportal.clock import Clock
 from telportal.media.errors import PortsExhaustedError
 from telportal.media.latch import Address
 
@@ -109,6 +120,10 @@ class DatagramReceiver(asyncio.DatagramProtocol):
         self.errors = 0
         self.closed = asyncio.get_running_loop().create_future()
 
+    def redirect(self, on_datagram: Callable[[bytes, Address], None]) -> None:
+        """From now on hand datagrams to `on_datagram` (a pair changing calls)."""
+        self._on_datagram = on_datagram
+
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # Only create_datagram_endpoint makes this protocol; neither asyncio's nor uvloop's
         # UDP transport class derives from DatagramTransport, hence the cast.
@@ -127,3 +142,114 @@ class DatagramReceiver(asyncio.DatagramProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self.closed.done():
             self.closed.set_result(None)
+
+
+def _discard(data: bytes, source: Address) -> None:
+    """Where an idle pair's datagrams go: late packets of the call that ended."""
+
+
+@dataclass(slots=True, eq=False)
+class PortPair:
+    """An open RTP/RTCP port pair: its sockets, transports and receivers."""
+
+    port: int
+    rtp_socket: socket.socket
+    rtcp_socket: socket.socket
+    rtp: asyncio.DatagramTransport
+    rtcp: asyncio.DatagramTransport
+    rtp_receiver: DatagramReceiver
+    rtcp_receiver: DatagramReceiver
+    idle_since: float = 0.0
+
+    @property
+    def usable(self) -> bool:
+        return not (self.rtp.is_closing() or self.rtcp.is_closing())
+
+
+class PairPool:
+    """Port pairs opened on demand, kept open between calls (see the module's text)."""
+
+    def __init__(
+        self, ports: PortAllocator, clock: Clock, *, keep: int, reuse_after: float
+    ) -> None:
+        if keep < 0 or reuse_after < 0:
+            raise ValueError("keep and reuse_after must not be negative")
+        self.ports = ports
+        self.clock = clock
+        self.keep = keep
+        self.reuse_after = reuse_after
+        self.opened = 0  # pairs opened so far (the rest of what was taken was reused)
+        self._idle: deque[PortPair] = deque()
+
+    @property
+    def idle(self) -> int:
+        return len(self._idle)
+
+    async def take(
+        self, on_rtp: Callable[[bytes, Address], None], on_rtcp: Callable[[bytes, Address], None]
+    ) -> PortPair:
+        """An open pair whose datagrams go to `on_rtp` and `on_rtcp`: the oldest idle
+        one if it has waited long enough, else a new one (PortsExhaustedError)."""
+        idle = self._idle
+        while idle and self.clock.monotonic() - idle[0].idle_since >= self.reuse_after:
+            pair = idle.popleft()
+            if not pair.usable:  # its socket failed while idle: let it go
+                await self._close(pair)
+                continue
+            pair.rtp_receiver.redirect(on_rtp)
+            pair.rtcp_receiver.redirect(on_rtcp)
+            return pair
+        return await self._open(on_rtp, on_rtcp)
+
+    async def _open(
+        self, on_rtp: Callable[[bytes, Address], None], on_rtcp: Callable[[bytes, Address], None]
+    ) -> PortPair:
+        loop = asyncio.get_running_loop()
+        port, rtp_socket, rtcp_socket = self.ports.allocate()
+        # Until a transport owns a socket, closing it on failure is our job.
+        loose = [rtp_socket, rtcp_socket]
+        opened: list[tuple[asyncio.DatagramTransport, DatagramReceiver]] = []
+        try:
+            for sock, receive in ((rtp_socket, on_rtp), (rtcp_socket, on_rtcp)):
+                transport, protocol = await loop.create_datagram_endpoint(
+                    functools.partial(DatagramReceiver, receive), sock=sock
+                )
+                loose.remove(sock)
+                opened.append((transport, protocol))
+        except BaseException:
+            for sock in loose:
+                sock.close()
+            for transport, protocol in opened:
+                transport.close()
+                await protocol.closed
+            self.ports.release(port)
+            raise
+        (rtp, rtp_receiver), (rtcp, rtcp_receiver) = opened
+        self.opened += 1
+        return PortPair(port, rtp_socket, rtcp_socket, rtp, rtcp, rtp_receiver, rtcp_receiver)
+
+    async def give_back(self, pair: PortPair) -> None:
+        """`pair`'s call has ended: keep it idle, or close it when `keep` are waiting."""
+        pair.rtp_receiver.redirect(_discard)
+        pair.rtcp_receiver.redirect(_discard)
+        if self.keep == 0 or not pair.usable:
+            await self._close(pair)
+            return
+        pair.idle_since = self.clock.monotonic()
+        self._idle.append(pair)
+        while len(self._idle) > self.keep:
+            await self._close(self._idle.popleft())
+
+    async def _close(self, pair: PortPair) -> None:
+        pair.rtp.close()
+        pair.rtcp.close()
+        # The transports close their sockets on the next loop iteration: wait, so the
+        # port is really free once released.
+        await pair.rtp_receiver.closed
+        await pair.rtcp_receiver.closed
+        self.ports.release(pair.port)
+
+    async def aclose(self) -> None:
+        """Close every idle pair (the pairs in use are their endpoints' to give back)."""
+        while self._idle:
+            await self._close(self._idle.popleft())
