@@ -20,7 +20,7 @@ setup: $(STAMP) $(CORE_BUILT) system-tools
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Telportal needs Python >= 3.11, found " + sys.version.split()[0])'
 	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet --upgrade pip 'setuptools>=77'  # the in-place build's
 	TELPORTAL_INTERPRETED=1 $(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
