@@ -216,6 +216,8 @@ def media_config(config: Config) -> MediaConfig:
             port_min=settings.port_min,
             port_max=settings.port_max,
             rtp_timeout=settings.rtp_timeout_seconds,
+            idle_port_pairs=settings.idle_port_pairs,
+            port_reuse_after=settings.port_reuse_after_seconds,
             cache_dir=config.data_dir / "prompt-cache",
             speech_dir=config.data_dir / "speech-cache",
         )

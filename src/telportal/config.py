@@ -144,6 +144,12 @@ class MediaSettings(_Section):
     # without a BYE (a crashed phone, a lost network): the call is hung up, so no
     # ghost waits in a queue or holds an agent.
     rtp_timeout_seconds: float = Field(60.0, ge=2.0, le=3600.0)
+    # Port pairs of ended calls kept open for later calls (opening and closing a pair
+    # is a good part of a short call's cost), and how long one waits before a new call
+    # gets it, so that late packets of its old call never reach the new one. 0 pairs:
+    # each pair is closed when its call ends.
+    idle_port_pairs: int = Field(2048, ge=0, le=32768)
+    port_reuse_after_seconds: float = Field(2.0, ge=0.0, le=60.0)
 
     @model_validator(mode="after")
     def _range(self) -> "MediaSettings":

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from telportal.app import media_config
 from telportal.config import ConfigError, ListenAddress, SiteRole, load_config
 
 
@@ -48,6 +49,16 @@ def test_config_path_from_environment(tmp_path: Path) -> None:
     assert load_config(env={"TELPORTAL_CONFIG": str(f)}).auth.token_ttl_seconds == 600
 
 
+def test_idle_port_pairs_reach_the_media_engine(tmp_path: Path) -> None:
+    f = tmp_path / "t.yaml"
+    f.write_text("media:\n  idle_port_pairs: 0\n")
+    env = {"TELPORTAL_MEDIA__PORT_REUSE_AFTER_SECONDS": "5"}
+    media = media_config(load_config(f, env=env))
+    assert (media.idle_port_pairs, media.port_reuse_after) == (0, 5.0)
+    defaults = media_config(load_config(env={}))
+    assert (defaults.idle_port_pairs, defaults.port_reuse_after) == (2048, 2.0)
+
+
 def test_list_setting_from_env_json() -> None:
     cfg = load_config(env={"TELPORTAL_SITE__ROLES": '["center", "control"]'})
     assert cfg.site.roles == (SiteRole.CENTER, SiteRole.CONTROL)
@@ -68,6 +79,8 @@ def test_list_setting_from_env_json() -> None:
         ),
         ("", {"TELPORTAL_LOG_LEVEL": "loud"}, "from environment variable TELPORTAL_LOG_LEVEL"),
         ("", {"TELPORTAL_AUTO_MIGRATE": "perhaps"}, "setting 'auto_migrate'"),
+        ("media:\n  idle_port_pairs: -1\n", {}, "setting 'media.idle_port_pairs'"),
+        ("media:\n  port_reuse_after_seconds: 99\n", {}, "'media.port_reuse_after_seconds'"),
     ],
 )
 def test_bad_values_name_the_key_and_source(
