@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from telportal import calls_store
 from telportal.app import Platform
@@ -403,3 +403,56 @@ async def test_calls_started_in_one_batch_are_inserted_together_as_the_orm_would
         )
     assert row is not None
     assert (row.end_reason, row.hangup_by, row.answered_at) == ("done", "callee", at)
+
+
+async def test_new_calls_are_written_without_reading_back_and_the_database_still_checks(
+    platform: Platform, acme: TenantWorld
+) -> None:
+    """`CallRecords.write` trusts that a call started here is new and that a service
+    seen before still exists; the database's constraints check both, and a batch they
+    refuse is applied again with every check, refusing only the culprit."""
+    w = acme
+    at = platform.clock.now()
+    selects: list[str] = []
+
+    def seen(_conn: object, _cursor: object, statement: str, *_: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            selects.append(statement)
+
+    def start(records_call_id: str, service: str | None) -> calls_store.Start:
+        return calls_store.Start(
+            w.tenant_id, records_call_id, calls_store.new_id(), "s", "inbound", "1", "2",
+            service, at,
+        )  # fmt: skip
+
+    calls = CallRecords(platform.db)
+    assert await calls.write([start("first", w.ids["services"])]) == []  # reads the service
+    engine = platform.db.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        assert await calls.write([start(f"n-{i}", w.ids["services"]) for i in range(3)]) == []
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert selects == []
+    # Recorded by another process (or before a restart): nothing here remembers it.
+    await CallRecords(platform.db).start(
+        w.tenant_id, "elsewhere", site="s", direction="inbound", caller="9", called="2"
+    )
+    calls._service_tenants["deleted-since"] = w.tenant_id  # a service seen, then deleted
+    refused = await calls.write(
+        [
+            start("elsewhere", None),
+            start("fresh", w.ids["services"]),
+            start("orphan", "deleted-since"),
+            calls_store.Finish(w.tenant_id, "fresh", "bye", at, None, "caller"),
+        ]
+    )
+    assert [(type(r.op).__name__, r.op.call_id, type(r.error)) for r in refused] == [
+        ("Start", "elsewhere", Conflict),
+        ("Start", "orphan", Invalid),
+    ]
+    async with platform.db.read() as session:
+        rows = {r.call_id: r for r in (await session.execute(select(CallDetailRecord))).scalars()}
+    assert rows["elsewhere"].caller == "9"  # left as the other process wrote it
+    assert rows["fresh"].end_reason == "bye" and rows["fresh"].service_id == w.ids["services"]
+    assert "orphan" not in rows and "deleted-since" not in calls._service_tenants
