@@ -27,6 +27,7 @@ from telportal.demo import (
 )
 from telportal.errors import DomainError
 from telportal.ivr.commands import flow_app
+from telportal.server import raise_open_files_limit
 from telportal.server import serve as run_server
 from telportal.store import migrate
 from telportal.store.schema import Service, ServiceNumber, Tenant
@@ -146,6 +147,7 @@ def serve(
         http_listen=http_listen,
     )
     _logging(cfg)
+    raise_open_files_limit()  # before the media engine sizes its pool of idle ports
     _run(cfg, run_server, migrate_first=False)
 
 
@@ -205,6 +207,7 @@ def demo(
         out.print("The password above was generated; pass --password to choose one.")
     if serve_after:
         _logging(cfg)
+        raise_open_files_limit()
         _run(cfg, run_server, migrate_first=False)
 
 

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import resource
 import signal
 from collections.abc import Generator
 
@@ -19,6 +20,29 @@ log = logging.getLogger(__name__)
 # SIP call allocates thousands of objects, nearly all freed by reference counting alone;
 # at 700 the collector ran every few calls and found next to nothing.
 GC_THRESHOLDS = (50_000, 20, 100)
+
+
+# Open files asked for when the hard limit is unlimited: Linux's default cap (nr_open).
+OPEN_FILES_WANTED = 1 << 20
+
+
+def raise_open_files_limit() -> int:
+    """Raise this process's soft limit on open files to its hard limit; the new soft
+    limit. Every call holds sockets (SIP over TCP, two per media endpoint, idle port
+    pairs kept for later calls): at a common default of 1,024 a site could carry only
+    a few hundred calls. The hard limit is the administrator's; it is left alone."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("open-files limit stays at %d (raising it to %d failed: %s)",
+                        soft, wanted, exc)  # fmt: skip
+            return soft
+        log.info("open-files limit raised from %d to %d", soft, wanted)
+        return wanted
+    return soft
 
 
 class _HttpServer(uvicorn.Server):
