@@ -77,8 +77,7 @@ class CallRecordBatch:
         self.interval = interval
         self.size = size
         self._ops: list[RecordOp] = []
-        self._times: list[float] = []  # when each queued operation came
-        self._since: float | None = None  # when the oldest queued operation came
+        self._times: list[float] = []  # when each queued operation came, oldest first
 
     def __len__(self) -> int:
         return len(self._ops)
@@ -88,16 +87,11 @@ class CallRecordBatch:
         armed the deadline, or the batch just became full."""
         self._ops.append(op)
         self._times.append(now)
-        if self._since is None:
-            self._since = now
-            return True
-        return len(self._ops) == self.size
+        return len(self._ops) == 1 or len(self._ops) == self.size
 
     def deadline(self) -> float | None:
         """When the queue must be written; None when it is empty."""
-        if self._since is None:
-            return None
-        return self._since + self.interval
+        return self._times[0] + self.interval if self._times else None
 
     def due(self, now: float) -> bool:
         deadline = self.deadline()
@@ -109,7 +103,6 @@ class CallRecordBatch:
         size = self.size
         taken, self._ops = self._ops[:size], self._ops[size:]
         del self._times[:size]
-        self._since = self._times[0] if self._times else None
         return taken
 
 
