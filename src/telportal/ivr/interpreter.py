@@ -139,7 +139,7 @@ class FlowRun:
         if call.tenant != flow.tenant:
             raise ValueError(f"flow {flow.name!r} belongs to another tenant than {call.tenant!r}")
         supplied = dict(calendars or {})
-        missing = sorted(flow.external_calendars - supplied.keys())
+        missing = sorted(name for name in flow.external_calendars if name not in supplied)
         if missing:
             raise ValueError(f"flow {flow.name!r} needs the calendars {', '.join(missing)}")
         self.flow = flow

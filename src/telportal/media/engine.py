@@ -197,6 +197,10 @@ class MediaEngine(Protocol):
 
     def events(self, endpoint_id: str | None = None) -> EventSubscription: ...
 
+    def listen(
+        self, endpoint_id: str, listener: Callable[[MediaEvent], None]
+    ) -> Callable[[], None]: ...
+
     async def aclose(self) -> None: ...
 
 
@@ -242,6 +246,7 @@ class EmbeddedMediaEngine:
         self._everything: list[EventSubscription] = []
         self._by_endpoint: dict[str, list[EventSubscription]] = {}
         self._listeners: list[Callable[[MediaEvent], None]] = []
+        self._endpoint_listeners: dict[str, list[Callable[[MediaEvent], None]]] = {}
         self._ticker: AsyncioTicker | None = None
         self._switch: MediaSwitch | None = None
         self._scheduler: TickScheduler | None = None
@@ -332,7 +337,9 @@ class EmbeddedMediaEngine:
         if subscribers is not None:
             for subscription in subscribers:
                 subscription.put(event)
-        for listener in list(self._listeners):
+        own = self._endpoint_listeners.get(event.endpoint_id)
+        # Copied: a listener may stop itself (or another) while it runs.
+        for listener in list(self._listeners) if own is None else [*own, *self._listeners]:
             try:
                 listener(event)
             except Exception:
@@ -359,13 +366,35 @@ class EmbeddedMediaEngine:
         if not subscribers:
             del self._by_endpoint[endpoint_id]
 
+    def listen(
+        self, endpoint_id: str, listener: Callable[[MediaEvent], None]
+    ) -> Callable[[], None]:
+        """Call `listener` synchronously for each event of `endpoint_id` from now on;
+        returns the function that stops it. What an IVR call uses: no queue and no task
+        of its own between an event and its handling (a task per call, woken per event,
+        cost more than the events it carried)."""
+        self._endpoint_listeners.setdefault(endpoint_id, []).append(listener)
+
+        def remove() -> None:
+            listeners = self._endpoint_listeners.get(endpoint_id)
+            if listeners is not None and listener in listeners:
+                listeners.remove(listener)
+                if not listeners:
+                    del self._endpoint_listeners[endpoint_id]
+
+        return remove
+
     def _all_subscriptions(self) -> list[EventSubscription]:
         return [*self._everything, *(s for subs in self._by_endpoint.values() for s in subs)]
 
     @property
     def subscribed_endpoints(self) -> list[str | None]:
-        """The endpoint of each open subscription, None for all (for diagnostics)."""
-        return [subscription.endpoint_id for subscription in self._all_subscriptions()]
+        """The endpoint of each open subscription and endpoint listener, None for a
+        subscription to all (for diagnostics)."""
+        return [
+            *(subscription.endpoint_id for subscription in self._all_subscriptions()),
+            *(e for e, listeners in self._endpoint_listeners.items() for _ in listeners),
+        ]
 
     def add_listener(self, listener: Callable[[MediaEvent], None]) -> Callable[[], None]:
         """Call `listener` for every event, synchronously; returns the function that stops it."""
@@ -465,6 +494,8 @@ class EmbeddedMediaEngine:
         try:
             return self.switch.remove_endpoint(endpoint_id, self.clock.monotonic())
         finally:
+            # After its EndpointClosed: the endpoint will have no more events.
+            self._endpoint_listeners.pop(endpoint_id, None)
             await self.pairs.give_back(sockets.pair)
 
     async def close_call(self, call_id: str) -> None:

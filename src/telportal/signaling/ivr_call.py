@@ -56,8 +56,8 @@ from telportal.ivr.record import CallInfo, CallRecord
 from telportal.media import (
     DigitReceived,
     EndpointTimedOut,
-    EventSubscription,
     MediaEngine,
+    MediaEvent,
     PlayFile,
     PlayFinished,
     PlayItem,
@@ -132,8 +132,9 @@ class IvrCall:
             from_site=from_site, carried=carried,
         )  # fmt: skip
         self.run = FlowRun(flow, info, clock)
+        # The flow's events in order, the call's end among them (`when_ended`), so that
+        # waiting for the next one is one `get`, not two tasks raced by `asyncio.wait`.
         self._events: asyncio.Queue[Event] = asyncio.Queue()
-        self._media: asyncio.Queue[DigitReceived | PlayFinished] = asyncio.Queue()
         self._typed_ahead = ""
         self._collect: Collect | None = None
         self._collected = ""
@@ -152,8 +153,8 @@ class IvrCall:
         `answered_endpoint`: the call was answered already on this media endpoint (a
         shared number asked the caller which enterprise they want).
         """
-        subscription: EventSubscription | None = None
-        pump: asyncio.Task[None] | None = None
+        stop_listening: Callable[[], None] | None = None
+        stop_waiting = self.call.when_ended(self._on_call_ended)
         try:
             if answered_endpoint is not None:
                 self.endpoint = answered_endpoint
@@ -161,12 +162,13 @@ class IvrCall:
                 offer = SessionDescription.parse(self.call.offer.decode(errors="replace"))
                 info = await self.engine.create_endpoint(self.call.call_id, offer)
                 self.endpoint = info.endpoint_id
-            # Subscribed once the endpoint exists, with no await since: nothing of its
+            # Listening once the endpoint exists, with no await since: nothing of its
             # can have happened yet. A subscription for every endpoint, narrowed once
             # the endpoint existed, took every other call's events meanwhile (15 in 20
             # subscriptions unfiltered at 20 calls in progress, each a wasted wake-up).
-            subscription = self.engine.events(self.endpoint)
-            pump = asyncio.create_task(self._pump(subscription))
+            # A listener, not a subscription: no queue and no task per call between
+            # the engine and the flow.
+            stop_listening = self.engine.listen(self.endpoint, self._on_media)
             if answered_endpoint is None:
                 await self.call.answer(info.sdp.serialize().encode())
             actions = self.run.start()
@@ -179,49 +181,44 @@ class IvrCall:
                     break
                 actions = self.run.handle(await self._next_event())
         finally:
-            if subscription is not None:
-                subscription.close()
-            if pump is not None:
-                pump.cancel()
+            stop_waiting()
+            if stop_listening is not None:
+                stop_listening()
             for task in self._tasks:
                 task.cancel()
-            pending = self._tasks if pump is None else {pump, *self._tasks}
-            await asyncio.gather(*pending, return_exceptions=True)
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
             self._cancel_collect_timer()
             with contextlib.suppress(Exception):
                 await self.engine.close(self.endpoint)
         return self.run.record()
 
     async def _next_event(self) -> Event:
-        ended = asyncio.create_task(self.call.ended.wait())
-        event = asyncio.create_task(self._events.get())
-        done, _ = await asyncio.wait({ended, event}, return_when=asyncio.FIRST_COMPLETED)
-        if event in done:
-            ended.cancel()
-            return event.result()
-        event.cancel()
-        return CallEnded(reason="caller_hangup")
+        return await self._events.get()
+
+    def _on_call_ended(self) -> None:
+        # After the events before it, as before: what happened first is handled first.
+        self._events.put_nowait(CallEnded(reason="caller_hangup"))
 
     # --- media events ----------------------------------------------------------------
 
-    async def _pump(self, subscription: EventSubscription) -> None:
-        async for event in subscription:
-            if getattr(event, "endpoint_id", None) != self.endpoint:
-                continue
-            if isinstance(event, DigitReceived):
-                self._on_digit(event.digit)
-            elif isinstance(event, EndpointTimedOut):
-                if not self.call.ended.is_set():
-                    log.warning("call %s: no RTP from the caller for %.0f s: hanging up",
-                                self.call.call_id, event.silent_seconds)  # fmt: skip
-                    self.hangup_by = "system"
-                    await self.call.hangup("no media from the caller")
-            elif isinstance(event, PlayFinished):
-                ref = self._play_ref.pop(event.play_id, None)
-                if ref is not None and ref >= 0:  # -1: played outside the flow
-                    self._events.put_nowait(MediaFinished(ref))
-                if self._collect is not None and event.play_id == self._collect_play:
-                    self._arm_collect_timer(self._collect.timeout)
+    def _on_media(self, event: MediaEvent) -> None:
+        """An event of our endpoint, handled inside the engine's packet or tick handling:
+        nothing here may wait."""
+        if isinstance(event, DigitReceived):
+            self._on_digit(event.digit)
+        elif isinstance(event, EndpointTimedOut):
+            if not self.call.ended.is_set():
+                log.warning("call %s: no RTP from the caller for %.0f s: hanging up",
+                            self.call.call_id, event.silent_seconds)  # fmt: skip
+                self.hangup_by = "system"
+                self._spawn(self.call.hangup("no media from the caller"))
+        elif isinstance(event, PlayFinished):
+            ref = self._play_ref.pop(event.play_id, None)
+            if ref is not None and ref >= 0:  # -1: played outside the flow
+                self._events.put_nowait(MediaFinished(ref))
+            if self._collect is not None and event.play_id == self._collect_play:
+                self._arm_collect_timer(self._collect.timeout)
 
     def _on_digit(self, digit: str) -> None:
         if self._record_stop is not None:

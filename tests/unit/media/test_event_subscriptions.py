@@ -55,3 +55,39 @@ async def test_the_engine_offers_an_event_to_its_endpoints_subscribers_only(
         subscription.close()
     assert engine.subscribed_endpoints == []
     assert [e.endpoint_id for e in await _drained(ones[7])] == ["e-7"]
+
+
+async def test_an_endpoint_listener_hears_its_endpoint_only_until_it_closes(
+    tmp_path: Path,
+) -> None:
+    async with EmbeddedMediaEngine(MediaConfig(cache_dir=tmp_path)) as engine:
+        one = await engine.create_endpoint("call-1")
+        other = await engine.create_endpoint("call-2")
+        heard: list[MediaEvent] = []
+        stop = engine.listen(one.endpoint_id, heard.append)
+        everything: list[MediaEvent] = []
+        engine.add_listener(everything.append)
+        engine._emit(_digit(one.endpoint_id, "1"))
+        engine._emit(_digit(other.endpoint_id, "2"))
+        await engine.close(one.endpoint_id)
+        engine._emit(_digit(one.endpoint_id, "3"))  # after its close: not heard
+        assert [type(e).__name__ for e in heard] == ["DigitReceived", "EndpointClosed"]
+        assert isinstance(heard[0], DigitReceived) and heard[0].digit == "1"
+        assert len(everything) == 4  # engine-wide listeners still hear everything
+        assert engine.subscribed_endpoints == []  # the engine dropped the closed one's
+        stop()  # and stopping afterwards is harmless
+
+
+async def test_a_listener_that_fails_leaves_the_others_hearing(tmp_path: Path) -> None:
+    engine = EmbeddedMediaEngine(MediaConfig(cache_dir=tmp_path))
+    heard: list[MediaEvent] = []
+
+    def broken(event: MediaEvent) -> None:
+        raise RuntimeError("listener bug")
+
+    engine.listen("e-1", broken)
+    stop = engine.listen("e-1", heard.append)
+    engine._emit(_digit("e-1", "1"))
+    assert len(heard) == 1
+    stop()
+    assert engine.subscribed_endpoints == ["e-1"]  # the broken one is still listening

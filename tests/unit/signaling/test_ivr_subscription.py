@@ -3,6 +3,7 @@ endpoint exists: at 20 calls in progress, a subscription to every endpoint took 
 events of the other 19 calls, each one a wake-up of the call's task for nothing."""
 
 import asyncio
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -48,13 +49,24 @@ class Call:
         self.offer = OFFER.encode()
         self.ended = asyncio.Event()
         self.answered = asyncio.Event()
+        self._when_ended: list[Callable[[], None]] = []
 
     async def answer(self, sdp: bytes) -> None:
         assert sdp.startswith(b"v=0")
         self.answered.set()
 
+    def when_ended(self, callback: Callable[[], None]) -> Callable[[], None]:
+        self._when_ended.append(callback)
+        return lambda: self._when_ended.remove(callback)
+
+    def end(self) -> None:
+        if not self.ended.is_set():
+            self.ended.set()
+            for callback in self._when_ended:
+                callback()
+
     async def hangup(self, reason: str) -> None:
-        self.ended.set()
+        self.end()
 
 
 class Engine(EmbeddedMediaEngine):
@@ -91,9 +103,13 @@ async def test_each_ivr_call_subscribes_to_its_own_endpoint(tmp_path: Path) -> N
                 await call.answered.wait()
         assert sorted(map(str, engine.subscribed_endpoints)) == sorted(i.endpoint for i in ivrs)
         assert None not in engine.seen_while_creating  # never a subscription to everything
+        # Waiting in the menu, a call is its own task and nothing more: no task per
+        # call pumping its events, none per wait racing the next event against the end.
+        assert asyncio.all_tasks() == {*served, asyncio.current_task()}
         for call in calls:
-            call.ended.set()  # the callers hang up while the menu waits
+            call.end()  # the callers hang up while the menu waits
         async with asyncio.timeout(10):
             records = await asyncio.gather(*served)
         assert [r.outcome for r in records] == ["caller hung up"] * 3
         assert engine.subscribed_endpoints == []
+        assert all(not call._when_ended for call in calls)  # each IVR stopped waiting
