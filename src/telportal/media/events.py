@@ -68,6 +68,13 @@ class EndpointClosed:
     call_id: str
     stats: MediaStats
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(self, endpoint_id: str, call_id: str, stats: MediaStats) -> None:
+        object.__setattr__(self, "endpoint_id", endpoint_id)
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "stats", stats)
+
 
 MediaEvent = (
     DigitReceived

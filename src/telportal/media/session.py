@@ -119,6 +119,44 @@ class MediaStats:
     latched: Address | None
     relatches: int
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self,
+        packets_sent: int,
+        octets_sent: int,
+        packets_received: int,
+        packets_lost: int,
+        fraction_lost: float,
+        jitter_ms: float,
+        remote_fraction_lost: float | None,
+        remote_packets_lost: int | None,
+        remote_jitter_ms: float | None,
+        dropped_foreign: int,
+        dropped_invalid: int,
+        dropped_unknown: int,
+        rtcp_sent: int,
+        rtcp_received: int,
+        latched: Address | None,
+        relatches: int,
+    ) -> None:
+        object.__setattr__(self, "packets_sent", packets_sent)
+        object.__setattr__(self, "octets_sent", octets_sent)
+        object.__setattr__(self, "packets_received", packets_received)
+        object.__setattr__(self, "packets_lost", packets_lost)
+        object.__setattr__(self, "fraction_lost", fraction_lost)
+        object.__setattr__(self, "jitter_ms", jitter_ms)
+        object.__setattr__(self, "remote_fraction_lost", remote_fraction_lost)
+        object.__setattr__(self, "remote_packets_lost", remote_packets_lost)
+        object.__setattr__(self, "remote_jitter_ms", remote_jitter_ms)
+        object.__setattr__(self, "dropped_foreign", dropped_foreign)
+        object.__setattr__(self, "dropped_invalid", dropped_invalid)
+        object.__setattr__(self, "dropped_unknown", dropped_unknown)
+        object.__setattr__(self, "rtcp_sent", rtcp_sent)
+        object.__setattr__(self, "rtcp_received", rtcp_received)
+        object.__setattr__(self, "latched", latched)
+        object.__setattr__(self, "relatches", relatches)
+
 
 class MediaSession:
     __slots__ = (

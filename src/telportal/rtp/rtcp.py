@@ -119,6 +119,16 @@ class ReceiverReport:
     reports: tuple[ReportBlock, ...] = ()
     extension: bytes = b""
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self, ssrc: int, reports: tuple[ReportBlock, ...] = (), extension: bytes = b""
+    ) -> None:
+        object.__setattr__(self, "ssrc", ssrc)
+        object.__setattr__(self, "reports", reports)
+        object.__setattr__(self, "extension", extension)
+        self.__post_init__()
+
     def __post_init__(self) -> None:
         _check_u32("SSRC", self.ssrc)
         _check_count("report blocks", len(self.reports))
@@ -132,6 +142,13 @@ class SdesChunk:
 
     ssrc: int
     items: tuple[tuple[int, bytes], ...] = ()
+
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(self, ssrc: int, items: tuple[tuple[int, bytes], ...] = ()) -> None:
+        object.__setattr__(self, "ssrc", ssrc)
+        object.__setattr__(self, "items", items)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         _check_u32("SSRC", self.ssrc)
@@ -159,6 +176,12 @@ class SourceDescription:
 
     chunks: tuple[SdesChunk, ...] = ()
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(self, chunks: tuple[SdesChunk, ...] = ()) -> None:
+        object.__setattr__(self, "chunks", chunks)
+        self.__post_init__()
+
     def __post_init__(self) -> None:
         _check_count("SDES chunks", len(self.chunks))
 
@@ -169,6 +192,13 @@ class Bye:
 
     sources: tuple[int, ...]
     reason: str | None = None
+
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(self, sources: tuple[int, ...], reason: str | None = None) -> None:
+        object.__setattr__(self, "sources", sources)
+        object.__setattr__(self, "reason", reason)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         _check_count("BYE sources", len(self.sources))

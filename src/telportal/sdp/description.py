@@ -86,6 +86,24 @@ class Origin:
     address_type: str = ADDRESS_TYPE_IP4
     network_type: str = NETWORK_TYPE_IN
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self,
+        username: str,
+        session_id: str,
+        session_version: int,
+        address: str,
+        address_type: str = ADDRESS_TYPE_IP4,
+        network_type: str = NETWORK_TYPE_IN,
+    ) -> None:
+        object.__setattr__(self, "username", username)
+        object.__setattr__(self, "session_id", session_id)
+        object.__setattr__(self, "session_version", session_version)
+        object.__setattr__(self, "address", address)
+        object.__setattr__(self, "address_type", address_type)
+        object.__setattr__(self, "network_type", network_type)
+
     def __str__(self) -> str:
         return (
             f"{self.username} {self.session_id} {self.session_version} "
@@ -100,6 +118,18 @@ class Connection:
     address: str
     address_type: str = ADDRESS_TYPE_IP4
     network_type: str = NETWORK_TYPE_IN
+
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self,
+        address: str,
+        address_type: str = ADDRESS_TYPE_IP4,
+        network_type: str = NETWORK_TYPE_IN,
+    ) -> None:
+        object.__setattr__(self, "address", address)
+        object.__setattr__(self, "address_type", address_type)
+        object.__setattr__(self, "network_type", network_type)
 
     @classmethod
     def for_address(cls, address: str) -> Self:
@@ -280,6 +310,30 @@ class MediaDescription(_AttributeReader):
     bandwidths: tuple[str, ...] = ()
     attributes: tuple[Attribute, ...] = ()
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self,
+        media: str,
+        port: int,
+        protocol: str,
+        formats: tuple[str, ...],
+        port_count: int | None = None,
+        information: str | None = None,
+        connection: Connection | None = None,
+        bandwidths: tuple[str, ...] = (),
+        attributes: tuple[Attribute, ...] = (),
+    ) -> None:
+        object.__setattr__(self, "media", media)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "protocol", protocol)
+        object.__setattr__(self, "formats", formats)
+        object.__setattr__(self, "port_count", port_count)
+        object.__setattr__(self, "information", information)
+        object.__setattr__(self, "connection", connection)
+        object.__setattr__(self, "bandwidths", bandwidths)
+        object.__setattr__(self, "attributes", attributes)
+
     @property
     def payload_types(self) -> list[int]:
         return [int(f) for f in self.formats if _is_number(f)]
@@ -329,6 +383,28 @@ class SessionDescription(_AttributeReader):
     bandwidths: tuple[str, ...] = ()
     # i= u= e= p= r= z= k= lines, as (type letter, value) in the order they came.
     extra_lines: tuple[tuple[str, str], ...] = field(default=())
+
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self,
+        origin: Origin,
+        session_name: str = "-",
+        connection: Connection | None = None,
+        timing: tuple[tuple[int, int], ...] = ((0, 0),),
+        attributes: tuple[Attribute, ...] = (),
+        media: tuple[MediaDescription, ...] = (),
+        bandwidths: tuple[str, ...] = (),
+        extra_lines: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        object.__setattr__(self, "origin", origin)
+        object.__setattr__(self, "session_name", session_name)
+        object.__setattr__(self, "connection", connection)
+        object.__setattr__(self, "timing", timing)
+        object.__setattr__(self, "attributes", attributes)
+        object.__setattr__(self, "media", media)
+        object.__setattr__(self, "bandwidths", bandwidths)
+        object.__setattr__(self, "extra_lines", extra_lines)
 
     def connection_for(self, media: MediaDescription) -> Connection | None:
         """A media part's own c= line, else the session's."""
@@ -383,6 +459,30 @@ class _MediaDraft:
     connection: Connection | None = None
     bandwidths: list[str] = field(default_factory=list)
     attributes: list[Attribute] = field(default_factory=list)
+
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self,
+        media: str,
+        port: int,
+        protocol: str,
+        formats: tuple[str, ...],
+        port_count: int | None,
+        information: str | None = None,
+        connection: Connection | None = None,
+        bandwidths: list[str] | None = None,
+        attributes: list[Attribute] | None = None,
+    ) -> None:
+        self.media = media
+        self.port = port
+        self.protocol = protocol
+        self.formats = formats
+        self.port_count = port_count
+        self.information = information
+        self.connection = connection
+        self.bandwidths = [] if bandwidths is None else bandwidths
+        self.attributes = [] if attributes is None else attributes
 
     def build(self) -> MediaDescription:
         return MediaDescription(

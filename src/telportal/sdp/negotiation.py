@@ -110,11 +110,43 @@ class NegotiatedAudio:
     remote_hold: bool
     ptime: int
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self,
+        media_index: int,
+        codec: Codec,
+        payload_type: int,
+        telephone_event_payload_type: int | None,
+        remote_address: str,
+        remote_port: int,
+        remote_rtcp_port: int,
+        direction: Direction,
+        remote_hold: bool,
+        ptime: int,
+    ) -> None:
+        object.__setattr__(self, "media_index", media_index)
+        object.__setattr__(self, "codec", codec)
+        object.__setattr__(self, "payload_type", payload_type)
+        object.__setattr__(self, "telephone_event_payload_type", telephone_event_payload_type)
+        object.__setattr__(self, "remote_address", remote_address)
+        object.__setattr__(self, "remote_port", remote_port)
+        object.__setattr__(self, "remote_rtcp_port", remote_rtcp_port)
+        object.__setattr__(self, "direction", direction)
+        object.__setattr__(self, "remote_hold", remote_hold)
+        object.__setattr__(self, "ptime", ptime)
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
     sdp: SessionDescription
     audio: NegotiatedAudio
+
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(self, sdp: SessionDescription, audio: NegotiatedAudio) -> None:
+        object.__setattr__(self, "sdp", sdp)
+        object.__setattr__(self, "audio", audio)
 
 
 def _rtpmap_for(maps: dict[int, RtpMap], payload_type: int) -> RtpMap | None:

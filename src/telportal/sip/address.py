@@ -35,9 +35,15 @@ class Address:
     # The text, once written (treat addresses as values, as URIs are).
     _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        # Not left to the default: a compiled (mypyc) dataclass does not apply it.
-        object.__setattr__(self, "_text", None)
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self, uri: Uri, display_name: str | None = None, params: Params = NO_PARAMS
+    ) -> None:
+        self.uri = uri
+        self.display_name = display_name
+        self.params = params
+        self._text = None
 
     @property
     def tag(self) -> str | None:

@@ -21,6 +21,12 @@ class CSeq:
     number: int
     method: str
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(self, number: int, method: str) -> None:
+        self.number = number
+        self.method = method
+
     def __str__(self) -> str:
         return f"{self.number} {self.method}"
 

@@ -233,6 +233,22 @@ class Request(_HeaderAccessors):
     body: bytes = b""
     version: str = SIP_VERSION
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self,
+        method: str,
+        uri: Uri,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = SIP_VERSION,
+    ) -> None:
+        self.method = method
+        self.uri = uri
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self.version = version
+
     @property
     def start_line(self) -> str:
         return f"{self.method} {self.uri} {self.version}"
@@ -251,6 +267,22 @@ class Response(_HeaderAccessors):
     headers: Headers = field(default_factory=Headers)
     body: bytes = b""
     version: str = SIP_VERSION
+
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self,
+        status: int,
+        reason: str,
+        headers: Headers | None = None,
+        body: bytes = b"",
+        version: str = SIP_VERSION,
+    ) -> None:
+        self.status = status
+        self.reason = reason
+        self.headers = Headers() if headers is None else headers
+        self.body = body
+        self.version = version
 
     @property
     def start_line(self) -> str:

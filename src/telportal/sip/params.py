@@ -28,8 +28,10 @@ class Params:
     items: tuple[tuple[str, str | None], ...] = ()
     _text: str | None = field(default=None, init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
-        # Not left to the default: a compiled (mypyc) dataclass does not apply it.
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(self, items: tuple[tuple[str, str | None], ...] = ()) -> None:
+        object.__setattr__(self, "items", items)
         object.__setattr__(self, "_text", None)
 
     def get(self, name: str) -> str | None:

@@ -81,6 +81,11 @@ DEFAULT_POLICY = ServerPolicy()
 class Accept:
     message: Request | Response
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(self, message: Request | Response) -> None:
+        object.__setattr__(self, "message", message)
+
 
 @dataclass(frozen=True, slots=True)
 class Reject:

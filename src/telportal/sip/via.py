@@ -45,6 +45,23 @@ class Via:
     params: Params = NO_PARAMS
     protocol: str = "SIP/2.0"
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self,
+        *,
+        transport: str,
+        host: str,
+        port: int | None = None,
+        params: Params = NO_PARAMS,
+        protocol: str = "SIP/2.0",
+    ) -> None:
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.params = params
+        self.protocol = protocol
+
     @property
     def branch(self) -> str | None:
         return self.params.get("branch")
