@@ -83,6 +83,29 @@ class LocalMedia:
     direction: Direction = Direction.SENDRECV
     username: str = "telportal"
 
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        codecs: tuple[Codec, ...] = (PCMU, PCMA),
+        telephone_event: bool = True,
+        telephone_event_payload_type: int = DEFAULT_TELEPHONE_EVENT_PAYLOAD_TYPE,
+        ptime: int = DEFAULT_PTIME,
+        direction: Direction = Direction.SENDRECV,
+        username: str = "telportal",
+    ) -> None:
+        object.__setattr__(self, "address", address)
+        object.__setattr__(self, "port", port)
+        object.__setattr__(self, "codecs", codecs)
+        object.__setattr__(self, "telephone_event", telephone_event)
+        object.__setattr__(self, "telephone_event_payload_type", telephone_event_payload_type)
+        object.__setattr__(self, "ptime", ptime)
+        object.__setattr__(self, "direction", direction)
+        object.__setattr__(self, "username", username)
+        self.__post_init__()
+
     def __post_init__(self) -> None:
         if ip_version(self.address) is None:
             raise ValueError(f"{self.address!r} is not an IP address")
