@@ -553,6 +553,11 @@ async def in_process(
                 async with platform.db.read() as session:
                     rows = await session.scalar(select(func.count()).select_from(CallDetailRecord))
                 written = f"call records in the database: {rows} (warm-up included)\n"
+            pairs = getattr(getattr(sip, "media", None), "pairs", None)
+            if pairs is not None and pairs.opened:
+                # Reused pairs cost no sockets: a run much shorter than
+                # `port_reuse_after` opens a pair for nearly every call.
+                written += f"media port pairs opened: {pairs.opened} (warm-up included)\n"
             print(
                 f"{calls} calls in process ({peers.concurrency} at a time, call records "
                 f"{'on' if records else 'off'}): {wall:.2f} s, {calls / wall:.0f} calls/s\n"

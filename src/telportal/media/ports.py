@@ -12,7 +12,12 @@ about 45 us of CPU, some 7% of a call the IVR answers and hangs up (docs/benchma
 `PairPool` keeps the pairs of ended calls open, their datagrams discarded, and hands
 the oldest out again once it has been idle `reuse_after` seconds, the same rule as the
 cursor's: a new call never gets a port whose old call's packets may still be in flight.
-At most `keep` pairs wait; past that the oldest are closed and their ports released.
+At most `keep` pairs wait. Past that, the pair just given back is closed and its port
+released: the oldest waiting pairs are the ones about to serve again. (Closing the
+oldest instead, as at first, meant that at more than `keep / reuse_after` calls a
+second no pair ever waited long enough: every call opened a pair and closed another.)
+When the range has no free pair left, the oldest waiting pair is closed to free its
+port rather than refuse the call.
 """
 
 import asyncio
@@ -199,7 +204,15 @@ class PairPool:
             pair.rtp_receiver.redirect(on_rtp)
             pair.rtcp_receiver.redirect(on_rtcp)
             return pair
-        return await self._open(on_rtp, on_rtcp)
+        while True:
+            try:
+                return await self._open(on_rtp, on_rtcp)
+            except PortsExhaustedError:
+                if not idle:
+                    raise
+                # Waiting pairs hold ports the range has run out of: a new call comes
+                # before the rule that keeps late packets out, so free the oldest.
+                await self._close(idle.popleft())
 
     async def _open(
         self, on_rtp: Callable[[bytes, Address], None], on_rtcp: Callable[[bytes, Address], None]
@@ -232,13 +245,11 @@ class PairPool:
         """`pair`'s call has ended: keep it idle, or close it when `keep` are waiting."""
         pair.rtp_receiver.redirect(_discard)
         pair.rtcp_receiver.redirect(_discard)
-        if self.keep == 0 or not pair.usable:
+        if len(self._idle) >= self.keep or not pair.usable:
             await self._close(pair)
             return
         pair.idle_since = self.clock.monotonic()
         self._idle.append(pair)
-        while len(self._idle) > self.keep:
-            await self._close(self._idle.popleft())
 
     async def _close(self, pair: PortPair) -> None:
         pair.rtp.close()

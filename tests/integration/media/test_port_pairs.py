@@ -14,6 +14,7 @@ import pytest
 from telportal.clock import FakeClock
 from telportal.media import EmbeddedMediaEngine, MediaConfig, SourceLatched
 from telportal.media import engine as engine_module
+from telportal.media.errors import PortsExhaustedError
 from telportal.media.latch import Address
 from telportal.media.ports import PairPool, PortAllocator
 from telportal.rtp.packet import RtpPacket
@@ -90,14 +91,31 @@ async def test_the_oldest_idle_pair_goes_first_and_at_most_keep_wait(
     for pair in taken:
         await pairs.give_back(pair)
         clock.advance(1.0)
-    # The first given back was closed to keep two waiting; its port is free again.
-    assert pairs.idle == 2 and _bindable(taken[0].port)
-    assert pairs.ports.in_use == {taken[1].port, taken[2].port}
-    clock.advance(1.0)  # taken[1] has waited 3 s, taken[2] 2 s
-    assert await pairs.take(_receiver(got, "y"), _receiver(got, "y")) is taken[1]
-    assert await pairs.take(_receiver(got, "z"), _receiver(got, "z")) is taken[2]
-    for pair in taken[1:]:
+    # Two were waiting: the last given back was closed, and its port is free again.
+    assert pairs.idle == 2 and _bindable(taken[2].port)
+    assert pairs.ports.in_use == {taken[0].port, taken[1].port}
+    clock.advance(1.0)  # taken[0] has waited 4 s, taken[1] 3 s
+    assert await pairs.take(_receiver(got, "y"), _receiver(got, "y")) is taken[0]
+    assert await pairs.take(_receiver(got, "z"), _receiver(got, "z")) is taken[1]
+    for pair in taken[:2]:
         await pairs.give_back(pair)
+
+
+async def test_more_calls_a_second_than_the_pool_covers_still_reuse_pairs(
+    pool: tuple[PairPool, FakeClock],
+) -> None:
+    """Calls ending faster than keep / reuse_after (2 in 2 s here): the pairs that
+    wait are the oldest, so they grow old enough to serve, rather than each being
+    closed just before it would have (every call then opened a new pair)."""
+    pairs, clock = pool  # keep=2, reuse_after=2.0
+    got: list[tuple[str, bytes]] = []
+    for _ in range(12):  # a call every 0.5 s, each ending as the next starts
+        pair = await pairs.take(_receiver(got, "x"), _receiver(got, "x"))
+        clock.advance(0.5)
+        await pairs.give_back(pair)
+    # 12 calls: 2 pairs kept, each reused every 2 s once it first waited 2 s, so 4
+    # of the 12 were served by a waiting pair (closing the oldest reused none).
+    assert pairs.opened == 8
 
 
 async def test_a_pair_whose_socket_failed_while_idle_is_closed_not_reused(
@@ -145,13 +163,33 @@ async def test_the_engine_reuses_an_ended_calls_pair_for_a_new_endpoint() -> Non
         phone.close()
 
 
+async def test_a_range_run_out_frees_a_waiting_pair_rather_than_refuse_a_call() -> None:
+    """Waiting pairs must not make a full range refuse calls: the oldest is closed and
+    its port serves the new call (its late packets matter less than the call)."""
+    clock = FakeClock()
+    pairs = PairPool(PortAllocator(HOST, FIRST, FIRST + 3), clock, keep=8, reuse_after=2.0)
+    got: list[tuple[str, bytes]] = []
+    try:
+        first, second = [await pairs.take(_receiver(got, "x"), _receiver(got, "x")) for _ in "ab"]
+        await pairs.give_back(first)
+        clock.advance(0.5)  # too young to serve, and the range's two pairs are taken
+        third = await pairs.take(_receiver(got, "y"), _receiver(got, "y"))
+        assert third is not first and third.port == first.port and pairs.idle == 0
+        with pytest.raises(PortsExhaustedError):  # nothing waits: the range is full
+            await pairs.take(_receiver(got, "z"), _receiver(got, "z"))
+        for pair in (second, third):
+            await pairs.give_back(pair)
+    finally:
+        await pairs.aclose()
+
+
 def test_idle_pairs_take_at_most_a_quarter_of_the_open_files_limit(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(engine_module.resource, "getrlimit", lambda _which: (1024, 4096))
     assert EmbeddedMediaEngine(MediaConfig()).pairs.keep == 128
     monkeypatch.setattr(engine_module.resource, "getrlimit", lambda _which: (1 << 20, 1 << 20))
-    assert EmbeddedMediaEngine(MediaConfig()).pairs.keep == 2048
+    assert EmbeddedMediaEngine(MediaConfig()).pairs.keep == 4096
     assert EmbeddedMediaEngine(MediaConfig(idle_port_pairs=0)).pairs.keep == 0
     with pytest.raises(ValueError, match="must not be negative"):
         MediaConfig(port_reuse_after=-1.0)
