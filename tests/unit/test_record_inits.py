@@ -106,3 +106,30 @@ def test_a_written_out_init_takes_the_fields(
         missing = len(positional) - len(args.defaults)
         defaults = [None] * missing + [ast.unparse(d) for d in args.defaults]
     assert defaults == [d for _, d in fields], name
+    # And every field is set, `init=False` ones too: a field the body forgot would
+    # only fail when something read it.
+    declared = [
+        item.target.id
+        for item in cls.body
+        if isinstance(item, ast.AnnAssign)
+        and isinstance(item.target, ast.Name)
+        and "ClassVar" not in ast.unparse(item.annotation)
+    ]
+    assert sorted(declared) == sorted(_assigned(init)), name
+
+
+def _assigned(init: ast.FunctionDef) -> set[str]:
+    """The attributes `init` sets: `self.x = ...` or `object.__setattr__(self, "x", ...)`."""
+    names: set[str] = set()
+    for node in ast.walk(init):
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Attribute) and ast.unparse(target.value) == "self":
+                    names.add(target.attr)
+        elif (
+            isinstance(node, ast.Call)
+            and ast.unparse(node.func) == "object.__setattr__"
+            and isinstance(node.args[1], ast.Constant)
+        ):
+            names.add(str(node.args[1].value))
+    return names
