@@ -50,6 +50,7 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=None, help="measured calls (300; 2000 records)")
     ap.add_argument("--records", action="store_true", help="bench/call_records.py")
     ap.add_argument("--concurrency", type=int, default=2, help="calls in progress at a time")
+    ap.add_argument("--keep", type=Path, default=None, help="copy callgrind's output here")
     ap.add_argument("options", nargs=argparse.REMAINDER, help="-- then sip_calls.py options")
     args = ap.parse_args()
     options = args.options[1:] if args.options[:1] == ["--"] else args.options
@@ -73,6 +74,8 @@ def main() -> None:
             ],
             capture_output=True, text=True, check=False,
         )  # fmt: skip
+        if args.keep is not None and out.exists():
+            shutil.copyfile(out, args.keep)
         totals = re.search(r"^totals: (\d+)", out.read_text() if out.exists() else "", re.M)
         summary = re.search(summary_line, done.stdout, re.M)
         if done.returncode != 0 or totals is None or summary is None:

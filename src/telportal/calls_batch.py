@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from telportal.calls_store import (
+from telportal.calls_rows import (
     AddLeg,
     AddTransfer,
     Answered,

@@ -3,12 +3,12 @@
 The sans-IO protocol cores (SIP messages, transactions and dialogs, SDP, RTP), the
 media switch and its sessions, and three small helpers they call on every message are
 compiled to C extensions by `setup.py` (decision 0020): a call costs about a quarter
-fewer instructions. The sources stay the truth. A build writes `compiled_sources.json`
-beside this module: the SHA-256 of each source it compiled. At import
-(`telportal/__init__`), if any compiled module's source no longer matches, or
-`TELPORTAL_INTERPRETED` is set, every compiled module is loaded from its `.py` instead
-(they call each other natively, so it is all or none) and, for a stale build, a
-warning names the first changed file.
+fewer instructions. So are the call records' rules (`calls_rows`, decision 0022).
+The sources stay the truth. A build writes `compiled_sources.json` beside this
+module: the SHA-256 of each source it compiled. At import (`telportal/__init__`), if
+any compiled module's source no longer matches, or `TELPORTAL_INTERPRETED` is set,
+every compiled module is loaded from its `.py` instead (they call each other natively,
+so it is all or none) and, for a stale build, a warning names the first changed file.
 
 This module imports the standard library only: `setup.py` reads `COMPILED` from it
 before the package can be imported.
@@ -34,6 +34,7 @@ from types import ModuleType
 # database (media's engine, ports and realtime among them), where tests patch module
 # globals.
 COMPILED: tuple[str, ...] = (
+    "telportal/calls_rows.py",
     "telportal/random_pool.py",
     "telportal/text_cache.py",
     "telportal/timer_heap.py",
