@@ -212,11 +212,13 @@ class CallRecordWriter:
             log.error("call records of %d calls were not written: %s", len(lost), lost[:20])
         return refused
 
-    async def _add(self, op: RecordOp) -> None:
+    def _queued(self, op: RecordOp) -> bool:
+        """Queue `op`; True when the caller must wait for a flush: write-through when
+        not open, back-pressure when behind. Not a coroutine: an operation costs no
+        await unless it has to wait."""
         if self.batch.add(op, self.clock.monotonic()):
             self._wake.set()
-        if self._task is None or len(self.batch) >= self.max_pending:
-            await self.flush()  # write-through when not open; back-pressure when behind
+        return self._task is None or len(self.batch) >= self.max_pending
 
     # --- the operations (the signatures of `CallRecords`) --------------------------
 
@@ -234,25 +236,28 @@ class CallRecordWriter:
     ) -> str:
         record_id = new_id()
         started = started_at or self.clock.now()
-        await self._add(
-            Start(
-                tenant_id, call_id, record_id, site, direction, caller, called, service_id, started
-            )
+        op = Start(
+            tenant_id, call_id, record_id, site, direction, caller, called, service_id, started
         )
+        if self._queued(op):
+            await self.flush()
         return record_id
 
     async def answered(self, tenant_id: str, call_id: str, at: datetime | None = None) -> None:
-        await self._add(Answered(tenant_id, call_id, at or self.clock.now()))
+        if self._queued(Answered(tenant_id, call_id, at or self.clock.now())):
+            await self.flush()
 
     async def save_ivr(
         self, tenant_id: str, call_id: str, record: CallRecord, flow_version: int | None = None
     ) -> None:
-        await self._add(SaveIvr.of(tenant_id, call_id, record, flow_version))
+        if self._queued(SaveIvr.of(tenant_id, call_id, record, flow_version)):
+            await self.flush()
 
     async def queued(
         self, tenant_id: str, call_id: str, queue: str, at: datetime | None = None
     ) -> None:
-        await self._add(Queued(tenant_id, call_id, queue, at or self.clock.now()))
+        if self._queued(Queued(tenant_id, call_id, queue, at or self.clock.now())):
+            await self.flush()
 
     async def connected(
         self,
@@ -266,13 +271,18 @@ class CallRecordWriter:
         at: datetime | None = None,
     ) -> None:
         now = at or self.clock.now()
-        await self._add(Connected(tenant_id, call_id, agent_id, extension, routing, recording, now))
+        if self._queued(
+            Connected(tenant_id, call_id, agent_id, extension, routing, recording, now)
+        ):
+            await self.flush()
 
     async def add_leg(self, tenant_id: str, call_id: str, leg: dict[str, Any]) -> None:
-        await self._add(AddLeg(tenant_id, call_id, dict(leg)))
+        if self._queued(AddLeg(tenant_id, call_id, dict(leg))):
+            await self.flush()
 
     async def add_transfer(self, tenant_id: str, call_id: str, transfer: dict[str, Any]) -> None:
-        await self._add(AddTransfer(tenant_id, call_id, dict(transfer)))
+        if self._queued(AddTransfer(tenant_id, call_id, dict(transfer))):
+            await self.flush()
 
     async def finish(
         self,
@@ -285,7 +295,8 @@ class CallRecordWriter:
         hangup_by: str | None = None,
     ) -> None:
         ended = ended_at or self.clock.now()
-        await self._add(Finish(tenant_id, call_id, end_reason, ended, outcome, hangup_by))
+        if self._queued(Finish(tenant_id, call_id, end_reason, ended, outcome, hangup_by)):
+            await self.flush()
 
     async def close_orphans(self, site: str, reason: str = "site restarted") -> int:
         """`CallRecords.close_orphans`, after what is queued is written."""

@@ -472,9 +472,11 @@ class MediaSession:
         return Datagram(serialize_rtcp(self._report(now)), target)
 
     def bye(self, now: float) -> Datagram | None:
-        """The last report and an RTCP BYE, for when the leg ends."""
+        """The last report and an RTCP BYE, for when the leg ends. None for a session
+        that never sent RTP or RTCP: RFC 3550 6.3.7, such a participant MUST NOT send
+        a BYE (a call the IVR answered and ended at once sends nothing at all)."""
         target = self.rtcp_target
-        if target is None:
+        if target is None or (self.sender.packets == 0 and self.rtcp_sent == 0):
             return None
         self.rtcp_sent += 1
         packets = [*self._report(now), Bye((self.sender.ssrc,))]

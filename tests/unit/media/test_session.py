@@ -163,11 +163,28 @@ def test_rtcp_multiplexed_on_the_rtp_port() -> None:
     assert session.stats().remote_packets_lost == 5
 
 
-def test_bye_on_close() -> None:
+def test_bye_on_close_once_something_was_sent() -> None:
     session = make()
+    assert session.audio_packet(b"\xff" * 160, 0, 1.0) is not None
     bye = session.bye(3.0)
     assert bye is not None
     assert isinstance(parse_rtcp(bye.data)[-1], Bye)
+
+
+def test_bye_after_an_rtcp_report_alone() -> None:
+    session = make()
+    assert session.rtcp_due(1000.0) is not None
+    bye = session.bye(3.0)
+    assert bye is not None
+    assert isinstance(parse_rtcp(bye.data)[-1], Bye)
+
+
+def test_no_bye_from_a_session_that_never_sent() -> None:
+    """RFC 3550 6.3.7: a participant that never sent RTP or RTCP MUST NOT send a BYE."""
+    session = make()
+    session.receive_rtp(rtp(b"\xff" * 160, 1, 160), NAT, 0.0)
+    assert session.bye(3.0) is None
+    assert session.stats().rtcp_sent == 0
 
 
 def test_hold_stops_sending_and_renegotiation_moves_the_target() -> None:
