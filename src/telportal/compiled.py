@@ -3,7 +3,8 @@
 The sans-IO protocol cores (SIP messages, transactions and dialogs, SDP, RTP), the
 media switch and its sessions, and three small helpers they call on every message are
 compiled to C extensions by `setup.py` (decision 0020): a call costs about a quarter
-fewer instructions. So are the call records' rules (`calls_rows`, decision 0022).
+fewer instructions. So are the call records' rules (`calls_rows`) and the making of
+a row's parameters (`store/row_values`), decision 0022.
 The sources stay the truth. A build writes `compiled_sources.json` beside this
 module: the SHA-256 of each source it compiled. At import (`telportal/__init__`), if
 any compiled module's source no longer matches, or `TELPORTAL_INTERPRETED` is set,
@@ -38,6 +39,7 @@ COMPILED: tuple[str, ...] = (
     "telportal/random_pool.py",
     "telportal/text_cache.py",
     "telportal/timer_heap.py",
+    "telportal/store/row_values.py",
     "telportal/sip/__init__.py",
     "telportal/sip/address.py",
     "telportal/sip/cseq.py",

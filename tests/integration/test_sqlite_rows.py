@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import JSON, Table, bindparam, event, func, insert, select
 
 from telportal.app import Platform
+from telportal.store.row_values import Statement
 from telportal.store.schema import AuditEntry, Skill, Tenant
-from telportal.store.sqlite_rows import _Statement
 from telportal.tenancy.roles import Scope
 
 AUDIT = cast(Table, AuditEntry.__table__)
@@ -55,7 +55,7 @@ async def test_inserted_rows_are_stored_as_sqlalchemy_stores_them(
 async def test_empty_json_is_stored_as_sqlalchemy_stores_it(
     sqlite_platform: Platform, tmp_path: Path, changes: Any
 ) -> None:
-    """Empty lists and objects skip the JSON encoder (`_empty_json`): same text stored."""
+    """Empty lists and objects skip the JSON encoder (`row_values.empty_json`): same text stored."""
     at = datetime(2026, 11, 26, 7, 5, 9, tzinfo=UTC)
     async with sqlite_platform.db.write(Scope.cli()) as uow:
         await uow.insert(AUDIT, [_audit(at, changes)])
@@ -68,9 +68,9 @@ async def test_empty_json_is_stored_as_sqlalchemy_stores_it(
 
 
 def test_a_statement_of_one_column_binds_its_value() -> None:
-    one = _Statement("UPDATE t SET a = ?", ("a",), (None,))
+    one = Statement("UPDATE t SET a = ?", ("a",), (None,))
     assert tuple(one.params({"a": 5, "b": 6})) == (5,)
-    converted = _Statement("UPDATE t SET a = ?, b = ?", ("a", "b"), (str, None))
+    converted = Statement("UPDATE t SET a = ?, b = ?", ("a", "b"), (str, None))
     assert list(converted.params({"b": 2, "a": 1})) == ["1", 2]
 
 

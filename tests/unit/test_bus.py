@@ -24,6 +24,17 @@ async def test_subjects_and_prefix_subscriptions() -> None:
     assert [e.entity for e in _drain(platform)] == ["site"]
 
 
+async def test_a_subscription_to_several_prefixes_gets_each_of_theirs() -> None:
+    bus = InProcessBus()
+    both = bus.subscribe("config.acme.skill", "config.platform")
+    anything = bus.subscribe("config.acme", "")  # an empty prefix: every event
+    await bus.publish(_change("acme"))
+    await bus.publish(_change("acme", "skill"))
+    await bus.publish(_change(None, "site"))
+    assert [e.entity for e in _drain(both)] == ["skill", "site"]
+    assert [e.entity for e in _drain(anything)] == ["service", "skill", "site"]
+
+
 async def test_slow_subscriber_drops_oldest_and_counts() -> None:
     bus = InProcessBus()
     sub = bus.subscribe(maxsize=2)

@@ -241,7 +241,9 @@ class AcdService:
         self._wake.set()
 
     async def _follow(self) -> None:
-        with self.bus.subscribe() as sub:
+        # Only the families it acts on: subscribed to everything, it was woken for every
+        # call's `CallFinished` and every queue and agent event, to ignore them.
+        with self.bus.subscribe(ConfigChanged.family, PhoneRegistration.family) as sub:
             while True:
                 event = await sub.get()
                 try:

@@ -16,16 +16,19 @@ log = logging.getLogger(__name__)
 
 
 class Subscription:
-    def __init__(self, bus: "InProcessBus", prefix: str, maxsize: int) -> None:
+    def __init__(self, bus: "InProcessBus", prefixes: tuple[str, ...], maxsize: int) -> None:
         self._bus = bus
-        self.prefix = prefix
+        # No prefix (or an empty one): every event.
+        self.prefixes = () if "" in prefixes else prefixes
         self.dropped = 0
         self._queue: asyncio.Queue[Event] = asyncio.Queue(maxsize)
         self._closed = False
 
     def matches(self, event: Event) -> bool:
+        if not self.prefixes:
+            return True
         subject = event.subject
-        return not self.prefix or subject == self.prefix or subject.startswith(self.prefix + ".")
+        return any(subject == p or subject.startswith(p + ".") for p in self.prefixes)
 
     def deliver(self, event: Event) -> None:
         if self._queue.full():
@@ -61,7 +64,7 @@ class Subscription:
 class EventBus(Protocol):
     async def publish(self, event: Event) -> None: ...
 
-    def subscribe(self, prefix: str = "", maxsize: int = 1000) -> Subscription: ...
+    def subscribe(self, *prefixes: str, maxsize: int = 1000) -> Subscription: ...
 
 
 class InProcessBus:
@@ -73,9 +76,10 @@ class InProcessBus:
             if sub.matches(event):
                 sub.deliver(event)
 
-    def subscribe(self, prefix: str = "", maxsize: int = 1000) -> Subscription:
-        """Events whose subject equals `prefix` or starts with `prefix.`; all when empty."""
-        sub = Subscription(self, prefix, maxsize)
+    def subscribe(self, *prefixes: str, maxsize: int = 1000) -> Subscription:
+        """Events whose subject equals one of `prefixes` or starts with it and a dot;
+        all of them when none is given (or one is empty)."""
+        sub = Subscription(self, prefixes, maxsize)
         self._subs.append(sub)
         return sub
 

@@ -16,60 +16,23 @@ and queries whose single value needs no type conversion (counts, numbers, ids).
 
 An empty JSON list or object is stored as the text its column's processor gave for
 it once: a call record was four `json.dumps` of `[]` (bench/call_records.py). A UTC
-datetime becomes its text in three C calls instead of SQLAlchemy's two functions and
-a format of seven fields, where that gives the same text (`_utc_text`).
+datetime's text up to the second is made once a second, where that gives the same
+text as SQLAlchemy's processor. Both conversions, and the making of each row's
+parameters, are in `store/row_values` (compiled, decision 0022).
 """
 
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import JSON, Integer, Select, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql.schema import Column
 
+from telportal.store.row_values import Processor, Statement, empty_json, utc_text
 from telportal.store.schema import UTCDateTime
-
-Processor = Callable[[Any], Any] | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Statement:
-    """An INSERT or UPDATE: its SQL and how a row's values become its parameters."""
-
-    sql: str
-    keys: tuple[str, ...]  # the columns bound, in the statement's order
-    processors: tuple[Processor, ...]
-    defaults: tuple[tuple[str, Callable[[], Any]], ...] = ()  # INSERT: filled when not given
-    # The row's values in `keys` order (one C call), and which of them to convert.
-    _values: Callable[[Mapping[str, Any]], Any] = field(init=False, repr=False, compare=False)
-    _converted: tuple[tuple[int, Callable[[Any], Any]], ...] = field(
-        init=False, repr=False, compare=False
-    )
-
-    def __post_init__(self) -> None:
-        get = itemgetter(*self.keys)
-        values = get if len(self.keys) > 1 else (lambda row: (get(row),))
-        converted = tuple((i, p) for i, p in enumerate(self.processors) if p is not None)
-        object.__setattr__(self, "_values", values)
-        object.__setattr__(self, "_converted", converted)
-
-    def params(self, row: Mapping[str, Any]) -> Sequence[Any]:
-        if self.defaults:
-            row = dict(row)
-            for key, default in self.defaults:
-                if key not in row:
-                    row[key] = default()
-        values = self._values(row)
-        if not self._converted:
-            return tuple(values)
-        values = list(values)
-        for i, proc in self._converted:
-            values[i] = proc(values[i])
-        return values
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,13 +45,13 @@ class _Query:
 def _shortened(column: Column[Any], proc: Processor) -> Processor:
     """`proc`, or a quicker conversion that gives the same text where it applies."""
     if proc is not None and isinstance(column.type, JSON):
-        return _empty_json(proc)
+        return empty_json(proc)
     if proc is not None and isinstance(column.type, UTCDateTime) and _same_text(proc):
-        return _utc_text
+        return utc_text
     return proc
 
 
-# Datetimes `_utc_text` must convert as the column's own processor does before it
+# Datetimes `utc_text` must convert as the column's own processor does before it
 # stands in for it: another zone, no microseconds, a year below 1000.
 _PROBES = (
     datetime(2026, 11, 27, 3, 4, 5, 6789, tzinfo=UTC),
@@ -98,34 +61,8 @@ _PROBES = (
 
 
 def _same_text(proc: Callable[[Any], Any]) -> bool:
-    """SQLite's DATETIME in its default storage format: what `_utc_text` gives."""
-    return all(proc(p) == _utc_text(p) for p in _PROBES) and proc(None) is None
-
-
-def _utc_text(value: datetime | None) -> str | None:
-    """An aware datetime as SQLite stores a `UTCDateTime`: UTC, without the zone."""
-    if value is None:
-        return None
-    zone = value.tzinfo
-    if zone is not UTC:
-        if zone is None:
-            raise ValueError("naive datetimes are not stored; use UTC")
-        value = value.astimezone(UTC)
-    return value.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _empty_json(proc: Callable[[Any], Any]) -> Processor:
-    """Empty lists and objects as the text `proc` gave for them once."""
-    empty_list, empty_object = proc([]), proc({})
-
-    def process(value: Any) -> Any:
-        # The class first: SQLAlchemy's JSON.NULL and null() refuse to be tested for truth.
-        kind = value.__class__
-        if (kind is list or kind is dict) and not value:
-            return empty_list if kind is list else empty_object
-        return proc(value)
-
-    return process
+    """SQLite's DATETIME in its default storage format: what `utc_text` gives."""
+    return all(proc(p) == utc_text(p) for p in _PROBES) and proc(None) is None
 
 
 def _default_of(column: Column[Any]) -> Callable[[], Any] | None:
@@ -156,9 +93,9 @@ class SqliteRows:
 
     def __init__(self, dialect: Dialect) -> None:
         self._dialect = dialect
-        self._inserts: dict[tuple[Table, frozenset[str]], _Statement] = {}
+        self._inserts: dict[tuple[Table, frozenset[str]], Statement] = {}
         self._queries: dict[Select[Any], _Query] = {}
-        self._updates: dict[tuple[Table, frozenset[str], tuple[str, ...]], _Statement] = {}
+        self._updates: dict[tuple[Table, frozenset[str], tuple[str, ...]], Statement] = {}
 
     def _processors(self, columns: list[Column[Any]]) -> tuple[Processor, ...]:
         """Each column's own conversion of a value for the driver (None: as it is)."""
@@ -167,7 +104,7 @@ class SqliteRows:
             _shortened(c, c.type.dialect_impl(dialect).bind_processor(dialect)) for c in columns
         )
 
-    def _insert(self, table: Table, given: frozenset[str]) -> _Statement:
+    def _insert(self, table: Table, given: frozenset[str]) -> Statement:
         key = (table, given)
         prepared = self._inserts.get(key)
         if prepared is not None:
@@ -190,7 +127,7 @@ class SqliteRows:
         quote = self._dialect.identifier_preparer.quote
         names = ", ".join(quote(c.name) for c in columns)
         marks = ", ".join("?" for _ in columns)
-        prepared = _Statement(
+        prepared = Statement(
             # Names from our own schema, quoted by the dialect; values are bound.
             sql=f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})",  # noqa: S608
             keys=tuple(c.key for c in columns),
@@ -216,7 +153,7 @@ class SqliteRows:
         else:
             sqlite3.Cursor(connection).executemany(prepared.sql, params)
 
-    def _update(self, table: Table, given: frozenset[str], match: tuple[str, ...]) -> _Statement:
+    def _update(self, table: Table, given: frozenset[str], match: tuple[str, ...]) -> Statement:
         key = (table, given, match)
         prepared = self._updates.get(key)
         if prepared is not None:
@@ -232,7 +169,7 @@ class SqliteRows:
         assignments = ", ".join(f"{quote(c.name)} = ?" for c in setting)
         conditions = " AND ".join(f"{quote(c.name)} = ?" for c in matching)
         columns = [*setting, *matching]
-        prepared = _Statement(
+        prepared = Statement(
             # Names from our own schema, quoted by the dialect; values are bound.
             sql=f"UPDATE {quote(table.name)} SET {assignments} WHERE {conditions}",  # noqa: S608
             keys=tuple(c.key for c in columns),
