@@ -281,10 +281,7 @@ async def _existing(uow: UnitOfWork, ops: Sequence[RecordOp]) -> dict[Key, dict[
 
 async def _insert(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
     """INSERT new rows (`CallRow.inserted`): one statement per set of columns."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for values in rows:
-        groups.setdefault(tuple(values), []).append(values)
-    for group in groups.values():
+    for group in _by_columns(rows):
         await uow.insert(_TABLE, group)
 
 
@@ -292,8 +289,13 @@ async def _update(uow: UnitOfWork, rows: list[dict[str, Any]]) -> None:
     """UPDATE rows written before (`CallRow.updated`): of each, the columns that
     changed, one statement per set of columns. The tenant is matched with the id, as
     every query matches it."""
+    for group in _by_columns(rows):
+        await uow.update(_TABLE, ("id", "tenant_id"), group)
+
+
+def _by_columns(rows: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """`rows` grouped by the columns they give, in order: one statement a group."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for values in rows:
         groups.setdefault(tuple(values), []).append(values)
-    for group in groups.values():
-        await uow.update(_TABLE, ("id", "tenant_id"), group)
+    return list(groups.values())
