@@ -6,6 +6,11 @@ instead of searching the heap for it; dead entries are skipped when they reach t
 top, and the heap is rebuilt without them once they are more than half of it, so
 memory stays proportional to the live timers (the way asyncio's event loop keeps its
 scheduled callbacks).
+
+A cancelled entry lets go of its payload at once. Until it reaches the top of the heap
+a dead entry still takes a slot, but it no longer keeps what the payload refers to
+alive: for the SIP layer that is a whole transaction, and Timer F or B is armed for 32
+seconds and cancelled by nearly every response.
 """
 
 import heapq
@@ -15,12 +20,20 @@ T = TypeVar("T")
 
 
 class TimerEntry(Generic[T]):
-    __slots__ = ("alive", "deadline", "payload")
+    __slots__ = ("_payload", "alive", "deadline")
 
     def __init__(self, deadline: float, payload: T) -> None:
         self.deadline = deadline
-        self.payload = payload
+        self._payload: T | None = payload
         self.alive = True
+
+    @property
+    def payload(self) -> T:
+        """What the timer is for; LookupError once the entry has been cancelled."""
+        payload = self._payload
+        if payload is None:
+            raise LookupError("a cancelled timer has no payload")
+        return payload
 
 
 class TimerHeap(Generic[T]):
@@ -44,6 +57,7 @@ class TimerHeap(Generic[T]):
         if entry is None or not entry.alive:
             return
         entry.alive = False
+        entry._payload = None
         self._dead += 1
         if self._dead * 2 > len(self._heap):
             self._heap = [item for item in self._heap if item[2].alive]

@@ -226,7 +226,8 @@ class _Transaction(Generic[A]):
         self.response_data = b""
         self.ack: Request | None = None
         self.ack_data = b""
-        self.final_to_tag: str | None = None  # RFC 2543 ACK matching
+        # Our final response's To tag: RFC 2543 ACK matching, and a late CANCEL's answer.
+        self.final_to_tag: str | None = None
         self.cancels: TransactionId | None = None  # server CANCEL: the INVITE it targets
         self.cancel_pending = False  # client INVITE: CANCEL asked for, waiting for a 1xx
         self.cancel_sent = False
@@ -333,8 +334,11 @@ class TransactionLayer(Generic[A]):
         self._begin()
         invite = None if txn.cancels is None else self._transactions.get(txn.cancels)
         tag = to_tag
-        if invite is not None and invite.last_response is not None:
-            tag = _to_tag(invite.last_response) or tag
+        if invite is not None:
+            if invite.last_response is not None:
+                tag = _to_tag(invite.last_response) or tag
+            elif invite.final_to_tag is not None:  # accepted: its 2xx is let go
+                tag = invite.final_to_tag
         if tag is None:
             tag = self._new_tag()
         assert txn.request is not None  # a CANCEL in Trying keeps it
@@ -523,11 +527,21 @@ class TransactionLayer(Generic[A]):
                 self._disarm(txn, effect.timer)
             else:
                 self._do(txn, effect, message, source)
-        if txn.state in _RELEASE_STATES and txn.request is not None:
+        if txn.state in _RELEASE_STATES:
             # Only absorbing retransmissions is left (up to 64*T1): the request, parsed
             # and all, need not stay in memory, nor in the garbage collector's sight.
-            txn.request = None
-            txn.request_data = b""
+            if txn.request is not None:
+                txn.request = None
+                txn.request_data = b""
+            if txn.state is State.ACCEPTED and txn.last_response is not None:
+                # Nor the 2xx of an accepted INVITE: the TU retransmits it, a repeated
+                # INVITE is absorbed (RFC 6026 7.1), and a late CANCEL reads only its
+                # To tag. Kept for Timer L's 32 s, it was the largest part of what each
+                # call left for the collector (docs/benchmarks.md, session 13).
+                if txn.final_to_tag is None:
+                    txn.final_to_tag = _to_tag(txn.last_response)
+                txn.last_response = None
+                txn.response_data = b""
         if txn.state is State.TERMINATED:
             for timer in list(txn.timers):
                 self._disarm(txn, timer)

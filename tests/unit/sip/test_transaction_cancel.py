@@ -259,6 +259,7 @@ def test_accept_cancel_of_an_answered_invite_only_answers_the_cancel() -> None:
     layer.send_response(invite_txn, make_response(invite, 200, to_tag="ok"))
     actions = layer.accept_cancel(cancel_txn)
     assert kinds(actions) == ["Send 200"]
+    assert [response.to.tag for response in sent(actions)] == ["ok"]  # the 2xx's tag
     assert layer.state_of(invite_txn) is State.ACCEPTED
 
 

@@ -1,5 +1,10 @@
 """A thousand concurrent transactions on one layer: timer order and no leaks."""
 
+import gc
+import weakref
+
+import pytest
+
 from telportal.sip import make_response
 from telportal.sip.transaction import (
     Action,
@@ -8,6 +13,7 @@ from telportal.sip.transaction import (
     Terminated,
     Timeout,
     TransactionId,
+    _Transaction,
     make_ack,
 )
 from telportal.timer_heap import TimerHeap
@@ -123,6 +129,43 @@ def test_responses_cancel_timers_without_the_heap_growing() -> None:
     assert layer.timer_count == COUNT
     run_until(layer, clock, 40.0)
     assert (len(layer), layer.timer_count, layer.timer_heap_size) == (0, 0, 0)
+
+
+def test_terminated_transactions_are_freed_before_their_cancelled_timers_surface() -> None:
+    # Each OPTIONS arms Timer F for 32 s; its 200 cancels F and arms K (5 s). Once K
+    # has fired the transactions are gone, though their dead F entries stay in the heap
+    # under a live timer (the INVITE's): those entries must not keep them in memory.
+    layer, clock = new_layer()
+    options = [request("OPTIONS", branch=f"z9hG4bK-o{number}") for number in range(100)]
+    for each in options:
+        layer.send_request(each, UDP)
+    for each in options:
+        layer.receive(respond(each, 200), UDP, UDP.reliable)
+    run_until(layer, clock, 1.0)
+    layer.send_request(request("INVITE", branch="z9hG4bK-unanswered"), UDP)
+    run_until(layer, clock, 6.0)
+    assert (len(layer), layer.timer_count) == (1, 2)  # the INVITE's Timers A and B
+    assert layer.timer_heap_size > layer.timer_count  # dead F entries are still there
+    alive = [obj for obj in gc.get_objects() if type(obj) is _Transaction]
+    assert len(alive) == 1
+
+
+def test_timer_heap_lets_go_of_a_cancelled_payload() -> None:
+    class Payload:
+        pass
+
+    heap: TimerHeap[Payload] = TimerHeap()
+    payload = Payload()
+    gone = weakref.ref(payload)
+    entry = heap.push(30.0, payload)
+    heap.push(40.0, Payload())  # keeps the dead entry from being compacted away
+    del payload
+    assert entry.payload is gone()
+    heap.cancel(entry)
+    assert gone() is None
+    assert heap.size == 2
+    with pytest.raises(LookupError):
+        _ = entry.payload
 
 
 def test_timer_heap_orders_by_deadline_then_arming_order() -> None:

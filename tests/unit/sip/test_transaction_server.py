@@ -1,5 +1,7 @@
 """Server transactions (RFC 3261 17.2, RFC 6026 7.1), with the schedule written out."""
 
+import gc
+
 import pytest
 
 from telportal.clock import FakeClock
@@ -165,6 +167,21 @@ def test_invite_2xx_moves_to_accepted_where_the_tu_gets_the_ack() -> None:
         layer.send_response(txn, make_response(invite, 486, to_tag="t"))
     assert run_until(layer, clock, 40.0) == [(32.0, Terminated(txn))]
     assert layer.receive(ack, UDP, UDP.reliable) == [Stray(ack, UDP)]
+
+
+def test_an_accepted_invite_keeps_neither_its_request_nor_its_2xx() -> None:
+    # Timer L keeps the transaction 32 s to absorb repeated INVITEs; the parsed
+    # messages would only be more for the garbage collector to walk meanwhile.
+    layer, _, txn, invite = serve()
+    layer.send_response(txn, make_response(invite, 200, to_tag="kept-tag"))
+    del invite
+    assert layer.state_of(txn) is State.ACCEPTED
+    held = [
+        obj
+        for obj in gc.get_objects()
+        if isinstance(obj, Request | Response) and obj.call_id == "a84b4c76e66710@192.0.2.10"
+    ]
+    assert held == []
 
 
 def test_ack_for_2xx_with_its_own_branch_is_stray() -> None:
