@@ -19,6 +19,7 @@ from typing import Any, Literal
 from telportal.errors import Conflict, DomainError, Invalid, NotFound
 from telportal.events.types import CallFinished
 from telportal.ivr.record import CallRecord, Visit
+from telportal.store.row_values import iso_text
 
 Direction = Literal["inbound", "outbound", "internal"]
 MAX_TEXT = 200  # end_reason and outcome columns
@@ -29,7 +30,7 @@ def visit_json(visit: Visit) -> dict[str, Any]:
     return {
         "step": visit.step,
         "type": visit.type,
-        "at": visit.at.isoformat(),
+        "at": iso_text(visit.at),
         "elapsed": round(visit.elapsed, 3),
         "keys": list(visit.inputs),
         "outcome": visit.outcome,
@@ -445,24 +446,26 @@ def finish(row: CallRow, op: Finish) -> CallFinished:
     if op.outcome is not None:
         row.set("outcome", op.outcome[:MAX_TEXT])
     values = row.values
-    return CallFinished(
-        tenant_id=op.tenant_id,
-        at=op.ended_at,
-        record_id=values["id"],
-        call_id=op.call_id,
-        service_id=values.get("service_id"),
-        caller=values["caller"],
-        called=values["called"],
-        started_at=values["started_at"],
-        answered_at=values.get("answered_at"),
-        ended_at=op.ended_at,
-        end_reason=reason,
-        outcome=values.get("outcome"),
-        queue=values.get("queue"),
-        agent_id=values.get("agent_id"),
-        wait_seconds=values.get("wait_seconds"),
-        talk_seconds=values.get("talk_seconds"),
-        hangup_by=values.get("hangup_by"),
+    return CallFinished.from_fields(
+        {
+            "tenant_id": op.tenant_id,
+            "at": op.ended_at,
+            "record_id": values["id"],
+            "call_id": op.call_id,
+            "service_id": values.get("service_id"),
+            "caller": values["caller"],
+            "called": values["called"],
+            "started_at": values["started_at"],
+            "answered_at": values.get("answered_at"),
+            "ended_at": op.ended_at,
+            "end_reason": reason,
+            "outcome": values.get("outcome"),
+            "queue": values.get("queue"),
+            "agent_id": values.get("agent_id"),
+            "wait_seconds": values.get("wait_seconds"),
+            "talk_seconds": values.get("talk_seconds"),
+            "hangup_by": values.get("hangup_by"),
+        }
     )
 
 

@@ -1,5 +1,6 @@
 """A `UTCDateTime` written past the ORM on SQLite (`store/row_values.utc_text`) is
-the text SQLAlchemy's own processors give, for any aware datetime."""
+the text SQLAlchemy's own processors give, for any aware datetime; `iso_text` is
+`isoformat`'s."""
 
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Column, DateTime
 from sqlalchemy.dialects import sqlite
 
-from telportal.store.row_values import utc_text
+from telportal.store.row_values import iso_text, utc_text
 from telportal.store.schema import UTCDateTime
 from telportal.store.sqlite_rows import SqliteRows
 
@@ -48,6 +49,22 @@ def test_datetimes_one_after_another_in_and_across_seconds() -> None:
         t,
     ]
     assert [utc_text(v) for v in sequence] == [SQLALCHEMY(v) for v in sequence]
+
+
+@given(st.datetimes(datetime(2, 1, 1), datetime(9998, 12, 31), timezones=st.just(UTC) | ZONES))
+def test_iso_text_is_isoformat(value: datetime) -> None:
+    assert iso_text(value) == value.isoformat()
+    whole = value.replace(microsecond=0)  # isoformat leaves out a zero fraction
+    assert iso_text(whole) == whole.isoformat()
+
+
+def test_iso_text_and_utc_text_in_turn_share_their_second() -> None:
+    t = datetime(2026, 11, 27, 23, 59, 59, 5, tzinfo=UTC)
+    sequence = [t, t + timedelta(seconds=1), t.replace(microsecond=0), t.replace(year=999)]
+    assert [(iso_text(v), utc_text(v)) for v in sequence] == [
+        (v.isoformat(), SQLALCHEMY(v))
+        for v in sequence  # type: ignore[misc]
+    ]
 
 
 def test_utc_columns_take_it_and_other_datetimes_keep_their_own() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
-from typing import Any
+from typing import Any, Final
 
 Processor = Callable[[Any], Any] | None
 
@@ -91,15 +91,31 @@ class _EmptyJson:
 
 
 class _LastSecond:
-    """The text of the second `utc_text` converted last, with its fields: the datetimes
-    of one write are mostly of the same second. One tuple, replaced whole, so that a
-    reader never pairs one second's fields with another's text."""
+    """The texts of the second converted last, with its fields: the datetimes of one
+    write are mostly of the same second. One tuple, replaced whole, so that a reader
+    never pairs one second's fields with another's texts."""
 
     def __init__(self) -> None:
-        self.pair: tuple[tuple[int, int, int, int, int, int], str] = ((0, 0, 0, 0, 0, 0), "")
+        self.texts: tuple[tuple[int, int, int, int, int, int], str, str] = (
+            (0, 0, 0, 0, 0, 0),
+            "",
+            "",
+        )
+
+    def of(self, value: datetime) -> tuple[str, str]:
+        """The UTC datetime's second as `isoformat(" ")` and `isoformat()` write it,
+        without a fraction or a zone."""
+        fields = (value.year, value.month, value.day, value.hour, value.minute, value.second)
+        last_fields, spaced, iso = self.texts
+        if fields != last_fields:
+            spaced = value.replace(tzinfo=None, microsecond=0).isoformat(" ")
+            iso = spaced[:10] + "T" + spaced[11:]
+            self.texts = (fields, spaced, iso)
+        return spaced, iso
 
 
-_LAST_SECOND = _LastSecond()
+# Final: compiled, its methods are called directly rather than looked up by name.
+_LAST_SECOND: Final = _LastSecond()
 
 
 def utc_text(value: datetime | None) -> str | None:
@@ -115,9 +131,22 @@ def utc_text(value: datetime | None) -> str | None:
         if zone is None:
             raise ValueError("naive datetimes are not stored; use UTC")
         value = value.astimezone(UTC)
-    fields = (value.year, value.month, value.day, value.hour, value.minute, value.second)
-    last_fields, text = _LAST_SECOND.pair
-    if fields != last_fields:
-        text = value.replace(tzinfo=None, microsecond=0).isoformat(" ")
-        _LAST_SECOND.pair = (fields, text)
-    return f"{text}.{value.microsecond:06d}"
+    return _LAST_SECOND.of(value)[0] + _fraction(value.microsecond)
+
+
+def iso_text(value: datetime) -> str:
+    """`value.isoformat()`, sooner for UTC: with a zone it costs about 15,000
+    instructions (the offset is formatted through a timedelta), and each IVR step a
+    call visits writes one in the call record."""
+    if value.tzinfo is not UTC:
+        return value.isoformat()
+    second = _LAST_SECOND.of(value)[1]
+    microsecond = value.microsecond
+    if microsecond:
+        return second + _fraction(microsecond) + "+00:00"
+    return second + "+00:00"
+
+
+def _fraction(microsecond: int) -> str:
+    # ".%06d" without parsing a format: a seventh digit, dropped.
+    return "." + str(1_000_000 + microsecond)[1:]
