@@ -233,6 +233,23 @@ class _Transaction(Generic[A]):
         self.cancel_sent = False
 
 
+def _release(txn: _Transaction[A]) -> None:
+    """Only absorbing retransmissions is left (up to 64*T1): the request, parsed and
+    all, need not stay in memory, nor in the garbage collector's sight."""
+    if txn.request is not None:
+        txn.request = None
+        txn.request_data = b""
+    if txn.state is State.ACCEPTED and txn.last_response is not None:
+        # Nor the 2xx of an accepted INVITE: the TU retransmits it, a repeated INVITE
+        # is absorbed (RFC 6026 7.1), and a late CANCEL reads only its To tag. Kept for
+        # Timer L's 32 s, it was the largest part of what each call left for the
+        # collector (docs/benchmarks.md, session 13).
+        if txn.final_to_tag is None:
+            txn.final_to_tag = _to_tag(txn.last_response)
+        txn.last_response = None
+        txn.response_data = b""
+
+
 class TransactionLayer(Generic[A]):
     """Every SIP transaction of one element; see the module docstring.
 
@@ -528,20 +545,7 @@ class TransactionLayer(Generic[A]):
             else:
                 self._do(txn, effect, message, source)
         if txn.state in _RELEASE_STATES:
-            # Only absorbing retransmissions is left (up to 64*T1): the request, parsed
-            # and all, need not stay in memory, nor in the garbage collector's sight.
-            if txn.request is not None:
-                txn.request = None
-                txn.request_data = b""
-            if txn.state is State.ACCEPTED and txn.last_response is not None:
-                # Nor the 2xx of an accepted INVITE: the TU retransmits it, a repeated
-                # INVITE is absorbed (RFC 6026 7.1), and a late CANCEL reads only its
-                # To tag. Kept for Timer L's 32 s, it was the largest part of what each
-                # call left for the collector (docs/benchmarks.md, session 13).
-                if txn.final_to_tag is None:
-                    txn.final_to_tag = _to_tag(txn.last_response)
-                txn.last_response = None
-                txn.response_data = b""
+            _release(txn)
         if txn.state is State.TERMINATED:
             for timer in list(txn.timers):
                 self._disarm(txn, timer)
