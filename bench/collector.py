@@ -8,9 +8,12 @@ from the settling on:
 
 - every collection timed by generation (`gc.callbacks`);
 - a task sleeping 20 ms in a loop, and how late each sleep ends;
-- the young objects by type at the first young collection. Divided by the calls per
-  young collection (calls / young collections) that is about what a call leaves alive
-  for a while: what makes collections frequent.
+- the young objects by type at the first young collection (or --types-at N). Divided
+  by the calls per young collection (calls / young collections) that is about what a
+  call leaves alive for a while: what makes collections frequent (in a run short
+  enough that collections come at an even pace: 20,000 calls). Later collections
+  find more: the count that triggers them is allocations less deallocations, and the
+  objects that die meanwhile are mostly older ones.
 
     .venv/bin/python bench/collector.py [--calls 20000] [--concurrency 20]
         [--thresholds 50000,20,100] [--types 12]
@@ -37,8 +40,14 @@ SLEEP = 0.02
 
 
 class Probe:
-    def __init__(self, thresholds: tuple[int, int, int] | None) -> None:
+    def __init__(
+        self, thresholds: tuple[int, int, int] | None, count_young: bool, types_at: int
+    ) -> None:
         self.thresholds = thresholds
+        self.types_at = types_at
+        self.young_collections = 0
+        self.count_young = count_young
+        self.young_sizes: list[int] = []
         self.on = False
         self.started = 0.0
         self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
@@ -65,10 +74,14 @@ class Probe:
         if not self.on:
             return
         if phase == "start":
-            if info["generation"] == 0 and self.young is None:
+            if info["generation"] == 0:
+                self.young_collections += 1
+            if info["generation"] == 0 and self.young_collections == self.types_at:
                 self.young = collections.Counter(
                     type(obj).__qualname__ for obj in gc.get_objects(0)
                 )
+            elif self.count_young:
+                self.young_sizes.append(len(gc.get_objects(info["generation"])))
             self.started = time.perf_counter()
         else:
             self.pauses[info["generation"]].append(time.perf_counter() - self.started)
@@ -82,6 +95,8 @@ class Probe:
                     f"{1000 * sum(pauses):.0f} ms in all ({1e6 * sum(pauses) / calls:.1f} us "
                     f"a call), longest {1000 * max(pauses):.1f} ms"
                 )
+        if self.young_sizes:
+            print(f"objects in the collected generations: {self.young_sizes}")
         late = sorted(self.lateness)
         if late:
 
@@ -97,7 +112,7 @@ class Probe:
             per_collection = calls / young_collections
             total = sum(self.young.values())
             print(
-                f"young objects at the first collection: {total}; about "
+                f"young objects at young collection {self.types_at}: {total}; about "
                 f"{per_collection:.0f} calls per collection, so {total / per_collection:.1f} "
                 "a call, of which:"
             )
@@ -111,12 +126,20 @@ def main() -> None:
     ap.add_argument("--concurrency", type=int, default=20)
     ap.add_argument("--thresholds", help="gc.set_threshold after settling (the server's)")
     ap.add_argument("--types", type=int, default=12, help="object types listed")
+    ap.add_argument(
+        "--count-young",
+        action="store_true",
+        help="count the objects of the generations each collection walks (makes sleeps later)",
+    )
+    ap.add_argument(
+        "--types-at", type=int, default=1, help="list young objects at this young collection"
+    )
     args = ap.parse_args()
     thresholds = None
     if args.thresholds:
         first, second, third = (int(n) for n in args.thresholds.split(","))
         thresholds = (first, second, third)
-    probe = Probe(thresholds)
+    probe = Probe(thresholds, args.count_young, args.types_at)
     server.settle_garbage_collector = probe.settle  # sip_calls imports it when it settles
     gc.callbacks.append(probe.collection)
     sys.argv = [
