@@ -163,12 +163,13 @@ def test_timer_heap_lets_go_of_a_cancelled_payload() -> None:
     payload = Payload()
     gone = weakref.ref(payload)
     entry = heap.push(30.0, payload)
-    heap.push(40.0, Payload())  # keeps the dead entry from being compacted away
+    for deadline in (40.0, 41.0, 42.0, 43.0):  # keep the dead entry from compaction
+        heap.push(deadline, Payload())
     del payload
     assert entry.payload is gone()
     heap.cancel(entry)
     assert gone() is None
-    assert heap.size == 2
+    assert heap.size == 5
     with pytest.raises(LookupError):
         _ = entry.payload
 
@@ -195,7 +196,7 @@ def test_timer_heap_does_not_fire_early_and_compacts_cancelled_entries() -> None
     assert heap.pop_due(0.5) is None
     for entry in entries[:-1]:
         heap.cancel(entry)
-        assert heap.size <= 2 * len(heap) + 1
+        assert 3 * heap.size <= 4 * len(heap) + 3  # at most a quarter dead
     assert len(heap) == 1
     assert heap.next_deadline() == 1000.0
     last = heap.pop_due(1000.0)
