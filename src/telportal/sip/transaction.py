@@ -229,7 +229,7 @@ class _Transaction(Generic[A]):
         self.reliable = reliable
         self.interval = 0.0  # current interval of the retransmission timer (A, E or G)
         # None: a zero-duration timer waiting to fire before the current call returns.
-        self.timers: dict[Timer, TimerEntry[tuple[_Transaction[A], Timer]] | None] = {}
+        self.timers: dict[Timer, TimerEntry[_Transaction[A]] | None] = {}
         self.last_response: Response | None = None
         self.response_data = b""
         self.ack: Request | None = None
@@ -255,6 +255,14 @@ def _release(txn: _Transaction[A]) -> None:
         txn.last_response = None
 
 
+def _armed_as(txn: _Transaction[A], entry: TimerEntry[_Transaction[A]]) -> Timer | None:
+    """Which of txn's timers entry is, if it still is one (a transaction has a few)."""
+    for timer, armed in txn.timers.items():
+        if armed is entry:
+            return timer
+    return None
+
+
 class TransactionLayer(Generic[A]):
     """Every SIP transaction of one element; see the module docstring.
 
@@ -272,7 +280,9 @@ class TransactionLayer(Generic[A]):
         self._clock = clock
         self._new_tag = tag_factory
         self._transactions: dict[TransactionId, _Transaction[A]] = {}
-        self._timers: TimerHeap[tuple[_Transaction[A], Timer]] = TimerHeap()
+        # An entry's payload is the transaction alone, not (transaction, timer): one tuple
+        # fewer a timer for the collector to walk (decision 0023); `_armed_as` finds it.
+        self._timers: TimerHeap[_Transaction[A]] = TimerHeap()
         self._immediate: deque[tuple[_Transaction[A], Timer]] = deque()
         self._out: list[Action[A]] = []
         self._now = clock.monotonic()
@@ -410,8 +420,9 @@ class TransactionLayer(Generic[A]):
         now = self._clock.monotonic()
         self._out = []
         while (entry := self._timers.pop_due(now)) is not None:
-            txn, timer = entry.payload
-            if txn.timers.get(timer) is not entry:
+            txn = entry.payload
+            timer = _armed_as(txn, entry)
+            if timer is None:  # re-armed since: this entry is stale
                 continue
             del txn.timers[timer]
             self._now = entry.deadline
@@ -626,7 +637,7 @@ class TransactionLayer(Generic[A]):
             txn.timers[timer] = None
             self._immediate.append((txn, timer))
         else:
-            txn.timers[timer] = self._timers.push(self._now + delay, (txn, timer))
+            txn.timers[timer] = self._timers.push(self._now + delay, txn)
 
     def _disarm(self, txn: _Transaction[A], timer: Timer) -> None:
         entry = txn.timers.pop(timer, None)

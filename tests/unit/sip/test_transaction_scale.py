@@ -1,5 +1,6 @@
 """A thousand concurrent transactions on one layer: timer order and no leaks."""
 
+import collections
 import gc
 import weakref
 
@@ -15,8 +16,9 @@ from telportal.sip.transaction import (
     TransactionId,
     _Transaction,
     make_ack,
+    server_transaction_id,
 )
-from telportal.timer_heap import TimerHeap
+from telportal.timer_heap import TimerEntry, TimerHeap
 from tests.unit.sip.test_transaction_helpers import (
     UDP,
     Peer,
@@ -153,6 +155,31 @@ def test_terminated_transactions_are_freed_before_their_cancelled_timers_surface
         if type(obj) is _Transaction and obj.id.branch.startswith("z9hG4bK-o")
     ]
     assert ours == []
+
+
+def test_calls_for_40_seconds_leave_only_the_resting_transactions_and_their_timers() -> None:
+    """Each 10 ms an INVITE answered 200 (Accepted: Timer L, 32 s) and a BYE of ours
+    answered 200 (Completed: Timer K, 5 s): what stays is what the collector walks at
+    load (decision 0023), so it must be no more than those transactions and a timer
+    each, with few dead heap entries."""
+    layer, clock = new_layer()
+    for number in range(4000):
+        clock.advance(0.01)
+        layer.tick()
+        invite = request("INVITE", branch=f"z9hG4bK-i{number}", call_id=f"rest-{number}")
+        layer.receive(invite, UDP, UDP.reliable)
+        layer.send_response(server_transaction_id(invite), make_response(invite, 200, to_tag="t"))
+        bye = request("BYE", branch=f"z9hG4bK-b{number}", call_id=f"rest-{number}")
+        layer.send_request(bye, UDP)
+        layer.receive(respond(bye, 200), UDP, UDP.reliable)
+    resting = len(layer)
+    assert 3200 + 500 - 2 <= resting <= 3200 + 500 + 2  # 32 s of L, 5 s of K
+    assert layer.timer_count == resting
+    assert 3 * layer.timer_heap_size <= 4 * resting + 3  # at most a quarter dead
+    gc.collect()
+    kinds = collections.Counter(type(obj) for obj in gc.get_objects())
+    assert kinds[_Transaction] == resting
+    assert kinds[TimerEntry] <= layer.timer_heap_size
 
 
 def test_timer_heap_lets_go_of_a_cancelled_payload() -> None:
