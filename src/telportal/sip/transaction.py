@@ -369,8 +369,6 @@ class TransactionLayer(Generic[A]):
         if invite is not None:
             if invite.last_response is not None:
                 tag = _to_tag(invite.last_response) or tag
-            elif invite.final_to_tag is not None:
-                tag = invite.final_to_tag
             elif invite.response_data:  # accepted: only its 2xx's bytes are kept
                 tag = _to_tag_of(invite.response_data) or tag
         if tag is None:
