@@ -80,8 +80,9 @@ class Probe:
                 self.young = collections.Counter(
                     type(obj).__qualname__ for obj in gc.get_objects(0)
                 )
-            elif self.count_young:
-                self.young_sizes.append(len(gc.get_objects(info["generation"])))
+            if self.count_young:  # a collection walks its generation and the younger
+                walked = range(info["generation"] + 1)
+                self.young_sizes.append(sum(len(gc.get_objects(g)) for g in walked))
             self.started = time.perf_counter()
         else:
             self.pauses[info["generation"]].append(time.perf_counter() - self.started)
@@ -107,9 +108,10 @@ class Probe:
                 f"a {1000 * SLEEP:.0f} ms sleep woke late by: p50 {at(0.5):.1f} ms, "
                 f"p99 {at(0.99):.1f} ms, max {1000 * late[-1]:.1f} ms ({len(late)} sleeps)"
             )
-        young_collections = len(self.pauses[0]) + len(self.pauses[1]) + len(self.pauses[2])
-        if self.young is not None and young_collections:
-            per_collection = calls / young_collections
+        # Every collection, of whatever generation, starts the young count again.
+        runs = len(self.pauses[0]) + len(self.pauses[1]) + len(self.pauses[2])
+        if self.young is not None and runs:
+            per_collection = calls / runs
             total = sum(self.young.values())
             print(
                 f"young objects at young collection {self.types_at}: {total}; about "
