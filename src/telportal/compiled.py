@@ -56,6 +56,7 @@ COMPILED: tuple[str, ...] = (
     "telportal/sip/status.py",
     "telportal/sip/transaction.py",
     "telportal/sip/transaction_messages.py",
+    "telportal/sip/transaction_rest.py",
     "telportal/sip/transaction_table.py",
     "telportal/sip/uri.py",
     "telportal/sip/validate.py",

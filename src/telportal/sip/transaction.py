@@ -56,6 +56,7 @@ from telportal.sip.transaction_actions import (
     is_reliable,
 )
 from telportal.sip.transaction_messages import make_ack, make_cancel, new_branch, new_tag
+from telportal.sip.transaction_rest import RestingTransactions
 from telportal.sip.transaction_retransmit import AckKey, NoAck, TwoHundredRetransmitter
 from telportal.sip.transaction_table import (
     INVITE_CLIENT,
@@ -116,6 +117,31 @@ _RETRANSMISSION_TIMERS: Final = frozenset({Timer.A, Timer.E, Timer.G})
 _RELEASE_STATES: Final = frozenset({State.COMPLETED, State.CONFIRMED, State.ACCEPTED})
 _NO_TIMERS: Final[frozenset[Timer]] = frozenset()
 
+# The states in which a transaction only waits out one timer of a fixed duration, kept
+# at rest (`transaction_rest`, decision 0024): (machine, state, timer), by kind number.
+# Typed as a tuple of any length: a fixed-length one is a C struct in compiled code,
+# boxed whole (seven tuples) each time it is indexed by a variable.
+_RESTING: Final[tuple[tuple[Machine, State, Timer], ...]] = (
+    (INVITE_SERVER, State.ACCEPTED, Timer.L),
+    (INVITE_SERVER, State.CONFIRMED, Timer.I),
+    (NON_INVITE_SERVER, State.COMPLETED, Timer.J),
+    (NON_INVITE_CLIENT, State.COMPLETED, Timer.K),
+    (INVITE_CLIENT, State.COMPLETED, Timer.D),
+    (INVITE_CLIENT, State.ACCEPTED, Timer.M),
+)
+_REST_KIND: Final = {timer: kind for kind, (_, _, timer) in enumerate(_RESTING)}
+_ACK_KIND: Final = _REST_KIND[Timer.D]  # keeps the ACK it sent; server kinds their response
+_CLIENT_KINDS: Final = frozenset({_REST_KIND[Timer.K], _REST_KIND[Timer.M]})
+
+
+# A named tuple's own constructor is Python code (about 4,000 instructions with keyword
+# arguments); tuple.__new__ makes the same tuple in C. Three or four ids a call.
+_new_tuple: Final = tuple.__new__
+
+
+def _txn_id(server: bool, method: str, branch: str, sent_by: str = "") -> TransactionId:
+    return _new_tuple(TransactionId, (server, method, branch, sent_by))
+
 
 class UnknownTransaction(LookupError):
     """The id names no live transaction of the kind the call needs."""
@@ -136,7 +162,7 @@ def client_transaction_id(request: Request) -> TransactionId:
     cseq_method = request.cseq.method
     if cseq_method != request.method:
         raise ValueError(f"CSeq method {cseq_method} differs from the {request.method} request")
-    return TransactionId(server=False, method=request.method, branch=branch)
+    return _txn_id(False, request.method, branch)
 
 
 def server_transaction_id(request: Request) -> TransactionId:
@@ -154,7 +180,7 @@ def _server_id(request: Request, via: Via) -> TransactionId:
     if branch is not None and branch.startswith(BRANCH_MAGIC_COOKIE):
         host = via.host.lower()
         sent_by = host if via.port is None else f"{host}:{via.port}"
-        return TransactionId(server=True, method=method, branch=branch, sent_by=sent_by)
+        return _txn_id(True, method, branch, sent_by)
     return _rfc2543_id(request, via, request.to.tag)
 
 
@@ -164,7 +190,7 @@ def _rfc2543_id(request: Request, via: Via, to_tag: str | None) -> TransactionId
         f"rfc2543 {request.uri} to-tag={to_tag or ''} from-tag={request.from_.tag or ''}"
         f" {request.call_id} {request.cseq.number} {via}"
     )
-    return TransactionId(server=True, method=method, branch=key)
+    return _txn_id(True, method, key)
 
 
 def _event_for(status: int) -> Event:
@@ -180,6 +206,18 @@ def _to_tag(response: Response) -> str | None:
         return response.to.tag
     except SipParseError:
         return None
+
+
+def _rest_key(txn_id: TransactionId) -> str:
+    """A transaction id as text: a key the garbage collector does not track."""
+    role = "s" if txn_id.server else "c"
+    return f"{role}{txn_id.method}\n{txn_id.branch}\n{txn_id.sent_by}"
+
+
+def _id_of(key: str) -> TransactionId:
+    """The transaction id `_rest_key` made key from (no part of one holds a newline)."""
+    method, branch, sent_by = key[1:].split("\n")
+    return _txn_id(key[0] == "s", method, branch, sent_by)
 
 
 def _to_tag_of(data: bytes) -> str | None:
@@ -207,6 +245,9 @@ class _Transaction(Generic[A]):
         "request",
         "request_data",
         "response_data",
+        "rest_kind",
+        "rest_queued",
+        "rest_until",
         "state",
         "timers",
     )
@@ -215,7 +256,7 @@ class _Transaction(Generic[A]):
         self,
         txn_id: TransactionId,
         machine: Machine,
-        request: Request,
+        request: Request | None,
         address: A,
         reliable: bool,
     ) -> None:
@@ -228,8 +269,12 @@ class _Transaction(Generic[A]):
         self.address = address  # client: the request's destination; server: its source
         self.reliable = reliable
         self.interval = 0.0  # current interval of the retransmission timer (A, E or G)
-        # None: a zero-duration timer waiting to fire before the current call returns.
+        # None: a zero-duration timer waiting to fire before the current call returns,
+        # or the timer of a resting state, which goes with the transaction to rest.
         self.timers: dict[Timer, TimerEntry[_Transaction[A]] | None] = {}
+        self.rest_kind = -1  # the resting state armed, to settle as (see _RESTING)
+        self.rest_until = 0.0  # when its timer fires
+        self.rest_queued = False  # that deadline is in the rest's queue already
         self.last_response: Response | None = None
         self.response_data = b""
         self.ack: Request | None = None
@@ -284,6 +329,10 @@ class TransactionLayer(Generic[A]):
         # fewer a timer for the collector to walk (decision 0023); `_armed_as` finds it.
         self._timers: TimerHeap[_Transaction[A]] = TimerHeap()
         self._immediate: deque[tuple[_Transaction[A], Timer]] = deque()
+        # Transactions that went to rest are kept out of the collector's sight
+        # (decision 0024); those that may go to rest when the current call returns:
+        self._rest: RestingTransactions[A] = RestingTransactions(len(_RESTING))
+        self._settling: list[_Transaction[A]] = []
         self._out: list[Action[A]] = []
         self._now = clock.monotonic()
 
@@ -302,7 +351,7 @@ class TransactionLayer(Generic[A]):
         if request.method == ACK:
             raise ValueError("an ACK is not sent through a client transaction")
         txn_id = client_transaction_id(request)
-        if txn_id in self._transactions:
+        if txn_id in self._transactions or self._resting(txn_id):
             raise ValueError(f"transaction {txn_id} exists already")
         if reliable is None:
             reliable = is_reliable(request.top_via.transport)
@@ -321,6 +370,7 @@ class TransactionLayer(Generic[A]):
         txn = self._server(transaction)
         event = _event_for(response.status)
         if (txn.state, event) not in txn.machine.table:
+            self._settle()  # it may have come back from rest for this
             raise TransactionStateError(
                 f"{txn.machine.name} transaction {transaction} in state"
                 f" {txn.state.value} cannot send a {response.status} response"
@@ -337,10 +387,11 @@ class TransactionLayer(Generic[A]):
         transaction is gone. If no final response follows within 64*T1 of the CANCEL,
         the INVITE transaction ends with `Timeout`. Calling it again does nothing.
         """
-        txn = self._transactions.get(transaction)
+        txn = self._get(transaction)
         if txn is None:
             return []
         if txn.machine is not INVITE_CLIENT:
+            self._settle()
             raise ValueError(f"only an INVITE client transaction can be cancelled, not {txn.id}")
         self._begin()
         if txn.state is State.CALLING:
@@ -359,12 +410,14 @@ class TransactionLayer(Generic[A]):
         provisional response, else to_tag, else a new one.
         """
         txn = self._server(transaction)
+        if txn.id.method != CANCEL or txn.state is not State.TRYING:
+            self._settle()
         if txn.id.method != CANCEL:
             raise UnknownTransaction(f"{transaction} is not a CANCEL transaction")
         if txn.state is not State.TRYING:
             raise TransactionStateError(f"the CANCEL {transaction} has been answered already")
         self._begin()
-        invite = None if txn.cancels is None else self._transactions.get(txn.cancels)
+        invite = None if txn.cancels is None else self._get(txn.cancels)
         tag = to_tag
         if invite is not None:
             if invite.last_response is not None:
@@ -384,7 +437,7 @@ class TransactionLayer(Generic[A]):
 
     def transport_error(self, transaction: TransactionId) -> list[Action[A]]:
         """The transport could not send a message of this transaction (17.1.4, 17.2.4)."""
-        txn = self._transactions.get(transaction)
+        txn = self._get(transaction)
         if txn is None:
             return []
         self._begin()
@@ -411,13 +464,29 @@ class TransactionLayer(Generic[A]):
 
     def next_deadline(self) -> float | None:
         """When `tick` has something to do, on the clock's monotonic time."""
-        return self._timers.next_deadline()
+        armed = self._timers.next_deadline()
+        resting = self._rest.next_deadline()
+        if armed is None or (resting is not None and resting < armed):
+            return resting
+        return armed
 
     def tick(self) -> list[Action[A]]:
         """Fire every timer due by now, in deadline order."""
         now = self._clock.monotonic()
         self._out = []
-        while (entry := self._timers.pop_due(now)) is not None:
+        timers, rest = self._timers, self._rest
+        while True:
+            resting = rest.next_deadline()
+            armed = timers.next_deadline()
+            if resting is not None and resting <= now and (armed is None or resting < armed):
+                # A resting state's timer only ever ends its transaction.
+                due = rest.pop_due(now)
+                assert due is not None
+                self._out.append(Terminated(_id_of(due[0])))
+                continue
+            entry = timers.pop_due(now)
+            if entry is None:
+                break
             txn = entry.payload
             timer = _armed_as(txn, entry)
             if timer is None:  # re-armed since: this entry is stale
@@ -426,6 +495,7 @@ class TransactionLayer(Generic[A]):
             self._now = entry.deadline
             self._dispatch(txn, timer, None, None)
             self._drain()
+        self._settle()
         self._now = now
         return self._take()
 
@@ -434,16 +504,24 @@ class TransactionLayer(Generic[A]):
     def state_of(self, transaction: TransactionId) -> State | None:
         """The state of a live transaction; None once it has terminated."""
         txn = self._transactions.get(transaction)
-        return None if txn is None else txn.state
+        if txn is not None:
+            return txn.state
+        kind = self._rest.kind_of(_rest_key(transaction)) if len(self._rest) > 0 else -1
+        return None if kind < 0 else _RESTING[kind][1]
 
     def __len__(self) -> int:
-        """Live transactions."""
-        return len(self._transactions)
+        """Live transactions, resting ones included."""
+        return len(self._transactions) + len(self._rest)
+
+    @property
+    def resting(self) -> int:
+        """Transactions at rest: only waiting out Timer L, I, J, K, D or M."""
+        return len(self._rest)
 
     @property
     def timer_count(self) -> int:
-        """Timers armed and not yet fired or cancelled."""
-        return len(self._timers)
+        """Timers armed and not yet fired or cancelled, resting ones' included."""
+        return len(self._timers) + len(self._rest)
 
     @property
     def timer_heap_size(self) -> int:
@@ -457,7 +535,7 @@ class TransactionLayer(Generic[A]):
         method = response.cseq.method
         txn = None
         if branch is not None:
-            txn = self._transactions.get(TransactionId(server=False, method=method, branch=branch))
+            txn = self._get(_txn_id(False, method, branch))
         if txn is None:
             self._out.append(Stray(response, source))
             return
@@ -475,31 +553,33 @@ class TransactionLayer(Generic[A]):
                 self._dispatch(txn, Event.ACK, request, source)
             return
         txn_id = _server_id(request, via)
-        txn = self._transactions.get(txn_id)
+        txn = self._get(txn_id)
         if txn is not None:
             self._dispatch(txn, Event.REQUEST, request, source)
             return
         machine = INVITE_SERVER if request.method == INVITE else NON_INVITE_SERVER
         txn = _Transaction(txn_id, machine, request, source, reliable)
         if request.method == CANCEL:
-            target = txn_id._replace(method=INVITE)
-            txn.cancels = target if target in self._transactions else None
+            target = _txn_id(True, INVITE, txn_id.branch, txn_id.sent_by)
+            known = target in self._transactions or self._resting(target)
+            txn.cancels = target if known else None
         self._start(txn, request, source)
 
     def _match_ack(self, ack: Request, via: Via) -> _Transaction[A] | None:
         txn_id = _server_id(ack, via)
-        txn = self._transactions.get(txn_id)
+        txn = self._get(txn_id)
         if txn is not None or not txn_id.rfc2543:
             return txn
         # An RFC 2543 INVITE without a To tag: its ACK carries the tag of our response.
-        txn = self._transactions.get(_rfc2543_id(ack, via, None))
+        txn = self._get(_rfc2543_id(ack, via, None))
         if txn is not None and txn.final_to_tag is not None and txn.final_to_tag == ack.to.tag:
             return txn
         return None
 
     def _server(self, transaction: TransactionId) -> _Transaction[A]:
-        txn = self._transactions.get(transaction)
+        txn = self._get(transaction)
         if txn is None or not transaction.server:
+            self._settle()
             raise UnknownTransaction(f"no server transaction {transaction}")
         return txn
 
@@ -509,7 +589,7 @@ class TransactionLayer(Generic[A]):
         assert invite.request is not None  # Proceeding: not released yet
         cancel = make_cancel(invite.request)
         cancel_id = client_transaction_id(cancel)
-        if cancel_id not in self._transactions:
+        if cancel_id not in self._transactions and not self._resting(cancel_id):
             txn = _Transaction(
                 cancel_id, NON_INVITE_CLIENT, cancel, invite.address, invite.reliable
             )
@@ -524,6 +604,7 @@ class TransactionLayer(Generic[A]):
 
     def _finish(self) -> list[Action[A]]:
         self._drain()
+        self._settle()
         return self._take()
 
     def _take(self) -> list[Action[A]]:
@@ -634,6 +715,13 @@ class TransactionLayer(Generic[A]):
         if delay == 0:
             txn.timers[timer] = None
             self._immediate.append((txn, timer))
+        elif (kind := _REST_KIND.get(timer, -1)) >= 0:
+            # Not on the heap: the transaction takes it to rest when the call returns.
+            txn.timers[timer] = None
+            txn.rest_kind = kind
+            txn.rest_until = self._now + delay
+            txn.rest_queued = False
+            self._settling.append(txn)
         else:
             txn.timers[timer] = self._timers.push(self._now + delay, txn)
 
@@ -650,3 +738,85 @@ class TransactionLayer(Generic[A]):
             if timer in txn.timers and txn.timers[timer] is None:
                 del txn.timers[timer]
                 self._dispatch(txn, timer, None, None)
+
+    # -- rest (decision 0024) ---------------------------------------------------------
+
+    def _get(self, transaction: TransactionId) -> _Transaction[A] | None:
+        """The live transaction, brought back from rest if it was resting."""
+        txn = self._transactions.get(transaction)
+        if txn is None and len(self._rest) > 0:
+            txn = self._revive(transaction)
+        return txn
+
+    def _resting(self, transaction: TransactionId) -> bool:
+        return len(self._rest) > 0 and self._rest.kind_of(_rest_key(transaction)) >= 0
+
+    def _revive(self, txn_id: TransactionId) -> _Transaction[A] | None:
+        taken = self._rest.take(_rest_key(txn_id))
+        if taken is None:
+            return None
+        kind, reliable, address, data, until = taken
+        machine, state, timer = _RESTING[kind]
+        txn = _Transaction(txn_id, machine, None, address, reliable)
+        txn.state = state
+        if kind == _ACK_KIND:
+            ack = parse_message(data)  # we serialized it: it parses
+            assert isinstance(ack, Request)
+            txn.ack, txn.ack_data = ack, data
+        elif kind not in _CLIENT_KINDS:
+            txn.response_data = data
+            if state is State.COMPLETED:  # a non-INVITE server one resends it as is
+                response = parse_message(data)
+                assert isinstance(response, Response)
+                txn.last_response = response
+            if txn_id.rfc2543:
+                txn.final_to_tag = _to_tag_of(data)
+        txn.timers[timer] = None
+        txn.rest_kind = kind
+        txn.rest_until = until
+        txn.rest_queued = True
+        self._transactions[txn_id] = txn
+        self._settling.append(txn)
+        return txn
+
+    def _settle(self) -> None:
+        """Put to rest the transactions whose state now only waits out its timer."""
+        settling = self._settling
+        if not settling:
+            return
+        self._settling = []
+        live = self._transactions
+        for txn in settling:
+            kind = txn.rest_kind
+            if kind < 0 or live.get(txn.id) is not txn:
+                continue  # settled already, or terminated
+            txn.rest_kind = -1
+            machine, state, timer = _RESTING[kind]
+            timers = txn.timers
+            if timer not in timers:
+                continue  # the state moved on and disarmed it
+            if (
+                machine is not txn.machine
+                or state is not txn.state
+                or len(timers) != 1
+                or txn.cancel_pending
+            ):
+                # Kept live by another timer or state: its timer goes on the heap.
+                timers[timer] = self._timers.push(txn.rest_until, txn)
+                continue
+            if kind == _ACK_KIND:
+                data = txn.ack_data
+            elif kind in _CLIENT_KINDS:
+                data = b""
+            else:
+                data = txn.response_data
+            del live[txn.id]
+            self._rest.put(
+                _rest_key(txn.id),
+                kind,
+                txn.reliable,
+                txn.address,
+                data,
+                txn.rest_until,
+                queued=txn.rest_queued,
+            )

@@ -38,7 +38,10 @@ class AckKey(NamedTuple):
     @classmethod
     def of(cls, message: Request | Response) -> "AckKey":
         """The key of a 2xx or of an ACK; raises SipParseError for unreadable headers."""
-        return cls(message.call_id, message.cseq.number, message.from_.tag, message.to.tag)
+        # tuple.__new__: the named tuple's own constructor is Python code, and this
+        # runs for every 2xx and every ACK.
+        fields = (message.call_id, message.cseq.number, message.from_.tag, message.to.tag)
+        return tuple.__new__(cls, fields)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from telportal.sip.transaction import (
     Action,
     Send,
     TimerSettings,
+    TransactionId,
     TransactionLayer,
     new_branch,
 )
@@ -101,6 +102,17 @@ def only(actions: Sequence[object], kind: type[A]) -> list[A]:
 
 def sent(actions: Actions) -> list[Request | Response]:
     return [action.message for action in only(actions, Send)]
+
+
+def resends(actions: Actions) -> list[tuple[bytes, Peer, bytes, TransactionId | None]]:
+    """The Sends among actions as what goes out: data, destination, the message
+    serialized again, transaction. A resting transaction keeps only the bytes of what
+    it may send again (decision 0024), so its message is those bytes parsed back: the
+    same message, though not the same object."""
+    return [
+        (send.data, send.destination, send.message.to_bytes(), send.transaction)
+        for send in only(actions, Send)
+    ]
 
 
 def kinds(actions: Actions) -> list[str]:

@@ -2,6 +2,7 @@
 
 import collections
 import gc
+import types
 import weakref
 
 import pytest
@@ -18,7 +19,7 @@ from telportal.sip.transaction import (
     make_ack,
     server_transaction_id,
 )
-from telportal.timer_heap import TimerEntry, TimerHeap
+from telportal.timer_heap import TimerHeap
 from tests.unit.sip.test_transaction_helpers import (
     UDP,
     Peer,
@@ -134,19 +135,20 @@ def test_responses_cancel_timers_without_the_heap_growing() -> None:
 
 
 def test_terminated_transactions_are_freed_before_their_cancelled_timers_surface() -> None:
-    # Each OPTIONS arms Timer F for 32 s; its 200 cancels F and arms K (5 s). Once K
-    # has fired the transactions are gone, though their dead F entries stay in the heap
-    # under a live timer (the INVITE's): those entries must not keep them in memory.
+    # Each OPTIONS arms Timer F for 32 s; its 200 cancels F and the transaction rests
+    # until Timer K (5 s). Once K has fired they are gone, though their dead F entries
+    # stay in the heap among live timers (unanswered INVITEs' A and B): those entries
+    # must not keep them in memory.
     layer, clock = new_layer()
+    for number in range(200):
+        layer.send_request(request("INVITE", branch=f"z9hG4bK-unanswered{number}"), UDP)
     options = [request("OPTIONS", branch=f"z9hG4bK-o{number}") for number in range(100)]
     for each in options:
         layer.send_request(each, UDP)
     for each in options:
         layer.receive(respond(each, 200), UDP, UDP.reliable)
-    run_until(layer, clock, 1.0)
-    layer.send_request(request("INVITE", branch="z9hG4bK-unanswered"), UDP)
     run_until(layer, clock, 6.0)
-    assert (len(layer), layer.timer_count) == (1, 2)  # the INVITE's Timers A and B
+    assert (len(layer), layer.timer_count) == (200, 400)  # the INVITEs' Timers A and B
     assert layer.timer_heap_size > layer.timer_count  # dead F entries are still there
     gc.collect()  # other tests' garbage, so that only references are counted
     ours = [
@@ -157,15 +159,33 @@ def test_terminated_transactions_are_freed_before_their_cancelled_timers_surface
     assert ours == []
 
 
-def test_calls_for_40_seconds_leave_only_the_resting_transactions_and_their_timers() -> None:
+def _tracked_within(root: object) -> list[object]:
+    """The objects the garbage collector tracks among those root refers to, at any
+    depth (classes, modules and functions not followed)."""
+    seen: set[int] = set()
+    tracked = []
+    todo = [root]
+    while todo:
+        obj = todo.pop()
+        if id(obj) in seen or isinstance(obj, type | types.ModuleType | types.FunctionType):
+            continue
+        seen.add(id(obj))
+        if gc.is_tracked(obj):
+            tracked.append(obj)
+        todo += gc.get_referents(obj)
+    return tracked
+
+
+def test_calls_for_40_seconds_rest_where_the_collector_does_not_look() -> None:
     """Each 10 ms an INVITE answered 200 (Accepted: Timer L, 32 s) and a BYE of ours
-    answered 200 (Completed: Timer K, 5 s): what stays is what the collector walks at
-    load (decision 0023), so it must be no more than those transactions and a timer
-    each, with few dead heap entries."""
+    answered 200 (Completed: Timer K, 5 s). What they leave is what the collector would
+    walk at load, so they rest as text, bytes and numbers (decision 0024): no
+    transaction object, no heap entry, and a few dozen tracked objects for them all."""
     layer, clock = new_layer()
+    terminated = 0
     for number in range(4000):
         clock.advance(0.01)
-        layer.tick()
+        terminated += len(only(layer.tick(), Terminated))
         invite = request("INVITE", branch=f"z9hG4bK-i{number}", call_id=f"rest-{number}")
         layer.receive(invite, UDP, UDP.reliable)
         layer.send_response(server_transaction_id(invite), make_response(invite, 200, to_tag="t"))
@@ -174,12 +194,24 @@ def test_calls_for_40_seconds_leave_only_the_resting_transactions_and_their_time
         layer.receive(respond(bye, 200), UDP, UDP.reliable)
     resting = len(layer)
     assert 3200 + 500 - 2 <= resting <= 3200 + 500 + 2  # 32 s of L, 5 s of K
+    assert layer.resting == resting
     assert layer.timer_count == resting
-    assert 3 * layer.timer_heap_size <= 4 * resting + 3  # at most a quarter dead
+    assert layer.timer_heap_size == 0  # F's cancelled entries compacted away
+    assert terminated == 8000 - resting
     gc.collect()
-    kinds = collections.Counter(type(obj) for obj in gc.get_objects())
-    assert kinds[_Transaction] == resting
-    assert kinds[TimerEntry] <= layer.timer_heap_size
+    assert collections.Counter(type(obj) for obj in gc.get_objects())[_Transaction] == 0
+    assert len(_tracked_within(layer._rest)) <= 40
+
+    # They still end on time, in order: an INVITE 32 s after its 200, a BYE 5 s after.
+    timeline = run_until(layer, clock, 80.0)
+    ended = [(moment, action.transaction) for moment, action in timeline]
+    assert len(ended) == resting
+    assert [moment for moment, _ in ended] == sorted(moment for moment, _ in ended)
+    last_invite = server_transaction_id(
+        request("INVITE", branch="z9hG4bK-i3999", call_id="rest-3999")
+    )
+    assert (pytest.approx(40.0 + 32.0), last_invite) in ended
+    assert (len(layer), layer.timer_count, layer.next_deadline()) == (0, 0, None)
 
 
 def test_timer_heap_lets_go_of_a_cancelled_payload() -> None:
