@@ -8,6 +8,9 @@ from the settling on:
 
 - every collection timed by generation (`gc.callbacks`);
 - a task sleeping 20 ms in a loop, and how late each sleep ends;
+- with --stalls MS, where the event loop's thread was whenever the sleeper had not
+  woken MS ms after it should have (a watchdog thread samples its stack every 2 ms
+  while it is late; the innermost frames, counted by sample);
 - the young objects by type at the first young collection (or --types-at N). Divided
   by the calls per young collection (calls / young collections) that is about what a
   call leaves alive for a while: what makes collections frequent (in a run short
@@ -26,7 +29,9 @@ import asyncio
 import collections
 import gc
 import sys
+import threading
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +44,58 @@ from telportal import server
 SLEEP = 0.02
 
 
+class StallWatch:
+    """Samples the loop thread's stack while the sleeper is late by more than limit."""
+
+    def __init__(self, limit: float) -> None:
+        self.limit = limit
+        self.due = 0.0  # when the sleeper should wake; 0: not sleeping
+        self.samples: collections.Counter[str] = collections.Counter()
+        self.stalls = 0
+        self._loop_thread = threading.get_ident()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        stalled = False
+        while not self._stop.wait(0.002):
+            due = self.due
+            late = due > 0 and time.perf_counter() - due > self.limit
+            if late and not stalled:
+                self.stalls += 1
+            stalled = late
+            if late:
+                frame = sys._current_frames().get(self._loop_thread)
+                if frame is not None:
+                    stack = traceback.extract_stack(frame)[-6:]
+                    self.samples[
+                        " < ".join(
+                            f"{Path(f.filename).name}:{f.lineno} {f.name}" for f in reversed(stack)
+                        )
+                    ] += 1
+
+    def report(self, top: int) -> None:
+        print(f"stalls over {1000 * self.limit:.0f} ms: {self.stalls}; 2 ms samples in them:")
+        for stack, count in self.samples.most_common(top):
+            print(f"  {count:5d}  {stack}")
+
+
 class Probe:
     def __init__(
-        self, thresholds: tuple[int, int, int] | None, count_young: bool, types_at: int
+        self,
+        thresholds: tuple[int, int, int] | None,
+        count_young: bool,
+        types_at: int,
+        stalls: StallWatch | None = None,
     ) -> None:
         self.thresholds = thresholds
+        self.stalls = stalls
         self.types_at = types_at
         self.young_collections = 0
         self.count_young = count_young
@@ -63,10 +115,14 @@ class Probe:
             gc.set_threshold(*self.thresholds)
         self.on = True
         self.sleeper = asyncio.get_running_loop().create_task(self._sleep())
+        if self.stalls is not None:
+            self.stalls.start()
 
     async def _sleep(self) -> None:
         while True:
             start = time.perf_counter()
+            if self.stalls is not None:
+                self.stalls.due = start + SLEEP
             await asyncio.sleep(SLEEP)
             self.lateness.append(time.perf_counter() - start - SLEEP)
 
@@ -136,12 +192,19 @@ def main() -> None:
     ap.add_argument(
         "--types-at", type=int, default=1, help="list young objects at this young collection"
     )
+    ap.add_argument(
+        "--stalls",
+        type=float,
+        metavar="MS",
+        help="sample the loop thread's stack while the sleeper is this late",
+    )
     args = ap.parse_args()
     thresholds = None
     if args.thresholds:
         first, second, third = (int(n) for n in args.thresholds.split(","))
         thresholds = (first, second, third)
-    probe = Probe(thresholds, args.count_young, args.types_at)
+    stalls = None if args.stalls is None else StallWatch(args.stalls / 1000)
+    probe = Probe(thresholds, args.count_young, args.types_at, stalls)
     server.settle_garbage_collector = probe.settle  # sip_calls imports it when it settles
     gc.callbacks.append(probe.collection)
     sys.argv = [
@@ -157,7 +220,11 @@ def main() -> None:
         sip_calls.main()
     finally:
         gc.callbacks.remove(probe.collection)
+        if stalls is not None:
+            stalls.stop()
     probe.report(args.calls, args.types)
+    if stalls is not None:
+        stalls.report(args.types)
 
 
 if __name__ == "__main__":
