@@ -246,7 +246,6 @@ class _Transaction(Generic[A]):
         "request_data",
         "response_data",
         "rest_kind",
-        "rest_queued",
         "rest_until",
         "state",
         "timers",
@@ -274,7 +273,6 @@ class _Transaction(Generic[A]):
         self.timers: dict[Timer, TimerEntry[_Transaction[A]] | None] = {}
         self.rest_kind = -1  # the resting state armed, to settle as (see _RESTING)
         self.rest_until = 0.0  # when its timer fires
-        self.rest_queued = False  # that deadline is in the rest's queue already
         self.last_response: Response | None = None
         self.response_data = b""
         self.ack: Request | None = None
@@ -720,7 +718,6 @@ class TransactionLayer(Generic[A]):
             txn.timers[timer] = None
             txn.rest_kind = kind
             txn.rest_until = self._now + delay
-            txn.rest_queued = False
             self._settling.append(txn)
         else:
             txn.timers[timer] = self._timers.push(self._now + delay, txn)
@@ -774,7 +771,6 @@ class TransactionLayer(Generic[A]):
         txn.timers[timer] = None
         txn.rest_kind = kind
         txn.rest_until = until
-        txn.rest_queued = True
         self._transactions[txn_id] = txn
         self._settling.append(txn)
         return txn
@@ -818,5 +814,4 @@ class TransactionLayer(Generic[A]):
                 txn.address,
                 data,
                 txn.rest_until,
-                queued=txn.rest_queued,
             )

@@ -114,22 +114,23 @@ class RestingTransactions(Generic[A]):
         address: A,
         data: bytes,
         until: float,
-        *,
-        queued: bool = False,
     ) -> None:
-        """Rest key until the given time; queued: it is in its kind's queue already
-        (it rested until that same time, was taken back and rests again)."""
+        """Rest key until the given time.
+
+        A key taken back and resting again until the same time is queued again: the
+        first of its entries to come up ends it and the other is stale. Rare (only
+        what named a resting transaction brings it back), and robust whatever became
+        of the first entry meanwhile."""
         slot = self._addresses.hold(address)
         self._meta[key] = (slot << _SLOT_SHIFT) | (_RELIABLE if reliable else 0) | kind
         if data:
             self._data[key] = data
         self._until[key] = until
-        if not queued:
-            deadlines = self._deadlines[kind]
-            if not deadlines and until < self._next:
-                self._next = until
-            deadlines.append(until)
-            self._keys[kind].append(key)
+        deadlines = self._deadlines[kind]
+        if not deadlines and until < self._next:
+            self._next = until
+        deadlines.append(until)
+        self._keys[kind].append(key)
 
     def kind_of(self, key: str) -> int:
         """The kind key rests as; -1 when it does not rest."""

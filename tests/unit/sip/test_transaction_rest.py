@@ -69,15 +69,25 @@ def test_a_key_taken_back_and_resting_anew_is_not_ended_by_its_old_deadline() ->
     assert rest.pop_due(40.0) == ("k", 40.0)
 
 
-def test_a_key_resting_again_until_the_same_time_is_queued_once() -> None:
+def test_a_key_resting_again_until_the_same_time_ends_once_and_on_time() -> None:
     rest: RestingTransactions[Peer] = RestingTransactions(1)
     rest.put("k", 0, False, UDP, b"", 32.0)
     rest.put("later", 0, False, UDP, b"", 33.0)
     rest.take("k")
-    rest.put("k", 0, False, UDP, b"", 32.0, queued=True)
+    rest.put("k", 0, False, UDP, b"", 32.0)  # queued again, behind "later"
     assert rest.pop_due(50.0) == ("k", 32.0)
     assert rest.pop_due(50.0) == ("later", 33.0)
-    assert rest.pop_due(50.0) is None
+    assert rest.pop_due(50.0) is None  # the second entry of "k" is stale
+    assert len(rest) == 0
+
+
+def test_a_key_whose_first_entry_went_stale_still_ends() -> None:
+    rest: RestingTransactions[Peer] = RestingTransactions(1)
+    rest.put("k", 0, False, UDP, b"", 32.0)
+    rest.take("k")
+    assert rest.next_deadline() is None  # its entry dropped while it was taken back
+    rest.put("k", 0, False, UDP, b"", 32.0)
+    assert rest.pop_due(32.0) == ("k", 32.0)
 
 
 def test_the_table_holds_nothing_the_collector_tracks_per_key() -> None:
