@@ -5,6 +5,11 @@ happened. The adapter performs the `Send`s; everything else is for the transacti
 user (the UA core, a proxy core): `Deliver`, `Stray`, `Dropped`, `Timeout`,
 `TransportError`, `Terminated`.
 
+Actions are values, though not frozen dataclasses: a frozen one sets each field
+through `object.__setattr__` (a `Send` took 1.4 us to make, 0.4 us as a plain slots
+dataclass), and the layer makes several a call for the adapter to read once. Nothing
+changes one after it is made.
+
 Addresses are opaque to the transaction layer: it is generic in the type `A` the
 transport adapter uses (`telportal.net`'s `Peer` and `Source`, a test's string) and only
 gives back what it was given. A request is sent to the destination the TU named; a
@@ -55,7 +60,7 @@ class TransactionId(NamedTuple):
         return f"{self.method} {role} {self.branch}{via}"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Send(Generic[A]):
     """Pass data (message, serialized) to the transport.
 
@@ -72,7 +77,7 @@ class Send(Generic[A]):
     transaction: TransactionId | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Deliver(Generic[A]):
     """A message for the TU, within a transaction.
 
@@ -87,7 +92,7 @@ class Deliver(Generic[A]):
     cancels: TransactionId | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Stray(Generic[A]):
     """A response no client transaction matches, or an ACK no server transaction does.
 
@@ -100,7 +105,7 @@ class Stray(Generic[A]):
     source: A
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Dropped(Generic[A]):
     """A message too broken to match, with why (for logs and counters)."""
 
@@ -109,19 +114,19 @@ class Dropped(Generic[A]):
     reason: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Timeout:
     """Timer B, F, H or the CANCEL guard fired: no response, or no ACK, in time."""
 
     transaction: TransactionId
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TransportError:
     transaction: TransactionId
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Terminated:
     """The transaction is gone; nothing more will name it."""
 
