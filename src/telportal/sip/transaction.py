@@ -408,11 +408,11 @@ class TransactionLayer(Generic[A]):
         provisional response, else to_tag, else a new one.
         """
         txn = self._server(transaction)
-        if txn.id.method != CANCEL or txn.state is not State.TRYING:
-            self._settle()
         if txn.id.method != CANCEL:
+            self._settle()  # it may have come back from rest for this
             raise UnknownTransaction(f"{transaction} is not a CANCEL transaction")
         if txn.state is not State.TRYING:
+            self._settle()
             raise TransactionStateError(f"the CANCEL {transaction} has been answered already")
         self._begin()
         invite = None if txn.cancels is None else self._get(txn.cancels)

@@ -206,6 +206,9 @@ def test_a_late_cancel_finds_the_resting_invite_and_takes_its_2xx_tag() -> None:
     assert (sent.status, sent.to.tag) == (200, "answered")
     assert layer.state_of(txn) is State.ACCEPTED  # no 487 after a 2xx
     assert layer.resting == 2  # the INVITE, and the CANCEL's own (Timer J)
+    with pytest.raises(TransactionStateError, match="answered already"):
+        layer.accept_cancel(delivered.transaction)  # brought back from rest to refuse
+    assert (layer.resting, layer.timer_heap_size) == (2, 0)
 
 
 def test_an_ack_of_ours_is_resent_from_rest_over_and_over() -> None:
