@@ -130,7 +130,8 @@ _RESTING: Final[tuple[tuple[Machine, State, Timer], ...]] = (
     (INVITE_CLIENT, State.ACCEPTED, Timer.M),
 )
 _REST_KIND: Final = {timer: kind for kind, (_, _, timer) in enumerate(_RESTING)}
-_ACK_KIND: Final = _REST_KIND[Timer.D]  # keeps the ACK it sent; server kinds their response
+_ACK_KIND: Final = _REST_KIND[Timer.D]  # keeps the ACK it sent; server kinds their response,
+_ACCEPTED_KIND: Final = _REST_KIND[Timer.L]  # but an accepted INVITE only its To tag
 _CLIENT_KINDS: Final = frozenset({_REST_KIND[Timer.K], _REST_KIND[Timer.M]})
 
 
@@ -221,7 +222,8 @@ def _id_of(key: str) -> TransactionId:
 
 
 def _to_tag_of(data: bytes) -> str | None:
-    """The To tag of a message we serialized (a rare path: a CANCEL after a 2xx)."""
+    """The To tag of a message we serialized (a rare path: a resting server
+    transaction brought back)."""
     try:
         return parse_message(data).to.tag
     except SipParseError:
@@ -277,7 +279,8 @@ class _Transaction(Generic[A]):
         self.response_data = b""
         self.ack: Request | None = None
         self.ack_data = b""
-        self.final_to_tag: str | None = None  # RFC 2543 ACK matching
+        # The To tag of the final response sent: RFC 2543 ACK matching, a late CANCEL.
+        self.final_to_tag: str | None = None
         self.cancels: TransactionId | None = None  # server CANCEL: the INVITE it targets
         self.cancel_pending = False  # client INVITE: CANCEL asked for, waiting for a 1xx
         self.cancel_sent = False
@@ -290,12 +293,13 @@ def _release(txn: _Transaction[A]) -> None:
         txn.request = None
         txn.request_data = b""
     if txn.state is State.ACCEPTED:
-        # Nor the 2xx of an accepted INVITE, parsed: the TU retransmits it, a repeated
-        # INVITE is absorbed (RFC 6026 7.1), and a late CANCEL reads only its To tag,
-        # from the bytes, which the collector does not walk. Kept for Timer L's 32 s,
-        # it was the largest part of what a call left for the collector
-        # (docs/benchmarks.md, session 13).
+        # Nor the 2xx of an accepted INVITE, parsed or not: the TU retransmits it, a
+        # repeated INVITE is absorbed (RFC 6026 7.1), and a late CANCEL reads only its
+        # To tag (final_to_tag). Kept for Timer L's 32 s, the parsed one was the largest
+        # part of what a call left for the collector (docs/benchmarks.md, session 13),
+        # and its bytes, some 800 with SDP, 38 MB at 1,500 calls/s.
         txn.last_response = None
+        txn.response_data = b""
 
 
 def _armed_as(txn: _Transaction[A], entry: TimerEntry[_Transaction[A]]) -> Timer | None:
@@ -420,8 +424,8 @@ class TransactionLayer(Generic[A]):
         if invite is not None:
             if invite.last_response is not None:
                 tag = _to_tag(invite.last_response) or tag
-            elif invite.response_data:  # accepted: only its 2xx's bytes are kept
-                tag = _to_tag_of(invite.response_data) or tag
+            elif invite.final_to_tag is not None:  # accepted: only the tag is kept
+                tag = invite.final_to_tag
         if tag is None:
             tag = self._new_tag()
         assert txn.request is not None  # a CANCEL in Trying keeps it
@@ -684,7 +688,7 @@ class TransactionLayer(Generic[A]):
     def _send_response(self, txn: _Transaction[A], response: Response) -> None:
         txn.last_response = response
         txn.response_data = response.to_bytes()
-        if response.status >= 200 and txn.id.rfc2543:
+        if response.status >= 200:
             txn.final_to_tag = _to_tag(response)
         self._out.append(Send(txn.response_data, txn.address, response, txn.id))
 
@@ -760,14 +764,16 @@ class TransactionLayer(Generic[A]):
             ack = parse_message(data)  # we serialized it: it parses
             assert isinstance(ack, Request)
             txn.ack, txn.ack_data = ack, data
+        elif kind == _ACCEPTED_KIND:
+            # All an accepted INVITE keeps; a tag may hold any octet (see _parse_head).
+            txn.final_to_tag = data.decode("utf-8", "surrogateescape") or None
         elif kind not in _CLIENT_KINDS:
             txn.response_data = data
+            txn.final_to_tag = _to_tag_of(data)
             if state is State.COMPLETED:  # a non-INVITE server one resends it as is
                 response = parse_message(data)
                 assert isinstance(response, Response)
                 txn.last_response = response
-            if txn_id.rfc2543:
-                txn.final_to_tag = _to_tag_of(data)
         txn.timers[timer] = None
         txn.rest_kind = kind
         txn.rest_until = until
@@ -802,6 +808,8 @@ class TransactionLayer(Generic[A]):
                 continue
             if kind == _ACK_KIND:
                 data = txn.ack_data
+            elif kind == _ACCEPTED_KIND:
+                data = (txn.final_to_tag or "").encode("utf-8", "surrogateescape")
             elif kind in _CLIENT_KINDS:
                 data = b""
             else:

@@ -211,6 +211,17 @@ def test_a_late_cancel_finds_the_resting_invite_and_takes_its_2xx_tag() -> None:
     assert (layer.resting, layer.timer_heap_size) == (2, 0)
 
 
+def test_an_accepted_invite_rests_with_its_to_tag_alone() -> None:
+    # Its 2xx (some 800 bytes with SDP) would stay 32 s for a late CANCEL's To tag.
+    layer, _ = new_layer(QUIET)
+    invite = request("INVITE")
+    txn = server_transaction_id(invite)
+    layer.receive(invite, UDP, UDP.reliable)
+    layer.send_response(txn, make_response(invite, 200, to_tag="only-this"))
+    assert layer.resting == 1
+    assert list(layer._rest._data.values()) == [b"only-this"]
+
+
 def test_an_ack_of_ours_is_resent_from_rest_over_and_over() -> None:
     layer, clock = new_layer(QUIET)
     invite = request("INVITE")
