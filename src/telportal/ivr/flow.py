@@ -1,10 +1,11 @@
 """A flow that passed the checker, ready to run: the spec plus everything precompiled."""
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from zoneinfo import ZoneInfo
 
-from telportal.ivr.calendar import Calendar
-from telportal.ivr.expr import Expr, Template, Type
+from telportal.ivr.calendar import Calendar, zone
+from telportal.ivr.expr import Expr, Template, Type, Value
 from telportal.ivr.spec import FlowSpec, Step
 
 
@@ -18,6 +19,19 @@ class Flow:
     exprs: Mapping[str, Expr]  # every expression's source text -> its tree
     templates: Mapping[str, Template]  # every template's text -> its parts
     variables: Mapping[str, Type]
+    # What every run of the flow starts from, made once here rather than per call
+    # (a run is made for every call the flow answers): each declared `vars.` variable,
+    # None unless the spec gives it a value, and the flow's time zone.
+    initial_vars: Mapping[str, Value] = field(init=False, repr=False, compare=False)
+    zone: ZoneInfo = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        initial: dict[str, Value] = {
+            name.removeprefix("vars."): None for name in self.variables if name.startswith("vars.")
+        }
+        initial.update(self.spec.vars)
+        object.__setattr__(self, "initial_vars", initial)
+        object.__setattr__(self, "zone", zone(self.spec.timezone))
 
     @property
     def name(self) -> str:

@@ -59,7 +59,7 @@ from telportal.ivr.actions import (
     TonePrompt,
     Transfer,
 )
-from telportal.ivr.calendar import Calendar, zone
+from telportal.ivr.calendar import Calendar
 from telportal.ivr.digit_rules import digits_problem
 from telportal.ivr.events import (
     CallEnded,
@@ -139,19 +139,17 @@ class FlowRun:
         if call.tenant != flow.tenant:
             raise ValueError(f"flow {flow.name!r} belongs to another tenant than {call.tenant!r}")
         supplied = dict(calendars or {})
-        missing = sorted(name for name in flow.external_calendars if name not in supplied)
-        if missing:
-            raise ValueError(f"flow {flow.name!r} needs the calendars {', '.join(missing)}")
+        if flow.external_calendars:
+            missing = sorted(name for name in flow.external_calendars if name not in supplied)
+            if missing:
+                raise ValueError(f"flow {flow.name!r} needs the calendars {', '.join(missing)}")
         self.flow = flow
         self.call = call
         self._clock = clock
         self._calendars = {**supplied, **flow.calendars}
         self._max_steps = min(flow.spec.max_steps, max_steps or flow.spec.max_steps)
-        self._zone = zone(flow.spec.timezone)
-        self._vars: dict[str, Value] = {
-            name.removeprefix("vars."): None for name in flow.variables if name.startswith("vars.")
-        }
-        self._vars.update(flow.spec.vars)
+        self._zone = flow.zone
+        self._vars: dict[str, Value] = dict(flow.initial_vars)
         for name, value in call.carried.items():
             # Another site's flow set these; only what this flow declares, with the same
             # type, is taken, so a sender cannot invent variables or change their kind.

@@ -267,3 +267,28 @@ def test_now_variables_use_the_flow_time_zone() -> None:
         "parts": "2026-3-2",
         "when": "1@7:30",
     }
+
+
+def test_runs_of_one_flow_start_alike_and_share_no_variables() -> None:
+    # A flow's starting values are made once, when it is loaded; each run takes a copy.
+    flow = make_flow(
+        """
+        vars: {greeting: "hello"}
+        steps:
+          s:
+            type: set
+            vars: {greeting: vars.greeting + " again", name: caller}
+            next: end
+          end:
+            type: hangup
+        """
+    )
+    first = FlowRun(flow, CALL, FakeClock(MONDAY_10))
+    assert first.variables == {"greeting": "hello", "name": None}
+    first.start()
+    assert first.variables == {"greeting": "hello again", "name": "13800000000"}
+    second = FlowRun(flow, CallInfo("acme", "555", "4008001000", "call-2"), FakeClock(MONDAY_10))
+    assert second.variables == {"greeting": "hello", "name": None}
+    second.start()
+    assert second.variables == {"greeting": "hello again", "name": "555"}
+    assert flow.initial_vars == {"greeting": "hello", "name": None}
