@@ -1,6 +1,8 @@
 """Clocks are injected everywhere so that timers can be tested by jumping time."""
 
+import functools
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
@@ -16,11 +18,13 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    def monotonic(self) -> float:
-        return time.monotonic()
+    """The real clocks, held as the C functions themselves rather than methods that
+    call them: the server reads its clock some twenty times a call, and a method is
+    a Python frame each time (about 0.15 us more a read)."""
 
-    def now(self) -> datetime:
-        return datetime.now(UTC)
+    def __init__(self) -> None:
+        self.monotonic: Callable[[], float] = time.monotonic
+        self.now: Callable[[], datetime] = functools.partial(datetime.now, UTC)
 
 
 class FakeClock:
