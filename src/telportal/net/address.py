@@ -46,7 +46,7 @@ class Transport(StrEnum):
     @property
     def via_token(self) -> str:
         """The transport as written in a Via sent-protocol ("SIP/2.0/TCP")."""
-        return self.value.upper()
+        return _VIA_TOKENS[self]  # an enum's `value` is Python code: once per request sent
 
     @property
     def default_port(self) -> int:
@@ -62,6 +62,7 @@ class Transport(StrEnum):
 
 
 # RFC 3261 19.1.2 (5060, 5061 for TLS); RFC 7118 uses the HTTP ports.
+_VIA_TOKENS: Final = {transport: transport.upper() for transport in Transport}
 _DEFAULT_PORTS: Final = {
     Transport.UDP: 5060,
     Transport.TCP: 5060,

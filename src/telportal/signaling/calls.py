@@ -195,7 +195,7 @@ class _Leg:
 
     def contact(self, user: str = "telportal") -> str:
         transport = self.destination.transport
-        suffix = "" if transport.value == "udp" else f";transport={transport.value}"
+        suffix = "" if transport is Transport.UDP else f";transport={transport}"
         return f"<sip:{user}@{self.service.sent_by(self.destination)}{suffix}>"
 
     async def hangup(self, reason: str = "hangup") -> None:

@@ -206,3 +206,14 @@ def test_symmetric_rtp_can_be_turned_off() -> None:
     session.receive_rtp(rtp(b"\xff" * 160, 1, 160), NAT, 0.0)
     assert session.target == SIGNALLED
     assert session.receive_rtp(rtp(b"\xff" * 160, 2, 320), STRANGER, 0.0) is not None
+
+
+def test_the_law_of_a_codec_is_found_by_its_name_in_any_case_at_8_khz_only() -> None:
+    from telportal.media.audio import G711Law
+    from telportal.sdp.negotiation import Codec
+
+    assert G711Law.of(PCMA) is G711Law.PCMA
+    assert G711Law.of(Codec("pcmu", 8000, 0)) is G711Law.PCMU
+    for codec in (Codec("PCMU", 16000, 96), Codec("G722", 8000, 9), Codec("opus", 48000, 111)):
+        with pytest.raises(ValueError, match=r"is not G\.711 at 8 kHz"):
+            G711Law.of(codec)
