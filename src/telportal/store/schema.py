@@ -6,7 +6,6 @@ objects (sites, service numbers, shared business centers) have no tenant.
 Ids are UUIDs with 74 random bits, so that they cannot be guessed or counted.
 """
 
-import os
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,6 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from telportal.random_pool import POOL as RANDOM
+
 NAMING = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -48,16 +49,17 @@ def new_id() -> str:
     a page to read from disk once the index outgrows the cache). The time is the
     wall clock's, not the injected one: an id's order is about storage, not domain
     time, and nothing reads the time back out of it."""
-    rand = int.from_bytes(os.urandom(10))
-    value = (
-        (time.time_ns() // 1_000_000) << 80
-        | 0x7 << 76  # version 7
-        | (rand >> 68) << 64  # 12 random bits
-        | 0b10 << 62  # the RFC's variant
-        | rand & ((1 << 62) - 1)  # 62 random bits
-    )
-    h = f"{value:032x}"
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    # The random digits come from the pooled block (`random_pool`), not a getrandom
+    # call each: one id a call record, and the call's other random values come from
+    # there too. 19 hex digits: 3 for rand_a, 16 for the variant's 2 spare bits and
+    # rand_b (the first of them keeps its 2 low bits under the variant's "10").
+    t = f"{time.time_ns() // 1_000_000:012x}"
+    r = RANDOM.take(19)
+    return f"{t[:8]}-{t[8:]}-7{r[:3]}-{_VARIANT[r[3]]}{r[4:7]}-{r[7:]}"
+
+
+# A hex digit's 2 low bits under the RFC 9562 variant bits (10xx: 8, 9, a or b).
+_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 class UTCDateTime(TypeDecorator[datetime]):
