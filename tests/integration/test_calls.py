@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import String, event, func, select
 
 from telportal import calls_store
 from telportal.app import Platform
@@ -456,3 +456,28 @@ async def test_new_calls_are_written_without_reading_back_and_the_database_still
     assert rows["elsewhere"].caller == "9"  # left as the other process wrote it
     assert rows["fresh"].end_reason == "bye" and rows["fresh"].service_id == w.ids["services"]
     assert "orphan" not in rows and "deleted-since" not in calls._service_tenants
+
+
+async def test_json_columns_hold_compact_utf8_text_that_reads_back_alike(
+    platform: Platform, acme: TenantWorld
+) -> None:
+    # store/json_text: the engine's JSON serializer, on SQLite and PostgreSQL alike.
+    w = acme
+    calls = CallRecords(platform.db)
+    await calls.start(w.tenant_id, "json-1", site="sh-1", direction="internal",
+                      caller="1001", called="1002")  # fmt: skip
+    leg = {"to": "张三", "status": 200, "cost": 0.5, "nested": {"ok": True, "none": None}}
+    await calls.add_leg(w.tenant_id, "json-1", leg)
+    query = select(func.cast(CallDetailRecord.legs, String), CallDetailRecord.legs).where(
+        CallDetailRecord.call_id == "json-1"
+    )
+    async with platform.db.read() as session:
+        text, legs = (await session.execute(query)).one()
+    assert legs == [leg]
+    if platform.db.url.startswith("sqlite"):
+        # PostgreSQL's json type keeps the text it was given too, but casts may respace it.
+        assert text == '[{"to":"张三","status":200,"cost":0.5,"nested":{"ok":true,"none":null}}]'
+    with pytest.raises(Exception, match="Unable to serialize unknown type"):
+        await calls.add_leg(w.tenant_id, "json-1", {"bad": object()})
+    async with platform.db.read() as session:
+        assert (await session.execute(query)).one()[1] == [leg]  # the failed write left nothing

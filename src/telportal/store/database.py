@@ -32,6 +32,7 @@ from telportal.events import EventBus
 from telportal.store import inline_sqlite
 from telportal.store.checkpoint import WalCheckpointer
 from telportal.store.group_commit import GroupCommitter
+from telportal.store.json_text import json_text
 from telportal.store.sqlite_rows import SqliteRows
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
@@ -70,7 +71,7 @@ def create_engine(url: str) -> AsyncEngine:
         engine = inline_sqlite.create_engine(parsed)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, json_serializer=json_text)
 
 
 class Database:

@@ -35,6 +35,8 @@ from sqlalchemy.engine import URL
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.util import await_
 
+from telportal.store.json_text import json_text
+
 BUSY_TIMEOUT = 10.0
 _FIRST_BACKOFF = 0.001
 _MAX_BACKOFF = 0.05
@@ -200,5 +202,7 @@ def create_engine(url: URL) -> AsyncEngine:
     path = url.database or ":memory:"
     url = url.set(drivername=f"sqlite+{DRIVER}")
     if path == ":memory:":  # one connection (`StaticPool`): there is nothing to pick from
-        return create_async_engine(url, creator=lambda: connect(path))
-    return create_async_engine(url, creator=lambda: connect(path), pool_use_lifo=True)
+        return create_async_engine(url, creator=lambda: connect(path), json_serializer=json_text)
+    return create_async_engine(
+        url, creator=lambda: connect(path), pool_use_lifo=True, json_serializer=json_text
+    )
