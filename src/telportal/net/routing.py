@@ -43,7 +43,12 @@ def stamp_via(request: Request, source: Source) -> None:
         params = params.with_param("received", source.host.partition("%")[0])
     if params is via.params:
         return
-    _replace_top_via(request, str(replace(via, params=params)))
+    stamped = replace(via, params=params)
+    _replace_top_via(request, str(stamped))
+    if len(request.headers.values_of("via")) == 1:
+        # The parsed Via is known: keep it, rather than have the next reader parse the
+        # new text again (a Via parse, the costliest header's, per request with rport).
+        request.headers.memo["via"] = (stamped,)
 
 
 def _replace_top_via(request: Request, top: str) -> None:

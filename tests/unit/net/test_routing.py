@@ -39,6 +39,15 @@ def test_an_empty_rport_is_filled_and_received_always_added() -> None:
     assert via.received == "203.0.113.5"  # RFC 3581 4: even when equal to sent-by
 
 
+def test_a_stamped_via_is_kept_parsed_and_equal_to_its_text() -> None:
+    message = parsed(request(via="SIP/2.0/UDP 203.0.113.5:5060;rport"))
+    stamp_via(message, UDP_SOURCE)
+    kept = message.headers.memo["via"]  # no second parse of the line just written
+    assert len(kept) == 1 and message.top_via is kept[0]
+    assert kept[0] == parse_via(message.headers.first("via") or "")
+    assert str(kept[0]) == message.headers.first("via")
+
+
 def test_a_forged_received_is_overwritten() -> None:
     message = parsed(request(via="SIP/2.0/UDP 203.0.113.5:5060;received=192.0.2.99"))
     stamp_via(message, UDP_SOURCE)
