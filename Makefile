@@ -51,7 +51,7 @@ test: setup check
 	  $(BIN)/python -m pytest --basetemp="$$tmp" $(PYTEST_ARGS) && \
 	  TELPORTAL_INTERPRETED=1 $(BIN)/python -m pytest --basetemp="$$tmp/interpreted" -q \
 	    tests/unit/sip tests/unit/sdp tests/unit/rtp tests/unit/media tests/unit/test_record_inits.py \
-	    tests/unit/test_calls_rows.py; \
+	    tests/unit/test_calls_rows.py tests/unit/ivr; \
 	  status=$$?; rm -rf "$$tmp"; exit $$status
 
 clean:

@@ -36,6 +36,8 @@ from types import ModuleType
 # globals.
 COMPILED: tuple[str, ...] = (
     "telportal/calls_rows.py",
+    "telportal/ivr/interpreter.py",
+    "telportal/ivr/record.py",
     "telportal/random_pool.py",
     "telportal/text_cache.py",
     "telportal/timer_heap.py",

@@ -113,6 +113,12 @@ class _Wait:
     ref: int
     step: str
 
+    # Written out, not generated: see decision 0021.
+    def __init__(self, kind: WaitKind, ref: int, step: str) -> None:
+        self.kind = kind
+        self.ref = ref
+        self.step = step
+
 
 @dataclass(slots=True)
 class _Visit:
@@ -122,6 +128,23 @@ class _Visit:
     inputs: list[str] = field(default_factory=list)
     outcome: str = ""
     notes: list[str] = field(default_factory=list)
+
+    # Written out, not generated: see decision 0021.
+    def __init__(
+        self,
+        step: str,
+        type: str,
+        at_offset: float,
+        inputs: list[str] | None = None,
+        outcome: str = "",
+        notes: list[str] | None = None,
+    ) -> None:
+        self.step = step
+        self.type = type
+        self.at_offset = at_offset
+        self.inputs = [] if inputs is None else inputs
+        self.outcome = outcome
+        self.notes = [] if notes is None else notes
 
 
 class FlowRun:

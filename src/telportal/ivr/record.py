@@ -24,6 +24,25 @@ class CallInfo:
     from_site: str = ""
     carried: Mapping[str, Value] = field(default_factory=dict)
 
+    # Written out, not generated: see decision 0021.
+    def __init__(
+        self,
+        tenant: str,
+        caller: str,
+        called: str,
+        call_id: str = "",
+        site: str = "",
+        from_site: str = "",
+        carried: Mapping[str, Value] | None = None,
+    ) -> None:
+        object.__setattr__(self, "tenant", tenant)
+        object.__setattr__(self, "caller", caller)
+        object.__setattr__(self, "called", called)
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "site", site)
+        object.__setattr__(self, "from_site", from_site)
+        object.__setattr__(self, "carried", {} if carried is None else carried)
+
 
 @dataclass(frozen=True, slots=True)
 class Visit:
@@ -36,6 +55,25 @@ class Visit:
     inputs: tuple[str, ...]  # keys per try, "(timeout)" for silence
     outcome: str
     notes: tuple[str, ...]  # expressions that failed, values that could not be said
+
+    # Written out, not generated: see decision 0021.
+    def __init__(
+        self,
+        step: str,
+        type: str,
+        at: datetime,
+        elapsed: float,
+        inputs: tuple[str, ...],
+        outcome: str,
+        notes: tuple[str, ...],
+    ) -> None:
+        object.__setattr__(self, "step", step)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "at", at)
+        object.__setattr__(self, "elapsed", elapsed)
+        object.__setattr__(self, "inputs", inputs)
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "notes", notes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +89,33 @@ class CallRecord:
     path: tuple[Visit, ...]
     outcome: str  # "queue sales", "transfer agent 1001", "hangup completed", ...
     variables: Mapping[str, Value]
+
+    # Written out, not generated: see decision 0021.
+    def __init__(
+        self,
+        tenant: str,
+        call_id: str,
+        flow: str,
+        version: str,
+        digest: str,
+        caller: str,
+        called: str,
+        started_at: datetime,
+        path: tuple[Visit, ...],
+        outcome: str,
+        variables: Mapping[str, Value],
+    ) -> None:
+        object.__setattr__(self, "tenant", tenant)
+        object.__setattr__(self, "call_id", call_id)
+        object.__setattr__(self, "flow", flow)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "digest", digest)
+        object.__setattr__(self, "caller", caller)
+        object.__setattr__(self, "called", called)
+        object.__setattr__(self, "started_at", started_at)
+        object.__setattr__(self, "path", path)
+        object.__setattr__(self, "outcome", outcome)
+        object.__setattr__(self, "variables", variables)
 
     @property
     def digits(self) -> tuple[str, ...]:
