@@ -54,6 +54,16 @@ class Inbox:
         else:
             self._room_callbacks.append(callback)
 
+    def get_nowait(self) -> Incoming | None:
+        """The oldest message, if one is waiting (None when none is, or once closed):
+        the reader drains a backlog without a coroutine per message."""
+        if not self._items:
+            return None
+        item = self._items.popleft()
+        if self._room_callbacks and len(self._items) <= self._limit // 2:
+            self._run_room_callbacks()
+        return item
+
     async def get(self) -> Incoming:
         """The oldest message; raises TransportClosed once closed."""
         while not self._items:

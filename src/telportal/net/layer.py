@@ -116,6 +116,10 @@ class SipTransportLayer:
         """The next screened message; raises TransportClosed once the layer is closed."""
         return await self._hub.inbox.get()
 
+    def receive_nowait(self) -> Incoming | None:
+        """The next screened message if one is waiting; None otherwise (then `receive`)."""
+        return self._hub.inbox.get_nowait()
+
     def connection(self, connection_id: int) -> Source | None:
         """The source of an open connection (kept from a REGISTER, say); None if closed."""
         channel = self._hub.table.get(connection_id)

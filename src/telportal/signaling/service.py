@@ -258,11 +258,15 @@ class SipService:
     # --- loops ---------------------------------------------------------------------
 
     async def _receive_loop(self) -> None:
+        transport = self.transport
         while True:
-            try:
-                incoming = await self.transport.receive()
-            except TransportClosed:
-                return
+            # What is waiting already is taken without a coroutine (two a message).
+            incoming = transport.receive_nowait()
+            if incoming is None:
+                try:
+                    incoming = await transport.receive()
+                except TransportClosed:
+                    return
             source = incoming.source
             try:
                 await self._perform(

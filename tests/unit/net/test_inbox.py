@@ -45,6 +45,26 @@ async def test_room_callbacks_run_when_half_the_backlog_is_taken() -> None:
     assert calls == ["room"]
 
 
+async def test_waiting_messages_are_taken_without_waiting_in_order_with_room_callbacks() -> None:
+    inbox = Inbox(4)
+    assert inbox.get_nowait() is None
+    items = [incoming() for _ in range(4)]
+    for item in items:
+        inbox.put(item)
+    calls: list[str] = []
+    inbox.when_room(lambda: calls.append("room"))
+    assert inbox.get_nowait() is items[0]
+    assert calls == []
+    assert inbox.get_nowait() is items[1]
+    assert calls == ["room"]
+    assert await inbox.get() is items[2]
+    assert inbox.get_nowait() is items[3]
+    assert inbox.get_nowait() is None
+    inbox.put(incoming())
+    inbox.close()
+    assert inbox.get_nowait() is None  # closing discards what waited
+
+
 async def test_close_wakes_getters_with_transport_closed() -> None:
     inbox = Inbox(4)
     getter = asyncio.ensure_future(inbox.get())
