@@ -769,11 +769,13 @@ class TransactionLayer(Generic[A]):
             txn.final_to_tag = data.decode("utf-8", "surrogateescape") or None
         elif kind not in _CLIENT_KINDS:
             txn.response_data = data
-            txn.final_to_tag = _to_tag_of(data)
             if state is State.COMPLETED:  # a non-INVITE server one resends it as is
-                response = parse_message(data)
+                response = parse_message(data)  # we serialized it: it parses
                 assert isinstance(response, Response)
                 txn.last_response = response
+                txn.final_to_tag = _to_tag(response)  # parsed once, not again for the tag
+            else:
+                txn.final_to_tag = _to_tag_of(data)
         txn.timers[timer] = None
         txn.rest_kind = kind
         txn.rest_until = until

@@ -8,11 +8,13 @@ from telportal.clock import FakeClock
 from telportal.sip import Request, Response, make_response, parse_message
 from telportal.sip.transaction import (
     Action,
+    Deliver,
     Send,
     TimerSettings,
     TransactionId,
     TransactionLayer,
     new_branch,
+    server_transaction_id,
 )
 
 
@@ -137,3 +139,17 @@ def run_until(layer: Layer, clock: FakeClock, until: float) -> list[tuple[float,
         timeline += [(deadline, action) for action in layer.tick()]
     advance_to(clock, until)
     return timeline
+
+
+QUIET = TimerSettings(trying_delay=None)  # no automatic 100 Trying, to keep timelines short
+
+
+def serve(
+    method: str = "INVITE", peer: Peer = UDP, *, branch: str | None = None
+) -> tuple[Layer, FakeClock, TransactionId, Request]:
+    """A layer whose server transaction has just delivered `method` to the TU."""
+    layer, clock = new_layer(QUIET)
+    req = request(method, transport=peer.transport, branch=branch)
+    actions = layer.receive(req, peer, peer.reliable)
+    assert actions == [Deliver(req, server_transaction_id(req), peer)]
+    return layer, clock, server_transaction_id(req), req

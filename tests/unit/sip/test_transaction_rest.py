@@ -10,7 +10,6 @@ from telportal.sip.transaction import (
     Deliver,
     State,
     Terminated,
-    TimerSettings,
     TransactionStateError,
     TransportError,
     make_ack,
@@ -18,6 +17,7 @@ from telportal.sip.transaction import (
 )
 from telportal.sip.transaction_rest import AddressBook, RestingTransactions
 from tests.unit.sip.test_transaction_helpers import (
+    QUIET,
     UDP,
     Peer,
     new_layer,
@@ -25,9 +25,9 @@ from tests.unit.sip.test_transaction_helpers import (
     request,
     respond,
     run_until,
+    serve,
 )
 
-QUIET = TimerSettings(trying_delay=None)
 OLD_VIA = "SIP/2.0/UDP 192.0.2.10:5060"  # RFC 2543: no branch
 
 
@@ -140,10 +140,7 @@ def test_an_rfc2543_invite_rests_is_acked_by_its_2xx_tag_and_ends_with_its_own_i
 
 
 def test_a_transport_error_ends_a_resting_transaction_and_a_new_one_keeps_its_time() -> None:
-    layer, clock = new_layer(QUIET)
-    options = request("OPTIONS")
-    txn = server_transaction_id(options)
-    layer.receive(options, UDP, UDP.reliable)
+    layer, clock, txn, options = serve("OPTIONS")
     layer.send_response(txn, make_response(options, 200, to_tag="t"))
     assert layer.resting == 1
     assert layer.transport_error(txn) == [TransportError(txn), Terminated(txn)]
@@ -193,10 +190,7 @@ def test_a_resting_client_invite_hands_2xx_retransmissions_to_the_tu() -> None:
 
 
 def test_a_late_cancel_finds_the_resting_invite_and_takes_its_2xx_tag() -> None:
-    layer, _ = new_layer(QUIET)
-    invite = request("INVITE", branch="z9hG4bKlate")
-    txn = server_transaction_id(invite)
-    layer.receive(invite, UDP, UDP.reliable)
+    layer, _, txn, invite = serve(branch="z9hG4bKlate")
     layer.send_response(txn, make_response(invite, 200, to_tag="answered"))
     cancel = request("CANCEL", branch="z9hG4bKlate")
     (delivered,) = only(layer.receive(cancel, UDP, UDP.reliable), Deliver)
@@ -213,10 +207,7 @@ def test_a_late_cancel_finds_the_resting_invite_and_takes_its_2xx_tag() -> None:
 
 def test_an_accepted_invite_rests_with_its_to_tag_alone() -> None:
     # Its 2xx (some 800 bytes with SDP) would stay 32 s for a late CANCEL's To tag.
-    layer, _ = new_layer(QUIET)
-    invite = request("INVITE")
-    txn = server_transaction_id(invite)
-    layer.receive(invite, UDP, UDP.reliable)
+    layer, _, txn, invite = serve()
     layer.send_response(txn, make_response(invite, 200, to_tag="only-this"))
     assert layer.resting == 1
     assert list(layer._rest._data.values()) == [b"only-this"]

@@ -24,9 +24,9 @@ from telportal.sip.transaction import (
     server_transaction_id,
 )
 from tests.unit.sip.test_transaction_helpers import (
+    QUIET,
     TCP,
     UDP,
-    Layer,
     Peer,
     kinds,
     new_layer,
@@ -35,19 +35,8 @@ from tests.unit.sip.test_transaction_helpers import (
     resends,
     run_until,
     sent,
+    serve,
 )
-
-QUIET = TimerSettings(trying_delay=None)  # no automatic 100 Trying, to keep timelines short
-
-
-def serve(
-    method: str = "INVITE", peer: Peer = UDP
-) -> tuple[Layer, FakeClock, TransactionId, Request]:
-    layer, clock = new_layer(QUIET)
-    req = request(method, transport=peer.transport)
-    actions = layer.receive(req, peer, peer.reliable)
-    assert actions == [Deliver(req, server_transaction_id(req), peer)]
-    return layer, clock, server_transaction_id(req), req
 
 
 def test_new_invite_is_delivered_and_100_trying_follows_after_200_ms() -> None:
