@@ -35,9 +35,14 @@ from types import ModuleType
 # database (media's engine, ports and realtime among them), where tests patch module
 # globals.
 COMPILED: tuple[str, ...] = (
+    "telportal/calls_batch.py",
     "telportal/calls_rows.py",
     "telportal/ivr/interpreter.py",
     "telportal/ivr/record.py",
+    "telportal/net/inbound.py",
+    "telportal/net/inbox.py",
+    "telportal/net/routing.py",
+    "telportal/signaling/service.py",
     "telportal/random_pool.py",
     "telportal/text_cache.py",
     "telportal/timer_heap.py",

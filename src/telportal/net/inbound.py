@@ -35,6 +35,10 @@ class Deliver:
 
     message: Message
 
+    # Written out, not generated: see decision 0021.
+    def __init__(self, message: Message) -> None:
+        object.__setattr__(self, "message", message)
+
 
 @dataclass(frozen=True, slots=True)
 class Answer:
@@ -43,12 +47,21 @@ class Answer:
     response: Response
     detail: str
 
+    # Written out, not generated: see decision 0021.
+    def __init__(self, response: Response, detail: str) -> None:
+        object.__setattr__(self, "response", response)
+        object.__setattr__(self, "detail", detail)
+
 
 @dataclass(frozen=True, slots=True)
 class Discard:
     """Nothing can be done: a response or ACK that is broken, or bytes without a Via."""
 
     detail: str
+
+    # Written out, not generated: see decision 0021.
+    def __init__(self, detail: str) -> None:
+        object.__setattr__(self, "detail", detail)
 
 
 Outcome = Deliver | Answer | Discard

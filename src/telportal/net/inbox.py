@@ -22,6 +22,11 @@ class Incoming:
     message: Message
     source: Source
 
+    # Written out, not generated: see decision 0021.
+    def __init__(self, message: Message, source: Source) -> None:
+        object.__setattr__(self, "message", message)
+        object.__setattr__(self, "source", source)
+
 
 class Inbox:
     def __init__(self, limit: int) -> None:

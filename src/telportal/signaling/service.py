@@ -117,10 +117,19 @@ class TrunkStatus:
     trunk: SipTrunk
     reachable: bool | None = None  # None until the first keep-alive answers or times out
 
+    # Written out, not generated: see decision 0021.
+    def __init__(self, trunk: SipTrunk, reachable: bool | None = None) -> None:
+        self.trunk = trunk
+        self.reachable = reachable
+
 
 @dataclass
 class _Outgoing:
     future: asyncio.Future[Response] = field(default_factory=asyncio.Future)
+
+    # Written out, not generated: see decision 0021.
+    def __init__(self, future: asyncio.Future[Response] | None = None) -> None:
+        self.future = asyncio.Future() if future is None else future
 
 
 Handler = Callable[[Request, TransactionId, Source], Awaitable[None]]
