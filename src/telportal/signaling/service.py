@@ -108,6 +108,11 @@ _DIALABLE = re.compile(r"\+?[0-9]{3,20}")
 FlowSource = Callable[[str, str | None], Awaitable[Flow | PublishedFlow | None]]
 
 
+def _wake(waiter: "asyncio.Future[None] | None") -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)
+
+
 class RequestTimeout(Exception):
     """A client transaction ended without a final response."""
 
@@ -198,7 +203,8 @@ class SipService:
         self.trunk_channels: dict[str, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stopping = False
-        self._wake = asyncio.Event()
+        # What the timer loop sleeps on while it sleeps (see `_timer_loop`).
+        self._timer_waiter: asyncio.Future[None] | None = None
         self._armed: float | None = None  # the deadline the timer loop sleeps until
         self.listeners: list[Listener] = []
         # Our host:port as each destination sees it (see `sent_by`).
@@ -295,19 +301,27 @@ class SipService:
         """Wake the timer loop if a timer was armed before the deadline it sleeps until."""
         deadline = self._next_deadline()
         if deadline is not None and (self._armed is None or deadline < self._armed):
-            self._wake.set()
+            _wake(self._timer_waiter)
 
     async def _timer_loop(self) -> None:
+        # The loop sleeps on a future that either the deadline's own callback or
+        # `_rearm` resolves. Not `asyncio.timeout` around an event: its expiry cancels
+        # the task and turns the CancelledError into a TimeoutError, two exceptions
+        # through three coroutines for every deadline reached, and at load most
+        # deadlines are reached only to find their timer cancelled meanwhile.
+        loop = asyncio.get_running_loop()
         while True:
             deadline = self._armed = self._next_deadline()
-            self._wake.clear()
-            delay = None if deadline is None else max(0.0, deadline - self.clock.monotonic())
+            delay = None if deadline is None else deadline - self.clock.monotonic()
             if delay is None or delay > 0:
-                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the
-                # cancellation stop() sends, and stop() would then wait forever.
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(delay):
-                        await self._wake.wait()
+                waiter = self._timer_waiter = loop.create_future()
+                handle = None if delay is None else loop.call_later(delay, _wake, waiter)
+                try:
+                    await waiter
+                finally:
+                    self._timer_waiter = None
+                    if handle is not None:
+                        handle.cancel()
             await self._perform(self.transactions.tick())
             await self._perform(self.retransmitter.tick())
 
