@@ -42,7 +42,6 @@ COMPILED: tuple[str, ...] = (
     "telportal/net/inbound.py",
     "telportal/net/inbox.py",
     "telportal/net/routing.py",
-    "telportal/signaling/service.py",
     "telportal/random_pool.py",
     "telportal/text_cache.py",
     "telportal/timer_heap.py",
