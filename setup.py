@@ -18,6 +18,11 @@ SRC = Path(__file__).resolve().parent / "src"
 compiled = runpy.run_path(str(SRC / "telportal" / "compiled.py"))
 
 
+# Taken before mypyc reads the sources (in `extensions()`): a source edited while the
+# build runs must show as changed since, not be recorded as the one compiled.
+DIGESTS = compiled["source_digests"](SRC)
+
+
 class BuildExt(build_ext):
     """Builds the extensions, then records which sources they were built from."""
 
@@ -25,7 +30,7 @@ class BuildExt(build_ext):
         super().run()
         package = SRC / "telportal" if self.inplace else Path(self.build_lib) / "telportal"
         package.mkdir(parents=True, exist_ok=True)
-        compiled["write_manifest"](SRC, package / compiled["MANIFEST"])
+        compiled["write_manifest"](package / compiled["MANIFEST"], DIGESTS)
 
 
 def extensions() -> list:  # type: ignore[type-arg]

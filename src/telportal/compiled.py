@@ -112,9 +112,13 @@ def source_digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def write_manifest(root: Path, target: Path) -> None:
-    """Record the digest of each compiled source under root (the build's `src/`)."""
-    digests = {path: source_digest(root / path) for path in COMPILED}
+def source_digests(root: Path) -> dict[str, str]:
+    """The digest of each compiled source under root (the build's `src/`)."""
+    return {path: source_digest(root / path) for path in COMPILED}
+
+
+def write_manifest(target: Path, digests: dict[str, str]) -> None:
+    """Record the sources a build compiled, as `source_digests` read them before it."""
     target.write_text(json.dumps(digests, indent=1, sort_keys=True) + "\n")
 
 

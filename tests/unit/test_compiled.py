@@ -95,7 +95,7 @@ def test_stale_sources_compares_digests(tmp_path: Path) -> None:
     for path in compiled.COMPILED:
         (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / path).write_text(f"# {path}\n")
-    compiled.write_manifest(tmp_path, tmp_path / "manifest.json")
+    compiled.write_manifest(tmp_path / "manifest.json", compiled.source_digests(tmp_path))
     manifest = json.loads((tmp_path / "manifest.json").read_text())
     assert compiled.stale_sources(tmp_path, manifest) == []
     (tmp_path / "telportal/sip/uri.py").write_text("# edited\n")
