@@ -43,6 +43,7 @@ from telportal.sip.session_timer import (
 from telportal.sip.transaction import TransactionId, new_branch, new_tag
 from telportal.sip.transaction_messages import new_call_id
 from telportal.sip.validate import Rejection
+from telportal.sip.via import Via, own_via
 
 if TYPE_CHECKING:
     from telportal.signaling.directory import NumberRoute, SipTrunk
@@ -186,11 +187,11 @@ class _Leg:
             for callback in callbacks:
                 callback()
 
-    def _via(self) -> str:
-        transport = self.destination.transport
-        return (
-            f"SIP/2.0/{transport.via_token} {self.service.sent_by(self.destination)}"
-            f";branch={new_branch()};rport"
+    def _via(self) -> Via:
+        return own_via(
+            self.destination.transport.via_token,
+            self.service.sent_by(self.destination),
+            new_branch(),
         )
 
     def contact(self, user: str = "telportal") -> str:
@@ -383,7 +384,7 @@ class OutboundLeg(_Leg):
         self._cseq += 1
         display = f'"{self.caller_name}" ' if self.caller_name else ""
         headers = Headers()
-        headers.add("Via", self._via())
+        headers.add("Via", str(self._via()))
         headers.add("Max-Forwards", "70")
         headers.add(
             "From",

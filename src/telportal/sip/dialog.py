@@ -94,7 +94,7 @@ from telportal.sip.methods import (
 from telportal.sip.status import reason_phrase
 from telportal.sip.uri import SipUri, Uri
 from telportal.sip.validate import Rejection
-from telportal.sip.via import Via, parse_via
+from telportal.sip.via import Via, own_via, parse_via
 
 DEFAULT_MAX_FORWARDS: Final = 70
 _Line = tuple[str, str, str]  # (key, name, value), as Headers.trusted takes them
@@ -163,8 +163,7 @@ def new_tag(rng: RandomSource | None = None) -> str:
 
 def make_via(sent_by: str, branch: str, *, transport: str = "UDP", rport: bool = True) -> Via:
     """A Via for a request we send: `SIP/2.0/UDP host:port;branch=...;rport`."""
-    value = f"SIP/2.0/{transport} {sent_by};branch={branch}"
-    return parse_via(value + ";rport" if rport else value)
+    return own_via(transport, sent_by, branch, rport=rport)
 
 
 def glare_retry_delay(owns_call_id: bool, rng: RandomSource) -> float:
@@ -485,7 +484,7 @@ class Dialog:
             parsed = via if isinstance(via, Via) else parse_via(via)
             text = str(parsed)
             lines.append(checked_line("Via", text))
-            if text == via:
+            if parsed is via or text == via:
                 memo["via"] = (parsed,)  # what the Via accessors would parse from text
         lines.append(("max-forwards", "Max-Forwards", _MAX_FORWARDS))
         lines += [checked_line("Route", str(route)) for route in routes]

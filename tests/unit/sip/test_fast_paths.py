@@ -11,6 +11,7 @@ import contextlib
 import re
 from collections.abc import Callable
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -27,7 +28,7 @@ from telportal.sip.cseq import MAX_SEQUENCE_NUMBER, CSeq, parse_cseq
 from telportal.sip.dialog import Dialog
 from telportal.sip.grammar import TOKEN_CHARS, excerpt
 from telportal.sip.headers import header_key
-from telportal.sip.via import _check_params, _parse_via
+from telportal.sip.via import _check_params, _parse_via, own_via
 from tests.unit.sip.samples import REALISTIC
 from tests.unit.sip.test_parser_properties import (
     ACCESSORS,
@@ -257,6 +258,8 @@ def test_requests_a_dialog_builds_read_like_their_own_bytes() -> None:
     for request in (
         dialog.request("INFO", headers=[("X-Note", "1")], via=via),
         dialog.request("INFO", headers=[("CSeq", "9 INFO"), ("Via", via)], via=via),
+        dialog.request("INFO", via=own_via("TCP", "[2001:db8::4]:5070", "z9hG4bKown")),
+        dialog.request("INFO", via=own_via("UDP", "pbx.example.com", "z9hG4bK1", rport=False)),
         dialog.bye(via=via),
     ):
         assert_reads_like_fresh(request)
@@ -266,3 +269,27 @@ def test_requests_a_dialog_builds_read_like_their_own_bytes() -> None:
         assert built.pop("content_length") is None
         assert sent.pop("content_length") == 0
         assert built == sent
+
+
+@pytest.mark.parametrize(
+    ("transport", "sent_by", "rport"),
+    [
+        ("UDP", "192.0.2.4:5060", True),
+        ("TLS", "[2001:db8::4]:5061", True),
+        ("WS", "edge.example.com", False),
+    ],
+)
+def test_a_via_made_for_our_own_request_is_the_one_its_text_parses_to(
+    transport: str, sent_by: str, rport: bool
+) -> None:
+    made = own_via(transport, sent_by, "z9hG4bKa1b2", rport=rport)
+    text = f"SIP/2.0/{transport} {sent_by};branch=z9hG4bKa1b2" + (";rport" if rport else "")
+    assert str(made) == text
+    assert made == _parse_via(text)
+    assert made.branch == "z9hG4bKa1b2" and made.wants_rport is rport
+
+
+@pytest.mark.parametrize("sent_by", ["192.0.2.4:99999", "host;maddr=x", "a b", ""])
+def test_a_bad_sent_by_is_refused_when_our_own_via_is_made(sent_by: str) -> None:
+    with pytest.raises(SipParseError, match="Via header"):
+        own_via("UDP", sent_by, "z9hG4bK1")
