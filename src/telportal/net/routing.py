@@ -44,20 +44,21 @@ def stamp_via(request: Request, source: Source) -> None:
     if params is via.params:
         return
     stamped = replace(via, params=params)
-    _replace_top_via(request, str(stamped))
-    if len(request.headers.values_of("via")) == 1:
+    if _replace_top_via(request, str(stamped)):
         # The parsed Via is known: keep it, rather than have the next reader parse the
         # new text again (a Via parse, the costliest header's, per request with rport).
         request.headers.memo["via"] = (stamped,)
 
 
-def _replace_top_via(request: Request, top: str) -> None:
+def _replace_top_via(request: Request, top: str) -> bool:
+    """Put `top` in place of the first Via element; True if it is the only element."""
     headers = request.headers
     lines = headers.lines("Via")
     if len(lines) == 1:
         # The common case, done in place: one Via line keeps its position and spelling.
-        headers.set("Via", _with_first_element(lines[0][1], top))
-        return
+        elements = split_list(lines[0][1])
+        headers.set("Via", top if len(elements) == 1 else ", ".join([top, *elements[1:]]))
+        return len(elements) == 1
     # Several Via lines: rebuild so only the first one changes and the order stays.
     rebuilt = Headers()
     replaced = False
@@ -68,6 +69,7 @@ def _replace_top_via(request: Request, top: str) -> None:
         else:
             rebuilt.add(name, value)
     request.headers = rebuilt
+    return False
 
 
 def _with_first_element(line: str, top: str) -> str:
