@@ -63,6 +63,7 @@ COMPILED: tuple[str, ...] = (
     "telportal/sip/transaction.py",
     "telportal/sip/transaction_messages.py",
     "telportal/sip/transaction_rest.py",
+    "telportal/sip/transaction_retransmit.py",
     "telportal/sip/transaction_table.py",
     "telportal/sip/uri.py",
     "telportal/sip/validate.py",

@@ -10,7 +10,6 @@ gives up and reports `NoAck`, after which the UAS should end the dialog with a B
 Pure and clock-driven like the transaction layer: call `tick()` at `next_deadline()`.
 """
 
-from dataclasses import dataclass
 from typing import Generic, NamedTuple, TypeVar
 
 from telportal.clock import Clock
@@ -44,13 +43,34 @@ class AckKey(NamedTuple):
         return tuple.__new__(cls, fields)
 
 
-@dataclass(frozen=True, slots=True)
 class NoAck(Generic[A]):
-    """No ACK for this 2xx within 64*T1."""
+    """No ACK for this 2xx within 64*T1.
 
-    key: AckKey
-    response: Response
-    destination: A
+    A plain class, not a dataclass: the module is compiled, and mypyc cannot compile a
+    generic dataclass (mypyc/mypyc#827). Compared by value, as a dataclass would be.
+    """
+
+    __slots__ = ("destination", "key", "response")
+
+    def __init__(self, key: AckKey, response: Response, destination: A) -> None:
+        self.key = key
+        self.response = response
+        self.destination = destination
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, NoAck):
+            return NotImplemented
+        return (self.key, self.response, self.destination) == (
+            other.key, other.response, other.destination,
+        )  # fmt: skip
+
+    def __hash__(self) -> int:
+        return hash((self.key, self.destination))
+
+    def __repr__(self) -> str:
+        return (
+            f"NoAck(key={self.key!r}, response={self.response!r}, destination={self.destination!r})"
+        )
 
 
 class _Pending(Generic[A]):
