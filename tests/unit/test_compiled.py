@@ -1,5 +1,6 @@
 """The compiled protocol core: built by `make setup`, never run stale, interpreted on request."""
 
+import ast
 import json
 import os
 import subprocess
@@ -117,3 +118,52 @@ def test_stale_sources_compares_digests(tmp_path: Path) -> None:
 )
 def test_module_names(path: str, name: str) -> None:
     assert compiled.module_name(path) == name
+
+
+def _awaits_in_finally(tree: ast.Module) -> list[tuple[int, str]]:
+    found = []
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(function):
+            if isinstance(node, ast.Try | ast.TryStar):
+                for statement in node.finalbody:
+                    for inner in ast.walk(statement):
+                        if isinstance(inner, ast.Await | ast.AsyncFor | ast.AsyncWith):
+                            found.append((inner.lineno, function.name))
+    return found
+
+
+def test_no_compiled_coroutine_awaits_in_a_finally_block() -> None:
+    """A `finally` block that awaits, in a compiled coroutine its task runs first,
+    leaves the exception it was reached by in the thread's exception state: mypyc
+    keeps no exception state per coroutine, as CPython's generators do, and does not
+    restore the one it replaced when it raises the exception again after the await.
+    `sys.exc_info()` then returns that exception everywhere, and its traceback keeps
+    every frame it passed through, with their locals (a cancelled call's legs, its
+    service, its transactions), until another exception takes its place (decision
+    0028). `except` blocks that await, and `async with`, restore it: only `finally`
+    is refused here. Await after the `try` statement instead."""
+    found = [
+        f"{path}:{line} in {name}"
+        for path in compiled.COMPILED
+        for line, name in _awaits_in_finally(ast.parse((SRC / path).read_text()))
+    ]
+    assert found == []
+
+
+def test_the_finally_check_finds_an_await_in_a_finally_block() -> None:
+    tree = ast.parse(
+        "async def f():\n"
+        "    try:\n"
+        "        pass\n"
+        "    finally:\n"
+        "        if True:\n"
+        "            await g()\n"
+        "async def h():\n"
+        "    try:\n"
+        "        await g()\n"
+        "    except Exception:\n"
+        "        await g()\n"
+    )
+    assert _awaits_in_finally(tree) == [(6, "f")]

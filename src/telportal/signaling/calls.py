@@ -491,39 +491,55 @@ async def bridge(
         await a.ringing(180 if response.status == 180 else 183 if response.body else 180)
 
     dial = asyncio.create_task(b.dial(media.offer_to_b(a.offer), relay_ringing))
+    # Not `finally`: a compiled coroutine must not await there (decision 0028).
     try:
-        await _first_of(dial, (a,), ring_timeout)
-        if not dial.done():
-            await b.cancel()
-            final = await dial  # the 487 (or a 2xx that crossed the CANCEL)
-            if 200 <= final.status < 300:
-                await b.hangup("caller gone")
-            if not a.ended.is_set():
-                await a.reject(480, "No Answer")
-            return a.end_reason or "no answer"
-        final = dial.result()
-        if not 200 <= final.status < 300:
-            status = (
-                final.status if final.status in _RELAYED else (486 if final.status == 486 else 480)
-            )
-            await a.reject(_RELAYED.get(status, status))
-            return f"callee answered {final.status}"
-        if a.ended.is_set():
+        reason = await _connect(a, b, media, dial, ring_timeout)
+    except BaseException:
+        await _settle_dial(dial)
+        raise
+    await _settle_dial(dial)
+    return reason
+
+
+async def _connect(
+    a: InboundCall,
+    b: OutboundLeg,
+    media: MediaAnchor,
+    dial: "asyncio.Task[Response]",
+    ring_timeout: float,
+) -> str:
+    await _first_of(dial, (a,), ring_timeout)
+    if not dial.done():
+        await b.cancel()
+        final = await dial  # the 487 (or a 2xx that crossed the CANCEL)
+        if 200 <= final.status < 300:
             await b.hangup("caller gone")
-            return "caller gone"
-        await a.answer(media.answer_to_a(final.body))
-        await _first_of(None, (a, b), None)
-        if a.ended.is_set():
-            await b.hangup("caller hung up")
-            return "caller hung up"
-        await a.hangup("callee hung up")
-        return "callee hung up"
-    finally:
-        if not dial.done():
-            dial.cancel()
-            await asyncio.gather(dial, return_exceptions=True)
-        elif not dial.cancelled():
-            dial.exception()  # retrieved: an error is the caller's to see through dial.result()
+        if not a.ended.is_set():
+            await a.reject(480, "No Answer")
+        return a.end_reason or "no answer"
+    final = dial.result()
+    if not 200 <= final.status < 300:
+        status = final.status if final.status in _RELAYED else (486 if final.status == 486 else 480)
+        await a.reject(_RELAYED.get(status, status))
+        return f"callee answered {final.status}"
+    if a.ended.is_set():
+        await b.hangup("caller gone")
+        return "caller gone"
+    await a.answer(media.answer_to_a(final.body))
+    await _first_of(None, (a, b), None)
+    if a.ended.is_set():
+        await b.hangup("caller hung up")
+        return "caller hung up"
+    await a.hangup("callee hung up")
+    return "callee hung up"
+
+
+async def _settle_dial(dial: "asyncio.Task[Response]") -> None:
+    if not dial.done():
+        dial.cancel()
+        await asyncio.gather(dial, return_exceptions=True)
+    elif not dial.cancelled():
+        dial.exception()  # retrieved: an error is the caller's to see through dial.result()
 
 
 async def _first_of(

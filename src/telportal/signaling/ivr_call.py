@@ -17,7 +17,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 
@@ -144,6 +144,7 @@ class IvrCall:
         self._record_stop: asyncio.Event | None = None
         self._record_terminator: str | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stop_listening: Callable[[], None] | None = None
 
     # --- the call ------------------------------------------------------------------
 
@@ -153,45 +154,53 @@ class IvrCall:
         `answered_endpoint`: the call was answered already on this media endpoint (a
         shared number asked the caller which enterprise they want).
         """
-        stop_listening: Callable[[], None] | None = None
         stop_waiting = self.call.when_ended(self._on_call_ended)
+        # Not `finally`: a compiled coroutine must not await there (decision 0028).
         try:
-            if answered_endpoint is not None:
-                self.endpoint = answered_endpoint
-            else:
-                offer = SessionDescription.parse(self.call.offer.decode(errors="replace"))
-                info = await self.engine.create_endpoint(self.call.call_id, offer)
-                self.endpoint = info.endpoint_id
-            # Listening once the endpoint exists, with no await since: nothing of its
-            # can have happened yet. A subscription for every endpoint, narrowed once
-            # the endpoint existed, took every other call's events meanwhile (15 in 20
-            # subscriptions unfiltered at 20 calls in progress, each a wasted wake-up).
-            # A listener, not a subscription: no queue and no task per call between
-            # the engine and the flow.
-            stop_listening = self.engine.listen(self.endpoint, self._on_media)
-            if answered_endpoint is None:
-                await self.call.answer(info.sdp.serialize().encode())
-            actions = self.run.start()
-            # An event may ask for nothing (a prompt the flow no longer waits for): the
-            # run goes on until it is finished, which a hang-up always makes it.
-            while True:
-                for action in actions:
-                    await self._perform(action)
-                if self.run.finished:
-                    break
-                actions = self.run.handle(await self._next_event())
-        finally:
-            stop_waiting()
-            if stop_listening is not None:
-                stop_listening()
-            for task in self._tasks:
-                task.cancel()
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            self._cancel_collect_timer()
-            with contextlib.suppress(Exception):
-                await self.engine.close(self.endpoint)
+            await self._run_flow(answered_endpoint)
+        except BaseException:
+            await self._close(stop_waiting)
+            raise
+        await self._close(stop_waiting)
         return self.run.record()
+
+    async def _run_flow(self, answered_endpoint: str | None) -> None:
+        if answered_endpoint is not None:
+            self.endpoint = answered_endpoint
+        else:
+            offer = SessionDescription.parse(self.call.offer.decode(errors="replace"))
+            info = await self.engine.create_endpoint(self.call.call_id, offer)
+            self.endpoint = info.endpoint_id
+        # Listening once the endpoint exists, with no await since: nothing of its
+        # can have happened yet. A subscription for every endpoint, narrowed once
+        # the endpoint existed, took every other call's events meanwhile (15 in 20
+        # subscriptions unfiltered at 20 calls in progress, each a wasted wake-up).
+        # A listener, not a subscription: no queue and no task per call between
+        # the engine and the flow.
+        self._stop_listening = self.engine.listen(self.endpoint, self._on_media)
+        if answered_endpoint is None:
+            await self.call.answer(info.sdp.serialize().encode())
+        actions = self.run.start()
+        # An event may ask for nothing (a prompt the flow no longer waits for): the
+        # run goes on until it is finished, which a hang-up always makes it.
+        while True:
+            for action in actions:
+                await self._perform(action)
+            if self.run.finished:
+                break
+            actions = self.run.handle(await self._next_event())
+
+    async def _close(self, stop_waiting: Callable[[], None]) -> None:
+        stop_waiting()
+        if self._stop_listening is not None:
+            self._stop_listening()
+        for task in self._tasks:
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._cancel_collect_timer()
+        with contextlib.suppress(Exception):
+            await self.engine.close(self.endpoint)
 
     async def _next_event(self) -> Event:
         return await self._events.get()
@@ -361,7 +370,13 @@ class IvrCall:
             await self.engine.stop_play(self.endpoint)
 
     async def _http(self, action: HttpRequest) -> None:
-        client = self.http or httpx.AsyncClient()
+        if self.http is not None:
+            await self._request(self.http, action)
+            return
+        async with httpx.AsyncClient() as client:
+            await self._request(client, action)
+
+    async def _request(self, client: httpx.AsyncClient, action: HttpRequest) -> None:
         try:
             response = await client.request(
                 action.method,
@@ -376,9 +391,6 @@ class IvrCall:
             self._events.put_nowait(HttpFailed(action.ref, "timeout"))
         except httpx.HTTPError as exc:
             self._events.put_nowait(HttpFailed(action.ref, "error", str(exc)[:200]))
-        finally:
-            if self.http is None:
-                await client.aclose()
 
     async def _record(self, action: Record) -> None:
         playlist = self._playlist(action.prompt)
@@ -393,15 +405,21 @@ class IvrCall:
         stop = self._record_stop = asyncio.Event()
         self._record_terminator = action.terminator
         waits = {asyncio.create_task(stop.wait()), asyncio.create_task(self.call.ended.wait())}
+        # Not `finally`: a compiled coroutine must not await there (decision 0028).
         try:
             await asyncio.wait(
                 waits, timeout=action.max_duration, return_when=asyncio.FIRST_COMPLETED
             )
-        finally:
-            for task in waits:
-                task.cancel()
-            self._record_stop = None
-            await self.engine.record_stop(self.endpoint)
+        except BaseException:
+            await self._stop_recording(waits)
+            raise
+        await self._stop_recording(waits)
         self._events.put_nowait(
             RecordingFinished(action.ref, str(path), self.clock.monotonic() - started)
         )
+
+    async def _stop_recording(self, waits: "set[asyncio.Task[Literal[True]]]") -> None:
+        for task in waits:
+            task.cancel()
+        self._record_stop = None
+        await self.engine.record_stop(self.endpoint)

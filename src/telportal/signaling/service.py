@@ -627,11 +627,19 @@ class SipService:
         self._spawn(self._run_call(call))
 
     async def _run_call(self, call: InboundCall) -> None:
+        # Not `finally`: a compiled coroutine must not await there (decision 0028).
         try:
             await self.on_invite(call)
-        finally:
+        except BaseException:
+            await self._after_call(call)
+            raise
+        await self._after_call(call)
+
+    async def _after_call(self, call: InboundCall) -> None:
+        try:
             if not call.ended.is_set() and not self._stopping:
                 await call.hangup("call handler finished")
+        finally:  # no await here
             if call.trunk is not None:
                 self.release_channel(call.trunk)
             self.calls_ended += 1
@@ -731,16 +739,23 @@ class SipService:
                 direction="outbound" if dialled_out else "internal",
                 caller=call.caller, called=called[:255],
             )  # fmt: skip
+        # Not `finally`: a compiled coroutine must not await there (decision 0028).
         try:
             await self.call_extension(call)
-        finally:
-            if records is not None:
-                if call.answered_at is not None:
-                    await records.answered(call.tenant_id, call.call_id, call.answered_at)
-                await records.finish(
-                    call.tenant_id, call.call_id, end_reason=call.end_reason or "ended",
-                    hangup_by=call.hangup_by or "system",
-                )  # fmt: skip
+        except BaseException:
+            await self._record_call_end(call)
+            raise
+        await self._record_call_end(call)
+
+    async def _record_call_end(self, call: InboundCall) -> None:
+        records = self.records
+        if records is not None:
+            if call.answered_at is not None:
+                await records.answered(call.tenant_id, call.call_id, call.answered_at)
+            await records.finish(
+                call.tenant_id, call.call_id, end_reason=call.end_reason or "ended",
+                hangup_by=call.hangup_by or "system",
+            )  # fmt: skip
 
     async def _record_end(
         self, call: InboundCall, record: CallRecord, version: int | None, ivr: IvrCall

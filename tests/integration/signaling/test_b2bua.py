@@ -2,6 +2,7 @@
 
 import asyncio
 import secrets
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -265,3 +266,26 @@ async def test_answered_calls_leave_nothing_behind(edge: Edge, phones: tuple[Pho
         rows = (await session.execute(select(CallDetailRecord))).scalars().all()
     assert len(rows) == 3
     assert all(r.answered_at and r.ended_at and r.hangup_by == "caller" for r in rows)
+
+
+async def test_a_call_dropped_at_stop_leaves_no_exception_behind(
+    edge: Edge, phones: tuple[Phone, Phone]
+) -> None:
+    """The service cancels a bridged call when it stops. The compiled coroutines it
+    passes through must not leave that `CancelledError` in the thread's exception
+    state, where it would keep the call, the service and its transactions alive until
+    some later exception replaced it (decision 0028)."""
+    a, b = phones
+    uri, call_id, _ = await _call(a, edge.port, "1002")
+    invite = await b.next("INVITE")
+    assert isinstance(invite, Request)
+    await b.reply(invite, 200, body=SDP)
+    ok = await a.next("200")
+    assert isinstance(ok, Response)
+    await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
+    await b.next("ACK")
+    sip = edge.platform.sip
+    assert sip is not None and sip.active_dialogs > 0
+    await sip.stop()
+    await asyncio.sleep(0)
+    assert sys.exc_info() == (None, None, None)

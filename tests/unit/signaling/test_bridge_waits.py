@@ -3,15 +3,24 @@
 import asyncio
 from typing import Any, cast
 
+from telportal.clock import FakeClock
+from telportal.config import Config
+from telportal.events.bus import InProcessBus
 from telportal.net import Peer, Transport
 from telportal.signaling.calls import _first_of, _Leg
+from telportal.signaling.directory import SipDirectory
+from telportal.signaling.service import SipService
+from telportal.store.database import Database
 
 PEER = Peer(Transport.UDP, "192.0.2.1", 5060)
 
 
 def leg() -> _Leg:
-    # No dialog: ending the leg touches nothing of the service's.
-    return _Leg(cast(Any, None), PEER)
+    # A service never started, over a directory without a database: with no dialog,
+    # ending the leg touches nothing of either. (The service is a real one: the module
+    # is compiled, and a compiled class takes no stand-in for a typed argument.)
+    directory = SipDirectory(cast(Database, None))
+    return _Leg(SipService(Config(), FakeClock(), InProcessBus(), directory), PEER)
 
 
 async def test_end_callbacks_run_once_when_the_leg_ends_and_can_be_removed() -> None:
