@@ -118,7 +118,8 @@ class _Leg:
         self.end_reason = ""
         self.last_sdp = b""
         self.session_timer: SessionTimer | None = None
-        self._timer_changed = asyncio.Event()
+        # Made by `keep_session`: most calls negotiate no session timer.
+        self._timer_changed: asyncio.Event | None = None
         # Called once when the leg ends (see `when_ended`), after `ended` is set.
         self._end_callbacks: list[Callable[[], None]] = []
 
@@ -126,14 +127,15 @@ class _Leg:
         """Run the RFC 4028 timer: refresh when it is ours to, hang up a dead session."""
         clock = self.service.clock
         timer = self.session_timer = SessionTimer.start(agreement, clock.monotonic())
+        changed = self._timer_changed = asyncio.Event()
         while not self.ended.is_set():
             deadline = timer.next_deadline()
             if deadline is None:
                 return
-            self._timer_changed.clear()
+            changed.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(max(0.0, deadline - clock.monotonic())):
-                    await self._timer_changed.wait()
+                    await changed.wait()
             for action in timer.on_timer(clock.monotonic()):
                 if isinstance(action, Expire):
                     log.info("session of %s expired: hanging up", self.destination)
@@ -243,7 +245,8 @@ class _Leg:
             await self.service.respond(txn, dialog.respond(request, 200, body=body, headers=extra))
             if agreement is not None and self.session_timer is not None:
                 self.session_timer.refreshed(self.service.clock.monotonic(), agreement)
-                self._timer_changed.set()
+                if self._timer_changed is not None:
+                    self._timer_changed.set()
         else:
             await self.service.respond(txn, dialog.respond(request, 200))
 
@@ -280,7 +283,7 @@ class InboundCall(_Leg):
         self.trunk: SipTrunk | None = None
         # RFC 4028, agreed when the INVITE arrived and applied to our 2xx.
         self.timer_agreement: SessionTimerAgreement | None = None
-        self.acked = asyncio.Event()
+        self.acked = False
         self._final_sent = False
         service.track_dialog(self.dialog.id, self)
 
@@ -335,7 +338,7 @@ class InboundCall(_Leg):
     def on_ack(self, ack: Request) -> None:
         if self.dialog is not None:
             self.dialog.receive_request(ack)
-        self.acked.set()
+        self.acked = True
 
     def on_no_ack(self) -> None:
         """The caller never acknowledged our 2xx: the session never came up."""
