@@ -46,6 +46,7 @@ COMPILED: tuple[str, ...] = (
     "telportal/net/routing.py",
     "telportal/signaling/calls.py",
     "telportal/signaling/service.py",
+    "telportal/mailbox.py",
     "telportal/random_pool.py",
     "telportal/text_cache.py",
     "telportal/timer_heap.py",

@@ -53,6 +53,7 @@ from telportal.ivr.events import (
 from telportal.ivr.flow import Flow
 from telportal.ivr.interpreter import FlowRun
 from telportal.ivr.record import CallInfo, CallRecord
+from telportal.mailbox import Mailbox
 from telportal.media import (
     DigitReceived,
     EndpointTimedOut,
@@ -134,7 +135,7 @@ class IvrCall:
         self.run = FlowRun(flow, info, clock)
         # The flow's events in order, the call's end among them (`when_ended`), so that
         # waiting for the next one is one `get`, not two tasks raced by `asyncio.wait`.
-        self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self._events: Mailbox[Event] = Mailbox()
         self._typed_ahead = ""
         self._collect: Collect | None = None
         self._collected = ""
