@@ -150,6 +150,19 @@ async def _call(a: Phone, port: int, to: str, extra: tuple[str, ...] = ()) -> tu
     return uri, call_id, branch
 
 
+async def _connected(a: Phone, b: Phone, port: int) -> tuple[str, str, Response]:
+    """A call from a to b, answered and ACKed on both sides; (uri, call_id, the 200)."""
+    uri, call_id, _ = await _call(a, port, "1002")
+    invite = await b.next("INVITE")
+    assert isinstance(invite, Request)
+    await b.reply(invite, 200, body=SDP)
+    ok = await a.next("200")
+    assert isinstance(ok, Response)
+    await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
+    await b.next("ACK")
+    return uri, call_id, ok
+
+
 async def test_unknown_and_unregistered_extensions(edge: Edge, phones: tuple[Phone, Phone]) -> None:
     a, _ = phones
     await _call(a, edge.port, "9999")
@@ -246,14 +259,7 @@ async def test_answered_calls_leave_nothing_behind(edge: Edge, phones: tuple[Pho
     sip = edge.platform.sip
     assert sip is not None
     for _ in range(3):
-        uri, call_id, _ = await _call(a, edge.port, "1002")
-        invite = await b.next("INVITE")
-        assert isinstance(invite, Request)
-        await b.reply(invite, 200, body=SDP)
-        ok = await a.next("200")
-        assert isinstance(ok, Response)
-        await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
-        await b.next("ACK")
+        uri, call_id, ok = await _connected(a, b, edge.port)
         await a.send(a.line("BYE", uri, 3, call_id, [], to_tag=ok.to.tag or ""))
         assert (await a.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
         callee_bye = await b.next("BYE")
@@ -276,14 +282,7 @@ async def test_a_call_dropped_at_stop_leaves_no_exception_behind(
     state, where it would keep the call, the service and its transactions alive until
     some later exception replaced it (decision 0028)."""
     a, b = phones
-    uri, call_id, _ = await _call(a, edge.port, "1002")
-    invite = await b.next("INVITE")
-    assert isinstance(invite, Request)
-    await b.reply(invite, 200, body=SDP)
-    ok = await a.next("200")
-    assert isinstance(ok, Response)
-    await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
-    await b.next("ACK")
+    await _connected(a, b, edge.port)
     sip = edge.platform.sip
     assert sip is not None and sip.active_dialogs > 0
     await sip.stop()
