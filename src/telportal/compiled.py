@@ -66,6 +66,7 @@ COMPILED: tuple[str, ...] = (
     "telportal/sip/session_timer.py",
     "telportal/sip/status.py",
     "telportal/sip/transaction.py",
+    "telportal/sip/transaction_actions.py",
     "telportal/sip/transaction_messages.py",
     "telportal/sip/transaction_rest.py",
     "telportal/sip/transaction_retransmit.py",

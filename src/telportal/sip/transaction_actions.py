@@ -5,10 +5,11 @@ happened. The adapter performs the `Send`s; everything else is for the transacti
 user (the UA core, a proxy core): `Deliver`, `Stray`, `Dropped`, `Timeout`,
 `TransportError`, `Terminated`.
 
-Actions are values, though not frozen dataclasses: a frozen one sets each field
-through `object.__setattr__` (a `Send` took 1.4 us to make, 0.4 us as a plain slots
+Actions are values, though not frozen: a frozen dataclass sets each field through
+`object.__setattr__` (a `Send` took 1.4 us to make, 0.4 us as a plain slots
 dataclass), and the layer makes several a call for the adapter to read once. Nothing
-changes one after it is made.
+changes one after it is made. The module is compiled, so the generic ones are plain
+classes that compare by value (`_Value`), not dataclasses (mypyc/mypyc#827).
 
 Addresses are opaque to the transaction layer: it is generic in the type `A` the
 transport adapter uses (`telportal.net`'s `Peer` and `Source`, a test's string) and only
@@ -60,8 +61,30 @@ class TransactionId(NamedTuple):
         return f"{self.method} {role} {self.branch}{via}"
 
 
-@dataclass(slots=True)
-class Send(Generic[A]):
+class _Value:
+    """Compared, hashed and printed by its fields, as a dataclass would be: the generic
+    actions below are plain classes because mypyc cannot compile a generic dataclass
+    (mypyc/mypyc#827), and this module is compiled (decision 0028)."""
+
+    __slots__ = ()
+
+    def _fields(self) -> tuple[object, ...]:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        assert isinstance(other, _Value)
+        return self._fields() == other._fields()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, *self._fields()))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}{self._fields()!r}"
+
+
+class Send(_Value, Generic[A]):
     """Pass data (message, serialized) to the transport.
 
     For a request, destination is where the TU sent the transaction's request. For a
@@ -71,14 +94,25 @@ class Send(Generic[A]):
     message that names a transaction goes back through `TransactionLayer.transport_error`.
     """
 
-    data: bytes
-    destination: A
-    message: Request | Response
-    transaction: TransactionId | None = None
+    __slots__ = ("data", "destination", "message", "transaction")
+
+    def __init__(
+        self,
+        data: bytes,
+        destination: A,
+        message: Request | Response,
+        transaction: TransactionId | None = None,
+    ) -> None:
+        self.data = data
+        self.destination = destination
+        self.message = message
+        self.transaction = transaction
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.data, self.destination, self.message, self.transaction)
 
 
-@dataclass(slots=True)
-class Deliver(Generic[A]):
+class Deliver(_Value, Generic[A]):
     """A message for the TU, within a transaction.
 
     A request that created a server transaction; a response to a client transaction;
@@ -86,14 +120,25 @@ class Deliver(Generic[A]):
     INVITE server transaction it targets (None when there is none: answer 481).
     """
 
-    message: Request | Response
-    transaction: TransactionId
-    source: A
-    cancels: TransactionId | None = None
+    __slots__ = ("cancels", "message", "source", "transaction")
+
+    def __init__(
+        self,
+        message: Request | Response,
+        transaction: TransactionId,
+        source: A,
+        cancels: TransactionId | None = None,
+    ) -> None:
+        self.message = message
+        self.transaction = transaction
+        self.source = source
+        self.cancels = cancels
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.message, self.transaction, self.source, self.cancels)
 
 
-@dataclass(slots=True)
-class Stray(Generic[A]):
+class Stray(_Value, Generic[A]):
     """A response no client transaction matches, or an ACK no server transaction does.
 
     The UA core passes a stray 2xx to the dialog it belongs to (a 2xx retransmission
@@ -101,17 +146,28 @@ class Stray(Generic[A]):
     its 2xx.
     """
 
-    message: Request | Response
-    source: A
+    __slots__ = ("message", "source")
+
+    def __init__(self, message: Request | Response, source: A) -> None:
+        self.message = message
+        self.source = source
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.message, self.source)
 
 
-@dataclass(slots=True)
-class Dropped(Generic[A]):
+class Dropped(_Value, Generic[A]):
     """A message too broken to match, with why (for logs and counters)."""
 
-    message: Request | Response
-    source: A
-    reason: str
+    __slots__ = ("message", "reason", "source")
+
+    def __init__(self, message: Request | Response, source: A, reason: str) -> None:
+        self.message = message
+        self.source = source
+        self.reason = reason
+
+    def _fields(self) -> tuple[object, ...]:
+        return (self.message, self.source, self.reason)
 
 
 @dataclass(slots=True)
@@ -120,10 +176,18 @@ class Timeout:
 
     transaction: TransactionId
 
+    # Written out, not generated: see decision 0021.
+    def __init__(self, transaction: TransactionId) -> None:
+        self.transaction = transaction
+
 
 @dataclass(slots=True)
 class TransportError:
     transaction: TransactionId
+
+    # Written out, not generated: see decision 0021.
+    def __init__(self, transaction: TransactionId) -> None:
+        self.transaction = transaction
 
 
 @dataclass(slots=True)
@@ -131,6 +195,10 @@ class Terminated:
     """The transaction is gone; nothing more will name it."""
 
     transaction: TransactionId
+
+    # Written out, not generated: see decision 0021.
+    def __init__(self, transaction: TransactionId) -> None:
+        self.transaction = transaction
 
 
 Action = Send[A] | Deliver[A] | Stray[A] | Dropped[A] | Timeout | TransportError | Terminated
