@@ -24,6 +24,8 @@ settles the garbage collector after the warm-up as `telportal serve` does once s
 --answered-here calls a number whose IVR flow answers and hangs up at once, in either
 mode: one leg, the server's own answer (a media endpoint, the SDP answer) and its BYE.
 With SIPp the script publishes that flow through the API, and no callee is needed.
+--pin (with SIPp) runs the server under taskset on one CPU and SIPp and this script on
+the others: "calls/s on one core" as the words say, SIPp never taking the server's CPU.
 """
 
 import argparse
@@ -175,6 +177,28 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_times(pid))
 
 
+def pinned(cmd: list[str], cpus: set[int] | None) -> list[str]:
+    """`cmd` run by util-linux's taskset on `cpus` (it and any thread it starts), or
+    as it is when cpus is None."""
+    if cpus is None:
+        return cmd
+    return ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus))), *cmd]
+
+
+def split_cpus(pin: bool) -> tuple[set[int] | None, set[int] | None]:
+    """(the server's CPUs, SIPp's CPUs): with --pin, the server has the first CPU this
+    script may use to itself and SIPp the rest, so "calls/s on one core" is literal."""
+    if not pin:
+        return None, None
+    mine = sorted(os.sched_getaffinity(0))
+    if len(mine) < 2:
+        sys.exit("--pin needs at least two CPUs: one for the server, one for SIPp")
+    if shutil.which("taskset") is None:
+        sys.exit("--pin needs taskset (Debian's util-linux)")
+    os.sched_setaffinity(0, set(mine[1:]))  # this script's HTTP and REGISTER work too
+    return {mine[0]}, set(mine[1:])
+
+
 def run_rate(
     sipp: str,
     tmp: str,
@@ -184,13 +208,14 @@ def run_rate(
     rate: int,
     server_pid: int,
     answered_here: bool = False,
+    sipp_cpus: set[int] | None = None,
 ) -> tuple[int, int, float, tuple[float, float]]:
     """One SIPp run at `rate`: (successful, failed, elapsed s, server (user, system) CPU s)."""
     scenario = Path(tmp) / "uac.xml"
     scenario.write_text(uac_scenario(answered_here))
     (user0, system0), t0 = cpu_times(server_pid), time.monotonic()
     uac = subprocess.run(
-        [
+        pinned([
             sipp,
             f"127.0.0.1:{sip_port}",
             "-sf",
@@ -210,13 +235,13 @@ def run_rate(
             "-nostdin",
             "-timeout",
             "120s",
-        ],
+        ], sipp_cpus),
         cwd=tmp,
         capture_output=True,
         text=True,
         timeout=300,
         check=False,
-    )
+    )  # fmt: skip
     elapsed, (user1, system1) = time.monotonic() - t0, cpu_times(server_pid)
     ok = re.search(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", uac.stdout)
     failed = re.search(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", uac.stdout)
@@ -652,10 +677,15 @@ def answering_service_over_api(base: str, headers: dict[str, str], tenant_id: st
                           "service_id": service["id"]})  # fmt: skip
 
 
-def start_uas(sipp: str, tmp: str, port: int, transport: str) -> "subprocess.Popen[bytes]":
+def start_uas(
+    sipp: str, tmp: str, port: int, transport: str, cpus: set[int] | None = None
+) -> "subprocess.Popen[bytes]":
     """SIPp's built-in UAS, as extension 1002's phone."""
     return subprocess.Popen(
-        [sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-t", transport, "-nostdin"],
+        pinned(
+            [sipp, "-sn", "uas", "-i", "127.0.0.1", "-p", str(port), "-t", transport, "-nostdin"],
+            cpus,
+        ),
         cwd=tmp,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -731,6 +761,11 @@ def main() -> None:
         help="in process: call records batched every S seconds, not 0.05 (under callgrind, "
         "about 1.5 gives the batch sizes of a full-speed run)",
     )
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="with SIPp: the server on one CPU alone, SIPp and this script on the others",
+    )
     args = ap.parse_args()
     if args.in_process:
         import uvloop  # noqa: PLC0415 - a dependency of the server, not of the SIPp mode
@@ -751,6 +786,7 @@ def main() -> None:
     sipp = shutil.which("sipp")
     if sipp is None:
         sys.exit("sipp is not installed (make setup installs sip-tester)")
+    server_cpus, sipp_cpus = split_cpus(args.pin)
     http_port, sip_port, uas_port = free_port(socket.SOCK_STREAM), free_port(), free_port()
     with tempfile.TemporaryDirectory() as tmp:
         module, env = args.server_module, None
@@ -777,7 +813,9 @@ def main() -> None:
         log = Path(tmp) / "server.log"
         with (
             log.open("wb") as out,
-            subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env) as server,
+            subprocess.Popen(
+                pinned(cmd, server_cpus), stdout=out, stderr=subprocess.STDOUT, env=env
+            ) as server,
         ):
             uas: subprocess.Popen[bytes] | None = None
             try:
@@ -791,10 +829,15 @@ def main() -> None:
                         time.sleep(0.2)
                 h = prepare(base, args.answered_here)
                 if not args.answered_here:
-                    uas = start_uas(sipp, tmp, uas_port, args.transport)
+                    uas = start_uas(sipp, tmp, uas_port, args.transport, sipp_cpus)
                     asyncio.run(register(sip_port, uas_port))
                 what = "answered here" if args.answered_here else "bridged to extension 1002"
-                print(f"transport {args.transport}, {args.calls} calls per step, {what}")
+                where = (
+                    f", server on CPU {sorted(server_cpus)}, SIPp on {sorted(sipp_cpus)}"
+                    if server_cpus is not None and sipp_cpus is not None
+                    else ""
+                )
+                print(f"transport {args.transport}, {args.calls} calls per step, {what}{where}")
                 print(
                     "offered/s  achieved/s    ok  failed  server-CPU%  user-s  sys-s"
                     "  CPU-ms/call  calls/CPU-s"
@@ -803,7 +846,7 @@ def main() -> None:
                 for rate in (int(r) for r in args.rates.split(",")):
                     ok, failed, elapsed, (user, system) = run_rate(
                         sipp, tmp, sip_port, args.transport, args.calls, rate, server.pid,
-                        args.answered_here,
+                        args.answered_here, sipp_cpus,
                     )  # fmt: skip
                     achieved, cpu = ok / elapsed, user + system
                     print(
