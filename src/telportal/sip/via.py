@@ -95,6 +95,9 @@ class Via:
 
 def parse_via(value: str) -> Via:
     """Parse one via-parm (one element of a Via header field value)."""
+    via = _via_with_branch(value)
+    if via is not None:
+        return via
     try:
         return _cached_via(value)
     except SipParseError as exc:
@@ -105,6 +108,62 @@ def parse_via(value: str) -> Via:
 def _cached_via(value: str) -> Via:
     # A response copies its request's Via lines: the same text is parsed once.
     return _parse_via(value)
+
+
+# A Via's branch is new in every transaction, so a cache keyed by the whole text misses
+# on every request (and on the response to every request we send). Everything else in
+# a peer's Via repeats: the text is parsed once with its branch value replaced by this
+# placeholder, and each Via of that shape is made from the parsed one with its branch.
+_BRANCH_PLACEHOLDER = "-"
+# What either parse path takes as an unquoted parameter value (params.py, _COMMON_VIA_RE):
+# a branch of these characters parses the same way as the placeholder in its place.
+_BRANCH_VALUE_RE = re.compile(f"[{TOKEN_CHARS}:\\[\\]]+")
+
+
+def _via_with_branch(value: str) -> Via | None:
+    """`value` parsed through the cache of its shape without the branch value, or None
+    when it has no plain `;branch=` or its shape does not parse (the caller parses the
+    text itself then, so that an error names the text as written)."""
+    if '"' in value:  # a quoted value may hold ";branch=": not worth telling apart
+        return None
+    at = value.find(";branch=")
+    if at < 0:
+        return None
+    start = at + 8
+    end = value.find(";", start)
+    if end < 0:
+        end = len(value)
+    branch = value[start:end]
+    if _BRANCH_VALUE_RE.fullmatch(branch) is None:
+        return None
+    try:
+        shape, index = _via_shape(f"{value[:start]}{_BRANCH_PLACEHOLDER}{value[end:]}")
+    except SipParseError:
+        return None
+    if index < 0:
+        return None
+    items = shape.params.items
+    return Via(
+        transport=shape.transport,
+        host=shape.host,
+        port=shape.port,
+        params=Params((*items[:index], ("branch", branch), *items[index + 1 :])),
+        protocol=shape.protocol,
+    )
+
+
+@short_text_cache(PARSE_CACHE_SIZE)
+def _via_shape(text: str) -> tuple[Via, int]:
+    """The Via of `text` and the index of its one branch parameter (the placeholder),
+    or -1 when it has another branch too (any case): then the shape is no use."""
+    via = _parse_via(text)
+    found = -1
+    for index, (name, value) in enumerate(via.params.items):
+        if name.lower() == "branch":
+            if found >= 0 or name != "branch" or value != _BRANCH_PLACEHOLDER:
+                return via, -1
+            found = index
+    return via, found
 
 
 def own_via(transport: str, sent_by: str, branch: str, *, rport: bool = True) -> Via:

@@ -28,7 +28,7 @@ from telportal.sip.cseq import MAX_SEQUENCE_NUMBER, CSeq, parse_cseq
 from telportal.sip.dialog import Dialog
 from telportal.sip.grammar import TOKEN_CHARS, excerpt
 from telportal.sip.headers import header_key
-from telportal.sip.via import _check_params, _parse_via, own_via
+from telportal.sip.via import _check_params, _parse_via, own_via, parse_via
 from tests.unit.sip.samples import REALISTIC
 from tests.unit.sip.test_parser_properties import (
     ACCESSORS,
@@ -141,6 +141,62 @@ def test_a_via_read_the_short_way_has_valid_parameters(value: str) -> None:
     except SipParseError:
         return
     _check_params(via.params)  # never raises: the short way skipped nothing it needed
+
+
+# --- Via: the shape without its branch parsed once, the branch put in -----------------
+
+BRANCHES = st.one_of(
+    st.just("z9hG4bK-4387-1-0"),
+    TOKEN,
+    st.sampled_from(["", " ", "z9hG4bK776 ", "a;b", "[2001:db8::1]", "x:y", '"q"', "-", "a=b"]),
+    SIP_TEXT,
+)
+
+
+@st.composite
+def vias_with_branches(draw: st.DrawFn) -> str:
+    """A Via element with one or more branch parameters somewhere among its others."""
+    value = draw(vias())
+    for _ in range(draw(st.integers(1, 2))):
+        name = draw(st.sampled_from(["branch", "branch", "Branch", " branch"]))
+        param = f";{name}={draw(BRANCHES)}"
+        cut = draw(st.sampled_from([len(value), value.find(";"), value.rfind(";")]))
+        cut = len(value) if cut < 0 else cut
+        value = value[:cut] + param + value[cut:]
+    return value + draw(st.sampled_from(["", "", " ", ";rport"]))
+
+
+def _long_way_via(value: str) -> object:
+    try:
+        return _parse_via(value)
+    except SipParseError as exc:
+        return ("SipParseError", f"Via header: {exc}")
+
+
+@PROPERTY_SETTINGS
+@given(vias_with_branches())
+def test_a_via_parsed_by_its_shape_is_the_one_its_text_parses_to(value: str) -> None:
+    # Twice: the first fills the shape's cache, the second reads it.
+    assert outcome(lambda: parse_via(value)) == _long_way_via(value)
+    assert outcome(lambda: parse_via(value)) == _long_way_via(value)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("SIP/2.0/UDP 192.0.2.4:5060;branch=z9hG4bK1;rport", "z9hG4bK2"),
+        ("SIP/2.0/TCP [2001:db8::4]:5070;received=192.0.2.9;branch=z9hG4bKa", "z9hG4bKb"),
+        ("SIP/2.0/UDP pbx.example.com;branch=z9hG4bK1", "z9hG4bK:[x]"),
+    ],
+)
+def test_vias_of_one_shape_keep_their_own_branches(first: str, second: str) -> None:
+    branch = _parse_via(first).branch
+    assert branch is not None
+    other = first.replace(branch, second)
+    assert parse_via(first).branch == branch
+    assert parse_via(other).branch == second
+    assert parse_via(other) == _parse_via(other)
+    assert parse_via(first) == _parse_via(first)
 
 
 # --- what a message keeps of what it parsed --------------------------------------------
