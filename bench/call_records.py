@@ -38,7 +38,8 @@ from telportal.config import Config
 from telportal.demo import seed_demo
 from telportal.ivr.record import Visit
 from telportal.server import settle_garbage_collector
-from telportal.store.schema import CallDetailRecord, Service, Tenant, new_id
+from telportal.store.ids import new_id
+from telportal.store.schema import CallDetailRecord, Service, Tenant
 
 
 async def main(calls: int, batch: int, ivr: bool, postgres: bool, count_instructions: bool) -> None:

@@ -49,7 +49,7 @@ from telportal.calls_rows import (
 from telportal.clock import Clock
 from telportal.ivr.record import CallRecord
 from telportal.store.database import Database
-from telportal.store.schema import new_id
+from telportal.store.ids import new_id
 
 log = logging.getLogger(__name__)
 

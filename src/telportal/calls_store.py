@@ -50,7 +50,8 @@ from telportal.calls_rows import (
 from telportal.errors import Conflict
 from telportal.ivr.record import CallRecord
 from telportal.store.database import Database
-from telportal.store.schema import CallDetailRecord, Service, new_id
+from telportal.store.ids import new_id
+from telportal.store.schema import CallDetailRecord, Service
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tenancy.roles import Scope
 

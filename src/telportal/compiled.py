@@ -50,6 +50,7 @@ COMPILED: tuple[str, ...] = (
     "telportal/random_pool.py",
     "telportal/text_cache.py",
     "telportal/timer_heap.py",
+    "telportal/store/ids.py",
     "telportal/store/row_values.py",
     "telportal/sip/__init__.py",
     "telportal/sip/address.py",

@@ -1,9 +1,9 @@
-"""Row ids (`store.schema.new_id`): UUIDv7, rising with time, unguessable."""
+"""Row ids (`store.ids.new_id`): UUIDv7, rising with time, unguessable."""
 
 import time
 import uuid
 
-from telportal.store.schema import new_id
+from telportal.store.ids import new_id
 
 
 def test_an_id_is_a_version_7_uuid_with_the_time_of_its_making() -> None:

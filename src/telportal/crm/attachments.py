@@ -23,7 +23,8 @@ from sqlalchemy import select
 
 from telportal.errors import Invalid, NotFound, TooLarge
 from telportal.store.database import Database
-from telportal.store.schema import Case, CaseAttachment, CaseHistory, new_id
+from telportal.store.ids import new_id
+from telportal.store.schema import Case, CaseAttachment, CaseHistory
 from telportal.tenancy.roles import Scope
 
 MAX_BYTES = 20 * 1024 * 1024

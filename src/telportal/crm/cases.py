@@ -45,6 +45,7 @@ from telportal.errors import Conflict, Invalid, NotFound
 from telportal.events import CaseAlert, CaseEscalated, EventBus
 from telportal.ivr.calendar import Calendar, CalendarSpec
 from telportal.store.database import Database
+from telportal.store.ids import new_id
 from telportal.store.schema import (
     CallDetailRecord,
     Case,
@@ -55,7 +56,6 @@ from telportal.store.schema import (
     CaseTimer,
     Customer,
     Tenant,
-    new_id,
 )
 from telportal.store.unit_of_work import UnitOfWork
 from telportal.tasks import stop_task

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from telportal.notify.delivery import AfterAttempt, OutboxState, RetryPolicy
 from telportal.notify.messages import Notice
 from telportal.store.database import Database
-from telportal.store.schema import EmailOutbox, new_id
+from telportal.store.ids import new_id
+from telportal.store.schema import EmailOutbox
 from telportal.tenancy.roles import Scope
 
 SCOPE = Scope.system("email")

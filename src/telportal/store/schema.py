@@ -6,7 +6,6 @@ objects (sites, service numbers, shared business centers) have no tenant.
 Ids are UUIDs with 74 random bits, so that they cannot be guessed or counted.
 """
 
-import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -29,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from telportal.random_pool import POOL as RANDOM
+from telportal.store.ids import new_id
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -38,28 +37,6 @@ NAMING = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
-
-
-def new_id() -> str:
-    """A UUIDv7 (RFC 9562): the Unix time in milliseconds, then 74 random bits.
-
-    Rows made one after another get rising ids, so an insert lands on the right-hand
-    leaf of its primary-key index, as an integer key's would: a random UUID dirtied
-    a random page of every such index (one more WAL frame a row in each COMMIT, and
-    a page to read from disk once the index outgrows the cache). The time is the
-    wall clock's, not the injected one: an id's order is about storage, not domain
-    time, and nothing reads the time back out of it."""
-    # The random digits come from the pooled block (`random_pool`), not a getrandom
-    # call each: one id a call record, and the call's other random values come from
-    # there too. 19 hex digits: 3 for rand_a, 16 for the variant's 2 spare bits and
-    # rand_b (the first of them keeps its 2 low bits under the variant's "10").
-    t = f"{time.time_ns() // 1_000_000:012x}"
-    r = RANDOM.take(19)
-    return f"{t[:8]}-{t[8:]}-7{r[:3]}-{_VARIANT[r[3]]}{r[4:7]}-{r[7:]}"
-
-
-# A hex digit's 2 low bits under the RFC 9562 variant bits (10xx: 8, 9, a or b).
-_VARIANT = {d: "89ab"[int(d, 16) & 3] for d in "0123456789abcdef"}
 
 
 class UTCDateTime(TypeDecorator[datetime]):
