@@ -9,7 +9,7 @@ Actions are values, though not frozen: a frozen dataclass sets each field throug
 `object.__setattr__` (a `Send` took 1.4 us to make, 0.4 us as a plain slots
 dataclass), and the layer makes several a call for the adapter to read once. Nothing
 changes one after it is made. The module is compiled, so the generic ones are plain
-classes that compare by value (`_Value`), not dataclasses (mypyc/mypyc#827).
+classes that compare by value (`ByFields`), not dataclasses (mypyc/mypyc#827).
 
 Addresses are opaque to the transaction layer: it is generic in the type `A` the
 transport adapter uses (`telportal.net`'s `Peer` and `Source`, a test's string) and only
@@ -61,7 +61,7 @@ class TransactionId(NamedTuple):
         return f"{self.method} {role} {self.branch}{via}"
 
 
-class _Value:
+class ByFields:
     """Compared, hashed and printed by its fields, as a dataclass would be: the generic
     actions below are plain classes because mypyc cannot compile a generic dataclass
     (mypyc/mypyc#827), and this module is compiled (decision 0028)."""
@@ -74,7 +74,7 @@ class _Value:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        assert isinstance(other, _Value)
+        assert isinstance(other, ByFields)
         return self._fields() == other._fields()
 
     def __hash__(self) -> int:
@@ -84,7 +84,7 @@ class _Value:
         return f"{type(self).__name__}{self._fields()!r}"
 
 
-class Send(_Value, Generic[A]):
+class Send(ByFields, Generic[A]):
     """Pass data (message, serialized) to the transport.
 
     For a request, destination is where the TU sent the transaction's request. For a
@@ -112,7 +112,7 @@ class Send(_Value, Generic[A]):
         return (self.data, self.destination, self.message, self.transaction)
 
 
-class Deliver(_Value, Generic[A]):
+class Deliver(ByFields, Generic[A]):
     """A message for the TU, within a transaction.
 
     A request that created a server transaction; a response to a client transaction;
@@ -138,7 +138,7 @@ class Deliver(_Value, Generic[A]):
         return (self.message, self.transaction, self.source, self.cancels)
 
 
-class Stray(_Value, Generic[A]):
+class Stray(ByFields, Generic[A]):
     """A response no client transaction matches, or an ACK no server transaction does.
 
     The UA core passes a stray 2xx to the dialog it belongs to (a 2xx retransmission
@@ -156,7 +156,7 @@ class Stray(_Value, Generic[A]):
         return (self.message, self.source)
 
 
-class Dropped(_Value, Generic[A]):
+class Dropped(ByFields, Generic[A]):
     """A message too broken to match, with why (for logs and counters)."""
 
     __slots__ = ("message", "reason", "source")

@@ -16,7 +16,7 @@ from telportal.clock import Clock
 from telportal.sip.errors import SipParseError
 from telportal.sip.message import Request, Response
 from telportal.sip.methods import INVITE
-from telportal.sip.transaction_actions import Send
+from telportal.sip.transaction_actions import ByFields, Send
 from telportal.sip.transaction_table import TimerSettings
 from telportal.timer_heap import TimerEntry, TimerHeap
 
@@ -43,12 +43,9 @@ class AckKey(NamedTuple):
         return tuple.__new__(cls, fields)
 
 
-class NoAck(Generic[A]):
-    """No ACK for this 2xx within 64*T1.
-
-    A plain class, not a dataclass: the module is compiled, and mypyc cannot compile a
-    generic dataclass (mypyc/mypyc#827). Compared by value, as a dataclass would be.
-    """
+class NoAck(ByFields, Generic[A]):
+    """No ACK for this 2xx within 64*T1. Compared by value, as a dataclass would be
+    (a plain class: the module is compiled, see `ByFields`)."""
 
     __slots__ = ("destination", "key", "response")
 
@@ -57,20 +54,12 @@ class NoAck(Generic[A]):
         self.response = response
         self.destination = destination
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, NoAck):
-            return NotImplemented
-        return (self.key, self.response, self.destination) == (
-            other.key, other.response, other.destination,
-        )  # fmt: skip
+    def _fields(self) -> tuple[object, ...]:
+        return (self.key, self.response, self.destination)
 
     def __hash__(self) -> int:
+        # A Response is mutable and so not hashable: the key names the transaction.
         return hash((self.key, self.destination))
-
-    def __repr__(self) -> str:
-        return (
-            f"NoAck(key={self.key!r}, response={self.response!r}, destination={self.destination!r})"
-        )
 
 
 class _Pending(Generic[A]):
