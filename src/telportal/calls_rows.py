@@ -14,7 +14,7 @@ module is compiled with mypyc (decision 0022), and its records write out their
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, final
 
 from telportal.errors import Conflict, DomainError, Invalid, NotFound
 from telportal.events.types import CallFinished
@@ -90,6 +90,7 @@ class Answered:
         object.__setattr__(self, "at", at)
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class SaveIvr:
     """What the call did in its flow; `flow_version` is the published version it ran."""
@@ -123,7 +124,7 @@ class SaveIvr:
         cls, tenant_id: str, call_id: str, record: CallRecord, flow_version: int | None
     ) -> "SaveIvr":
         path = [visit_json(v) for v in record.path]
-        return cls(tenant_id, call_id, path, list(record.digits), record.outcome, flow_version)
+        return SaveIvr(tenant_id, call_id, path, list(record.digits), record.outcome, flow_version)
 
 
 @dataclass(frozen=True, slots=True)

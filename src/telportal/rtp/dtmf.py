@@ -26,7 +26,7 @@ receivers drop); then three identical end packets, 20 ms apart. All share one ti
 
 import struct
 from dataclasses import dataclass
-from typing import Self
+from typing import final
 
 from telportal.rtp.packet import RTP_SEQ_MOD, RTP_TIMESTAMP_MOD, RtpPacket, RtpParseError
 
@@ -59,6 +59,7 @@ def event_digit(code: int) -> str | None:
     return DTMF_DIGITS[code] if 0 <= code < len(DTMF_DIGITS) else None
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class TelephoneEvent:
     """One telephone-event payload. `volume` is in -dBm0; `duration` in timestamp units."""
@@ -67,6 +68,17 @@ class TelephoneEvent:
     end: bool = False
     volume: int = DEFAULT_VOLUME
     duration: int = 0
+
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted). The fields above and the parameters here must agree.
+    def __init__(
+        self, event: int, end: bool = False, volume: int = DEFAULT_VOLUME, duration: int = 0
+    ) -> None:
+        object.__setattr__(self, "event", event)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "volume", volume)
+        object.__setattr__(self, "duration", duration)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if not 0 <= self.event <= 0xFF:
@@ -77,7 +89,7 @@ class TelephoneEvent:
             raise ValueError(f"duration {self.duration} is out of range 0-65535")
 
     @classmethod
-    def parse(cls, payload: bytes) -> Self:
+    def parse(cls, payload: bytes) -> "TelephoneEvent":
         if len(payload) != TELEPHONE_EVENT_SIZE:
             raise RtpParseError(
                 f"telephone-event payload is {len(payload)} bytes, expected 4 "
@@ -85,7 +97,7 @@ class TelephoneEvent:
             )
         event, flags, duration = _PAYLOAD.unpack(payload)
         # The R bit is reserved: senders set it to zero and receivers ignore it.
-        return cls(event, bool(flags & _END_BIT), flags & _VOLUME_MASK, duration)
+        return TelephoneEvent(event, bool(flags & _END_BIT), flags & _VOLUME_MASK, duration)
 
     def serialize(self) -> bytes:
         flags = (_END_BIT if self.end else 0) | self.volume

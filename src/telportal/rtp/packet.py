@@ -20,7 +20,7 @@ no meaning, and serializing writes zeros followed by the count octet.
 
 import struct
 from dataclasses import dataclass
-from typing import Self
+from typing import final
 
 RTP_VERSION = 2
 RTP_HEADER_SIZE = 12
@@ -61,6 +61,7 @@ class RtpHeaderExtension:
             raise ValueError(f"extension data is {len(self.data)} bytes, more than 65535 words")
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class RtpPacket:
     """One RTP packet. `padding` counts the padding octets including the count octet."""
@@ -74,6 +75,32 @@ class RtpPacket:
     csrcs: tuple[int, ...] = ()
     extension: RtpHeaderExtension | None = None
     padding: int = 0
+
+    # Written out, not generated: see decision 0021 (a compiled dataclass's own __init__
+    # runs interpreted, and media makes one a packet). The fields above and the
+    # parameters here must agree.
+    def __init__(
+        self,
+        payload_type: int,
+        sequence_number: int,
+        timestamp: int,
+        ssrc: int,
+        payload: bytes = b"",
+        marker: bool = False,
+        csrcs: tuple[int, ...] = (),
+        extension: RtpHeaderExtension | None = None,
+        padding: int = 0,
+    ) -> None:
+        object.__setattr__(self, "payload_type", payload_type)
+        object.__setattr__(self, "sequence_number", sequence_number)
+        object.__setattr__(self, "timestamp", timestamp)
+        object.__setattr__(self, "ssrc", ssrc)
+        object.__setattr__(self, "payload", payload)
+        object.__setattr__(self, "marker", marker)
+        object.__setattr__(self, "csrcs", csrcs)
+        object.__setattr__(self, "extension", extension)
+        object.__setattr__(self, "padding", padding)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if not 0 <= self.payload_type <= RTP_MAX_PAYLOAD_TYPE:
@@ -100,7 +127,7 @@ class RtpPacket:
         return size
 
     @classmethod
-    def parse(cls, data: bytes) -> Self:
+    def parse(cls, data: bytes) -> "RtpPacket":
         size = len(data)
         if size < RTP_HEADER_SIZE:
             raise RtpParseError(
@@ -148,7 +175,7 @@ class RtpPacket:
                     "after the header"
                 )
             end = size - padding
-        return cls(
+        return RtpPacket(
             payload_type=second & _PAYLOAD_TYPE_MASK,
             sequence_number=sequence_number,
             timestamp=timestamp,

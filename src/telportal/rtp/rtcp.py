@@ -17,6 +17,7 @@ model (APP, RTPFB, PSFB, XR) are kept as `UnknownRtcpPacket` so a relay can forw
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import final
 
 from telportal.rtp.packet import RTP_VERSION, RtpParseError
 
@@ -136,6 +137,7 @@ class ReceiverReport:
             raise ValueError(f"extension is {len(self.extension)} bytes, not a multiple of 4")
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class SdesChunk:
     """The items describing one source; items are (type, raw value) in wire order."""
@@ -160,7 +162,7 @@ class SdesChunk:
 
     @classmethod
     def with_cname(cls, ssrc: int, cname: str) -> "SdesChunk":
-        return cls(ssrc, ((SDES_CNAME, cname.encode()),))
+        return SdesChunk(ssrc, ((SDES_CNAME, cname.encode()),))
 
     @property
     def cname(self) -> str | None:

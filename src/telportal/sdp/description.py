@@ -21,7 +21,7 @@ by their text. Every call's offer repeats the same few lines (`a=rtpmap:0 PCMU/8
 import enum
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Self
+from typing import final
 
 from telportal.text_cache import short_text_cache
 
@@ -111,6 +111,7 @@ class Origin:
         )
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Connection:
     """A c= line; `address` may carry a multicast /ttl suffix, kept as written."""
@@ -132,12 +133,12 @@ class Connection:
         object.__setattr__(self, "network_type", network_type)
 
     @classmethod
-    def for_address(cls, address: str) -> Self:
+    def for_address(cls, address: str) -> "Connection":
         """The c= line for an IP literal, choosing IP4 or IP6 from its form."""
         version = ip_version(address)
         if version is None:
             raise ValueError(f"{address!r} is not an IP address")
-        return cls(address, ADDRESS_TYPE_IP6 if version == 6 else ADDRESS_TYPE_IP4)
+        return Connection(address, ADDRESS_TYPE_IP6 if version == 6 else ADDRESS_TYPE_IP4)
 
     @property
     def is_hold(self) -> bool:
@@ -500,11 +501,11 @@ class _MediaDraft:
 
 class _Parser:
     def __init__(self, text: str) -> None:
-        self._lines = [
-            (number, line.rstrip("\r"))
-            for number, line in enumerate(text.split("\n"), start=1)
-            if line.strip()
-        ]
+        lines: list[tuple[int, str]] = []
+        for number, line in enumerate(text.split("\n"), start=1):
+            if line and not line.isspace():  # as `line.strip()`, without the copy
+                lines.append((number, line.rstrip("\r")))
+        self._lines = lines
         self._origin: Origin | None = None
         self._session_name: str | None = None
         self._connection: Connection | None = None

@@ -72,7 +72,7 @@ import dataclasses
 from collections.abc import Iterable, Iterator
 from enum import Enum
 from random import SystemRandom
-from typing import Final, NamedTuple, Protocol
+from typing import Final, NamedTuple, Protocol, final
 
 from telportal.sip.address import Address, parse_address
 from telportal.sip.cseq import MAX_SEQUENCE_NUMBER, CSeq
@@ -215,6 +215,7 @@ def make_cancel(request: Request) -> Request:
     return Request(CANCEL, request.uri, headers)
 
 
+@final
 class Dialog:
     """One dialog, from our side. Create it with `from_uac` or `from_uas`.
 
@@ -282,7 +283,7 @@ class Dialog:
         local = request.from_
         if local.tag is None:
             raise DialogError("our request has no From tag")
-        dialog = cls(
+        dialog = Dialog(
             dialog_id=_dialog_id(request.call_id, local.tag, to_tag),
             role=Role.UAC,
             state=DialogState.EARLY if response.status < 200 else DialogState.CONFIRMED,
@@ -325,7 +326,7 @@ class Dialog:
         if isinstance(local_contact, str):
             local_contact = parse_address(local_contact, context="local Contact")
         remote = request.from_
-        dialog = cls(
+        dialog = Dialog(
             dialog_id=_dialog_id(request.call_id, local_tag, remote.tag or ""),
             role=Role.UAS,
             state=DialogState.EARLY,

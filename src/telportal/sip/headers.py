@@ -10,7 +10,7 @@ which is the equivalence RFC 3261 7.3.1 defines between one line and many.
 
 import re
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, final
 
 from telportal.sip.errors import SipParseError
 from telportal.sip.grammar import TOKEN_RE, excerpt, split_list
@@ -144,6 +144,7 @@ def full_name(name: str) -> str:
     return "-".join(part.capitalize() for part in key.split("-"))
 
 
+@final
 class Headers:
     """Ordered header field lines with case-insensitive, compact-form-aware lookup.
 
@@ -184,7 +185,7 @@ class Headers:
 
         For the SIP layer's own builders: the list is taken, not copied.
         """
-        headers = cls()
+        headers = Headers()
         headers._fields = fields
         headers._index = index
         headers._multi = multi

@@ -41,7 +41,7 @@ Expire means the session is dead: send BYE on the dialog and tear the call down.
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Final, final
 
 from telportal.sip.errors import SipParseError
 from telportal.sip.grammar import excerpt, parse_uint
@@ -298,6 +298,7 @@ class TimerState(Enum):
     STOPPED = "stopped"
 
 
+@final
 class SessionTimer:
     """The session timer of one dialog. Times are the caller's monotonic clock."""
 
@@ -314,7 +315,7 @@ class SessionTimer:
 
     @classmethod
     def start(cls, agreement: SessionTimerAgreement, now: float) -> "SessionTimer":
-        return cls(
+        return SessionTimer(
             agreement.interval,
             local_refresher=agreement.local_refresher,
             now=now,
