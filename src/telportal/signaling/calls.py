@@ -173,8 +173,11 @@ class _Leg:
         self._end_callbacks.append(callback)
 
         def remove() -> None:
-            with contextlib.suppress(ValueError):
+            # Not `contextlib.suppress`: Python calls from compiled code, once a call.
+            try:  # noqa: SIM105
                 self._end_callbacks.remove(callback)
+            except ValueError:
+                pass
 
         return remove
 

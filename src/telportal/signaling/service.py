@@ -13,7 +13,6 @@ guarantees it); an address that fails too often is ignored for a while.
 """
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
 import re
@@ -359,7 +358,7 @@ class SipService:
                     action.reason,
                 )
             elif isinstance(action, Stray):
-                await self._stray(action.message)
+                self._stray(action.message)
             elif isinstance(action, NoAck):
                 call = self._awaiting_ack.pop(action.key, None)
                 if call is not None:
@@ -398,7 +397,7 @@ class SipService:
                 out.future.set_result(msg)
             return
         if msg.method == "ACK":
-            await self._stray(msg)
+            self._stray(msg)
             return
         source = action.source
         assert isinstance(source, Source)  # requests always come from the transports
@@ -429,12 +428,17 @@ class SipService:
             return
         await handler(msg, action.transaction, source)
 
-    async def _stray(self, message: Request | Response) -> None:
+    def _stray(self, message: Request | Response) -> None:
         """An ACK for our 2xx, or a retransmitted 2xx whose ACK was lost."""
+        # No coroutine and no `contextlib.suppress` (a Python object and two Python
+        # calls from compiled code): every answered call's ACK comes here.
         if isinstance(message, Request):
             if message.method == "ACK":
-                with contextlib.suppress(SipParseError):
+                try:
                     ack = AckKey.of(message)
+                except SipParseError:
+                    pass
+                else:
                     self.retransmitter.stop(ack)
                     self._awaiting_ack.pop(ack, None)  # the call is answered: forget it
                 key = request_dialog_id(message)
