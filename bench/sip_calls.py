@@ -26,6 +26,8 @@ mode: one leg, the server's own answer (a media endpoint, the SDP answer) and it
 With SIPp the script publishes that flow through the API, and no callee is needed.
 --pin (with SIPp) runs the server under taskset on one CPU and SIPp and this script on
 the others: "calls/s on one core" as the words say, SIPp never taking the server's CPU.
+With SIPp, the time of a fixed Python loop is printed before and after the steps: on a
+shared VM the machine's own speed varies by half, and this says how fast it was.
 """
 
 import argparse
@@ -183,6 +185,18 @@ def pinned(cmd: list[str], cpus: set[int] | None) -> list[str]:
     if cpus is None:
         return cmd
     return ["taskset", "--cpu-list", ",".join(map(str, sorted(cpus))), *cmd]
+
+
+def reference_loop_ms() -> float:
+    """The best of three runs of a fixed pure-Python loop, in ms: how fast this machine
+    is right now. On the 2-core VM of docs/benchmarks.md it took 6.0 ms at its fastest
+    and up to 10 ms at other times; printed with each run so that runs can be compared."""
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        sum(i * i for i in range(100_000))
+        best = min(best, time.perf_counter() - start)
+    return 1000 * best
 
 
 def split_cpus(pin: bool) -> tuple[set[int] | None, set[int] | None]:
@@ -838,6 +852,7 @@ def main() -> None:
                     else ""
                 )
                 print(f"transport {args.transport}, {args.calls} calls per step, {what}{where}")
+                print(f"reference loop before: {reference_loop_ms():.2f} ms")
                 print(
                     "offered/s  achieved/s    ok  failed  server-CPU%  user-s  sys-s"
                     "  CPU-ms/call  calls/CPU-s"
@@ -859,6 +874,7 @@ def main() -> None:
                         break
                     best = max(best, round(achieved))
                 print(f"highest rate with zero failed calls: {best} calls/s")
+                print(f"reference loop after: {reference_loop_ms():.2f} ms")
                 if not args.no_call_records:
                     print(f"call records at /api/v1/calls: {records_written(base, h, total_ok)}"
                           f" for {total_ok} successful calls")  # fmt: skip
