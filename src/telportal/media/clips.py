@@ -17,6 +17,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import final
 
 from telportal.media.audio import FRAME_PCM_BYTES, FRAME_SAMPLES, SAMPLE_RATE, G711Law
 from telportal.media.wav import wav_to_pcm8k
@@ -33,6 +34,7 @@ def _frames(encoded: bytes) -> tuple[bytes, ...]:
     return tuple(encoded[i : i + FRAME_SAMPLES] for i in range(0, len(encoded), FRAME_SAMPLES))
 
 
+@final
 @dataclass(frozen=True, eq=False, slots=True)
 class EncodedClip:
     """Mono 8 kHz audio, a whole number of frames long, with its frames in each law."""
@@ -46,11 +48,11 @@ class EncodedClip:
             raise ValueError(f"linear PCM has an odd length of {len(pcm)} bytes")
         # The last frame is padded with silence: players send whole frames only.
         pcm += bytes(-len(pcm) % FRAME_PCM_BYTES)
-        return cls(pcm, {law: _frames(law.encode(pcm)) for law in G711Law})
+        return EncodedClip(pcm, {law: _frames(law.encode(pcm)) for law in G711Law})
 
     @classmethod
     def from_encoded(cls, pcm: bytes, encoded: dict[G711Law, bytes]) -> "EncodedClip":
-        return cls(pcm, {law: _frames(data) for law, data in encoded.items()})
+        return EncodedClip(pcm, {law: _frames(data) for law, data in encoded.items()})
 
     @classmethod
     def silence(cls, duration_ms: int) -> "EncodedClip":

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import final
 
 from telportal.media.tts import DEFAULT_RATE, DEFAULT_VOICE
 from telportal.rtp.tones import Tone
@@ -47,6 +48,7 @@ class PlaySilence:
 PlayItem = PlayFile | PlayTone | PlaySpeech | PlaySilence
 
 
+@final
 @dataclass(frozen=True, slots=True)
 class Playlist:
     """Items played in order; `loop` starts over at the end (music on hold)."""
@@ -60,7 +62,7 @@ class Playlist:
 
     @classmethod
     def of(cls, *items: PlayItem, loop: bool = False) -> "Playlist":
-        return cls(tuple(items), loop)
+        return Playlist(tuple(items), loop)
 
 
 def music_on_hold(*items: PlayItem) -> Playlist:
