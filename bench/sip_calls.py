@@ -399,6 +399,10 @@ class SimulatedPeers:
         self.called = called
         self.answered_here = called != "1002"
         self.calls = self.started = self.done = self.serial = 0
+        # Calls in progress by number (the caller's From tag): True once acknowledged. A
+        # retransmitted 2xx gets its ACK again, a retransmitted BYE its 200 again, and
+        # neither ends a call twice (which would start two in its place).
+        self._open: dict[bytes, bool] = {}
         self.cpu = 0.0  # process CPU spent in the peers' own callbacks
         self.finished: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.caller: asyncio.DatagramTransport | None = None
@@ -448,7 +452,9 @@ class SimulatedPeers:
         assert self.caller is not None
         self.started += 1
         self.serial += 1
-        self.caller.sendto(self.invite.fill(n=b"%d" % self.serial), self.server)
+        n = b"%d" % self.serial
+        self._open[n] = False
+        self.caller.sendto(self.invite.fill(n=n), self.server)
 
     def on_caller(self, data: bytes) -> None:
         assert self.caller is not None
@@ -457,16 +463,23 @@ class SimulatedPeers:
             self.caller.sendto(
                 b"SIP/2.0 200 OK\r\n" + copied + b"\r\nContent-Length: 0\r\n\r\n", self.server
             )
-            self._ended()
+            if self._open.pop(_tag(_value(data, b"To")), None) is not None:
+                self._ended()
             return
         if not data.startswith(b"SIP/2.0 200"):
             return  # 100 and 180
         if b"CSeq: 1 INVITE" in data:
             n, to = _tag(_value(data, b"From")), _tag(_value(data, b"To"))
             uri = _value(data, b"Contact").partition(b"<")[2].partition(b">")[0]
-            for request in self.in_dialog:
+            # The BYE once only: a retransmitted 2xx is acknowledged again, nothing more.
+            requests = self.in_dialog if self._open.get(n) is False else self.in_dialog[:1]
+            if n in self._open:
+                self._open[n] = True
+            for request in requests:
                 self.caller.sendto(request.fill(uri=uri, n=n, to_tag=to), self.server)
-        elif b"CSeq: 2 BYE" in data:
+        elif (
+            b"CSeq: 2 BYE" in data and self._open.pop(_tag(_value(data, b"From")), None) is not None
+        ):
             self._ended()
 
     def _ended(self) -> None:
