@@ -32,6 +32,7 @@ shared VM the machine's own speed varies by half, and this says how fast it was.
 
 import argparse
 import asyncio
+import collections
 import cProfile
 import os
 import re
@@ -56,6 +57,8 @@ from telportal.sip import Response
 from telportal.sip.digest import answer_challenge
 
 PW = "bench-password-1"
+# The last line of a traceback: "telportal.media.errors.PortsExhaustedError: no free ..."
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exhausted|Timeout)\w*: ")
 # SIPp's caller, from a trunk: INVITE {number}, ACK the 200, then {end}, how the call
 # ends: the caller hangs up (bridged calls) or the server does (--answered-here).
 UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -259,12 +262,35 @@ def run_rate(
     elapsed, (user1, system1) = time.monotonic() - t0, cpu_times(server_pid)
     ok = re.search(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", uac.stdout)
     failed = re.search(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", uac.stdout)
+    global LAST_RETRANSMISSIONS  # noqa: PLW0603 - a figure for the step's line, read once
+    LAST_RETRANSMISSIONS = retransmissions(uac.stdout)
     return (
         int(ok.group(1)) if ok else 0,
         int(failed.group(1)) if failed else calls,
         elapsed,
         (user1 - user0, system1 - system0),
     )
+
+
+LAST_RETRANSMISSIONS = (0, 0)
+
+
+def retransmissions(screen: str) -> tuple[int, int]:
+    """(messages SIPp sent again, repeats it received) from its final scenario screen,
+    whose lines read `INVITE ---------->  4000  12` (messages, then retransmissions):
+    a server behind by more than T1 (500 ms) makes both sides repeat themselves."""
+    sent = received = 0
+    for line in screen.splitlines():
+        arrow = "---------->" in line
+        if not arrow and "<----------" not in line:
+            continue
+        numbers = re.findall(r"\d+", line.split("-->" if arrow else "<--")[-1])
+        if len(numbers) >= 2:
+            if arrow:
+                sent += int(numbers[1])
+            else:
+                received += int(numbers[1])
+    return sent, received
 
 
 def records_written(base: str, headers: dict[str, str], expected: int) -> int:
@@ -750,6 +776,19 @@ def stop(process: "subprocess.Popen[bytes]", grace: float) -> None:
         process.wait()
 
 
+def report_errors(log: Path) -> None:
+    """The server log's errors: how many, the first few, and what was raised."""
+    lines = log.read_text().splitlines()
+    errors = [line for line in lines if "ERROR" in line]
+    print(f"server log errors: {len(errors)}", *errors[:5], sep="\n  ")
+    # What the errors were: the exception line that ends each traceback.
+    raised = collections.Counter(
+        line[:160] for line in lines if EXCEPTION_LINE.match(line) is not None
+    )
+    for line, count in raised.most_common(5):
+        print(f"  {count:6d} x {line}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--calls", type=int, default=1000, help="calls per rate step")
@@ -868,7 +907,7 @@ def main() -> None:
                 print(f"reference loop before: {reference_loop_ms():.2f} ms")
                 print(
                     "offered/s  achieved/s    ok  failed  server-CPU%  user-s  sys-s"
-                    "  CPU-ms/call  calls/CPU-s"
+                    "  CPU-ms/call  calls/CPU-s  resent/recv-again"
                 )
                 best = total_ok = 0
                 for rate in (int(r) for r in args.rates.split(",")):
@@ -881,6 +920,7 @@ def main() -> None:
                         f"{rate:9d}  {achieved:10.0f}  {ok:4d}  {failed:6d}  "
                         f"{100 * cpu / elapsed:11.0f}  {user:6.2f}  {system:5.2f}"
                         f"  {1000 * cpu / ok if ok else 0:11.2f}  {ok / cpu if cpu else 0:11.0f}"
+                        f"  {LAST_RETRANSMISSIONS[0]:>8d}/{LAST_RETRANSMISSIONS[1]:<8d}"
                     )
                     total_ok += ok
                     if failed:
@@ -891,8 +931,7 @@ def main() -> None:
                 if not args.no_call_records:
                     print(f"call records at /api/v1/calls: {records_written(base, h, total_ok)}"
                           f" for {total_ok} successful calls")  # fmt: skip
-                errors = [line for line in log.read_text().splitlines() if "ERROR" in line]
-                print(f"server log errors: {len(errors)}", *errors[:5], sep="\n  ")
+                report_errors(log)
             finally:
                 # SIPp's UAS may linger over calls it still holds: it must not keep the
                 # server (or this script) waiting.

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -120,6 +121,15 @@ def test_module_names(path: str, name: str) -> None:
     assert compiled.module_name(path) == name
 
 
+def _in_compiled_sources(check: Callable[[ast.Module], list[tuple[int, str]]]) -> list[str]:
+    """What `check` finds in every compiled module, as `path:line in function`."""
+    return [
+        f"{path}:{line} in {name}"
+        for path in compiled.COMPILED
+        for line, name in check(ast.parse((SRC / path).read_text()))
+    ]
+
+
 def _awaits_in_finally(tree: ast.Module) -> list[tuple[int, str]]:
     found = []
     for function in ast.walk(tree):
@@ -144,12 +154,7 @@ def test_no_compiled_coroutine_awaits_in_a_finally_block() -> None:
     service, its transactions), until another exception takes its place (decision
     0028). `except` blocks that await, and `async with`, restore it: only `finally`
     is refused here. Await after the `try` statement instead."""
-    found = [
-        f"{path}:{line} in {name}"
-        for path in compiled.COMPILED
-        for line, name in _awaits_in_finally(ast.parse((SRC / path).read_text()))
-    ]
-    assert found == []
+    assert _in_compiled_sources(_awaits_in_finally) == []
 
 
 def test_the_finally_check_finds_an_await_in_a_finally_block() -> None:
@@ -200,12 +205,7 @@ def test_compiled_classmethods_construct_their_class_by_name() -> None:
     instructions there. Calling the class by name is a native constructor call. The
     class is then marked `@final`, so that no subclass could have expected its own
     type back (decision 0029)."""
-    found = [
-        f"{path}:{line} in {name}"
-        for path in compiled.COMPILED
-        for line, name in _constructions_through_cls(ast.parse((SRC / path).read_text()))
-    ]
-    assert found == []
+    assert _in_compiled_sources(_constructions_through_cls) == []
 
 
 def test_the_cls_check_finds_a_construction_through_cls() -> None:

@@ -63,8 +63,9 @@ class TransactionId(NamedTuple):
 
 class ByFields:
     """Compared, hashed and printed by its fields, as a dataclass would be: the generic
-    actions below are plain classes because mypyc cannot compile a generic dataclass
-    (mypyc/mypyc#827), and this module is compiled (decision 0028)."""
+    actions below, and the retransmitter's `NoAck`, are plain classes because mypyc
+    cannot compile a generic dataclass (mypyc/mypyc#827), and their modules are
+    compiled (decision 0028)."""
 
     __slots__ = ()
 
