@@ -417,8 +417,13 @@ class SimulatedPeers:
     `concurrency` calls are always in progress.
     """
 
-    def __init__(self, server_port: int, concurrency: int, called: str = "1002") -> None:
+    def __init__(
+        self, server_port: int, concurrency: int, called: str = "1002", invite_copies: int = 1
+    ) -> None:
         self.server = ("127.0.0.1", server_port)
+        # SIPp resends an INVITE unanswered after 500 ms: copies > 1 sends every INVITE
+        # that many times at once, to measure what absorbing the repeats costs.
+        self.invite_copies = invite_copies
         self.concurrency = concurrency
         # Another number than the callee's: the server answers the call itself (an IVR
         # flow) and hangs up; the caller acknowledges and answers the server's BYE.
@@ -480,7 +485,9 @@ class SimulatedPeers:
         self.serial += 1
         n = b"%d" % self.serial
         self._open[n] = False
-        self.caller.sendto(self.invite.fill(n=n), self.server)
+        invite = self.invite.fill(n=n)
+        for _ in range(self.invite_copies):
+            self.caller.sendto(invite, self.server)
 
     def on_caller(self, data: bytes) -> None:
         assert self.caller is not None
@@ -587,6 +594,7 @@ async def in_process(
     answered_here: bool = False,
     count_instructions: bool = False,
     record_interval: float | None = None,
+    invite_copies: int = 1,
 ) -> None:
     # Imported here: the SIPp mode runs the server in another process.
     from telportal.app import build_platform  # noqa: PLC0415
@@ -630,7 +638,10 @@ async def in_process(
                     await _answering_service(platform, uow, acme.tenant_id)
             await sip.directory.load()
             peers = SimulatedPeers(
-                sip_port, concurrency, ANSWERING_NUMBER if answered_here else "1002"
+                sip_port,
+                concurrency,
+                ANSWERING_NUMBER if answered_here else "1002",
+                invite_copies,
             )
             await peers.open()
             try:
@@ -828,6 +839,13 @@ def main() -> None:
         "about 1.5 gives the batch sizes of a full-speed run)",
     )
     ap.add_argument(
+        "--invite-copies",
+        type=int,
+        default=1,
+        metavar="N",
+        help="in process: send every INVITE N times at once (SIPp's resends when behind)",
+    )
+    ap.add_argument(
         "--pin",
         action="store_true",
         help="with SIPp: the server on one CPU alone, SIPp and this script on the others",
@@ -846,6 +864,7 @@ def main() -> None:
                 args.answered_here,
                 args.count_instructions,
                 args.record_interval,
+                args.invite_copies,
             )
         )
         return
