@@ -226,8 +226,9 @@ def run_rate(
     server_pid: int,
     answered_here: bool = False,
     sipp_cpus: set[int] | None = None,
-) -> tuple[int, int, float, tuple[float, float]]:
-    """One SIPp run at `rate`: (successful, failed, elapsed s, server (user, system) CPU s)."""
+) -> tuple[int, int, float, tuple[float, float], tuple[int, int]]:
+    """One SIPp run at `rate`: (successful, failed, elapsed s, server (user, system) CPU s,
+    (messages SIPp sent again, repeats it received))."""
     scenario = Path(tmp) / "uac.xml"
     scenario.write_text(uac_scenario(answered_here))
     (user0, system0), t0 = cpu_times(server_pid), time.monotonic()
@@ -262,17 +263,13 @@ def run_rate(
     elapsed, (user1, system1) = time.monotonic() - t0, cpu_times(server_pid)
     ok = re.search(r"Successful call\s+\|\s+\d+\s+\|\s+(\d+)", uac.stdout)
     failed = re.search(r"Failed call\s+\|\s+\d+\s+\|\s+(\d+)", uac.stdout)
-    global LAST_RETRANSMISSIONS  # noqa: PLW0603 - a figure for the step's line, read once
-    LAST_RETRANSMISSIONS = retransmissions(uac.stdout)
     return (
         int(ok.group(1)) if ok else 0,
         int(failed.group(1)) if failed else calls,
         elapsed,
         (user1 - user0, system1 - system0),
+        retransmissions(uac.stdout),
     )
-
-
-LAST_RETRANSMISSIONS = (0, 0)
 
 
 def retransmissions(screen: str) -> tuple[int, int]:
@@ -930,7 +927,7 @@ def main() -> None:
                 )
                 best = total_ok = 0
                 for rate in (int(r) for r in args.rates.split(",")):
-                    ok, failed, elapsed, (user, system) = run_rate(
+                    ok, failed, elapsed, (user, system), (resent, repeats) = run_rate(
                         sipp, tmp, sip_port, args.transport, args.calls, rate, server.pid,
                         args.answered_here, sipp_cpus,
                     )  # fmt: skip
@@ -939,7 +936,7 @@ def main() -> None:
                         f"{rate:9d}  {achieved:10.0f}  {ok:4d}  {failed:6d}  "
                         f"{100 * cpu / elapsed:11.0f}  {user:6.2f}  {system:5.2f}"
                         f"  {1000 * cpu / ok if ok else 0:11.2f}  {ok / cpu if cpu else 0:11.0f}"
-                        f"  {LAST_RETRANSMISSIONS[0]:>8d}/{LAST_RETRANSMISSIONS[1]:<8d}"
+                        f"  {resent:>8d}/{repeats:<8d}"
                     )
                     total_ok += ok
                     if failed:
