@@ -27,7 +27,7 @@ from telportal.crm.lookup import CustomerLookup
 from telportal.events import EventBus, InProcessBus
 from telportal.ivr.publishing import FlowRepository
 from telportal.media import EmbeddedMediaEngine, MediaConfig
-from telportal.net import SipTransportLayer, TransportConfig
+from telportal.net import UDP_REPEAT_WINDOW, SipTransportLayer, TransportConfig
 from telportal.notify import (
     CaseNotifier,
     EmailNotifications,
@@ -247,5 +247,7 @@ def sip_transport_config(config: Config) -> TransportConfig:
                 f"setting 'sip.tls_cert' / 'sip.tls_key': cannot load the certificate ({exc})"
             ) from None
     return TransportConfig(
-        tls_server_context=server, tls_client_context=ssl.create_default_context()
+        tls_server_context=server,
+        tls_client_context=ssl.create_default_context(),
+        udp_repeat_window=UDP_REPEAT_WINDOW,  # the SIP service takes `Repeat`s
     )

@@ -11,18 +11,20 @@ thin asyncio adapters around them.
 from telportal.net.address import Peer, Source, Transport
 from telportal.net.counters import TransportCounters
 from telportal.net.errors import ConnectionGone, NoRoute, TransportClosed, TransportError
-from telportal.net.hub import TransportConfig
-from telportal.net.inbox import Incoming
+from telportal.net.hub import UDP_REPEAT_WINDOW, TransportConfig
+from telportal.net.inbox import Incoming, Repeat
 from telportal.net.layer import Listener, SipTransportLayer
 from telportal.net.routing import response_destination, stamp_via
 from telportal.net.stream import StreamLimits, StreamSession
 
 __all__ = [
+    "UDP_REPEAT_WINDOW",
     "ConnectionGone",
     "Incoming",
     "Listener",
     "NoRoute",
     "Peer",
+    "Repeat",
     "SipTransportLayer",
     "Source",
     "StreamLimits",

@@ -15,6 +15,7 @@ class TransportCounters:
     rejected: int = 0  # answered with an error response instead of delivered
     dropped: int = 0  # discarded unanswered: unreadable, no Via, inbox full, oversized
     keepalives: int = 0  # CRLF keep-alives received (pings answered on streams)
+    repeats: int = 0  # UDP INVITE retransmissions handed on unparsed (in messages_in too)
     connections_accepted: int = 0
     connections_opened: int = 0  # dialled by us
     connections_refused: int = 0  # over a connection limit

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from telportal.net.address import Source
 from telportal.net.errors import TransportClosed
 from telportal.sip import Message
+from telportal.sip.transaction_actions import TransactionId
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +29,27 @@ class Incoming:
         object.__setattr__(self, "source", source)
 
 
+@dataclass(frozen=True, slots=True)
+class Repeat:
+    """A UDP datagram byte for byte the same as an INVITE its source sent moments
+    before (a retransmission): not screened or parsed again, but handed on with the
+    id of the server transaction that INVITE started, which absorbs it or answers it
+    again (`TransactionLayer.receive_repeat`)."""
+
+    transaction: TransactionId
+    source: Source
+
+    def __init__(self, transaction: TransactionId, source: Source) -> None:
+        object.__setattr__(self, "transaction", transaction)
+        object.__setattr__(self, "source", source)
+
+
 class Inbox:
     def __init__(self, limit: int) -> None:
         if limit < 1:
             raise ValueError("the inbox limit must be at least 1")
         self._limit = limit
-        self._items: deque[Incoming] = deque()
+        self._items: deque[Incoming | Repeat] = deque()
         self._getters: deque[asyncio.Future[None]] = deque()
         self._room_callbacks: list[Callable[[], None]] = []
         self._closed = False
@@ -45,7 +61,7 @@ class Inbox:
     def full(self) -> bool:
         return len(self._items) >= self._limit
 
-    def put(self, item: Incoming) -> None:
+    def put(self, item: Incoming | Repeat) -> None:
         """Append item, over the limit too: callers check `full` and hold back."""
         if self._closed:
             return
@@ -59,7 +75,7 @@ class Inbox:
         else:
             self._room_callbacks.append(callback)
 
-    def get_nowait(self) -> Incoming | None:
+    def get_nowait(self) -> Incoming | Repeat | None:
         """The oldest message, if one is waiting (None when none is, or once closed):
         the reader drains a backlog without a coroutine per message."""
         if not self._items:
@@ -69,7 +85,7 @@ class Inbox:
             self._run_room_callbacks()
         return item
 
-    async def get(self) -> Incoming:
+    async def get(self) -> Incoming | Repeat:
         """The oldest message; raises TransportClosed once closed."""
         while not self._items:
             if self._closed:

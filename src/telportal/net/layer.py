@@ -28,7 +28,7 @@ from telportal.net.address import Peer, Source, Transport, bare_host, ip_literal
 from telportal.net.counters import TransportCounters
 from telportal.net.errors import ConnectionGone, NoRoute, TransportClosed, TransportError
 from telportal.net.hub import Channel, Hub, TransportConfig
-from telportal.net.inbox import Incoming
+from telportal.net.inbox import Incoming, Repeat
 from telportal.net.routing import response_destination
 from telportal.net.tcp import StreamListener, dial
 from telportal.net.udp import UdpEndpoint
@@ -112,11 +112,12 @@ class SipTransportLayer:
         _log.info("listening on %s:%s:%d", transport, bound_host, bound_port)
         return listener
 
-    async def receive(self) -> Incoming:
-        """The next screened message; raises TransportClosed once the layer is closed."""
+    async def receive(self) -> Incoming | Repeat:
+        """The next screened message, or a UDP repeat of an INVITE when the layer's
+        `udp_repeat_window` is set; raises TransportClosed once the layer is closed."""
         return await self._hub.inbox.get()
 
-    def receive_nowait(self) -> Incoming | None:
+    def receive_nowait(self) -> Incoming | Repeat | None:
         """The next screened message if one is waiting; None otherwise (then `receive`)."""
         return self._hub.inbox.get_nowait()
 

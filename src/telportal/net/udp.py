@@ -8,18 +8,28 @@ source address, anything else is counted and dropped.
 import asyncio
 import logging
 import socket
+import time
+from collections import deque
+from collections.abc import Callable
 from typing import cast
 
 from telportal.net.address import Source, Transport
 from telportal.net.errors import TransportClosed
 from telportal.net.hub import Hub
 from telportal.net.inbound import Answer, Deliver, is_keepalive, receive_datagram
-from telportal.net.inbox import Incoming
+from telportal.net.inbox import Incoming, Repeat
+from telportal.sip import Message, Request, SipParseError
+from telportal.sip.transaction import server_transaction_id
+from telportal.sip.transaction_actions import TransactionId
 
 _log = logging.getLogger(__name__)
 
 # Peers remembered as Sources; past this many the memory starts over.
 _SOURCE_CACHE_SIZE = 4096
+# INVITEs remembered for their repeats (`TransportConfig.udp_repeat_window`); past
+# this many, new ones are not, so that a flood of INVITEs cannot grow the memory
+# (about 6 MB at 2,000 calls/s and a 4 s window).
+_REPEATS_KEPT = 50_000
 
 
 class UdpEndpoint(asyncio.DatagramProtocol):
@@ -31,6 +41,12 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         self._transport: asyncio.DatagramTransport | None = None
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._sources: dict[tuple[str | int, ...], Source] = {}
+        # An INVITE's bytes -> (its source, its server transaction, until when). Bytes
+        # and text: nothing here the garbage collector has to walk.
+        self._repeat_window = hub.config.udp_repeat_window
+        self._repeats: dict[bytes, tuple[Source, TransactionId, float]] = {}
+        self._repeat_order: deque[tuple[float, bytes]] = deque()
+        self.clock: Callable[[], float] = time.monotonic  # replaced by tests
 
     @property
     def address(self) -> tuple[str, int]:
@@ -69,6 +85,16 @@ class UdpEndpoint(asyncio.DatagramProtocol):
             source = Source(Transport.UDP, str(addr[0]), int(addr[1]), self.listener_id)
             self._sources[addr] = source
         hub = self._hub
+        if self._repeats and data.startswith(b"INVITE "):
+            known = self._repeats.get(data)
+            if known is not None and known[0] == source and self.clock() < known[2]:
+                if hub.inbox.full:
+                    counters.dropped += 1
+                    return
+                hub.inbox.put(Repeat(known[1], source))
+                counters.messages_in += 1
+                counters.repeats += 1
+                return
         outcome = receive_datagram(data, source, to_tag=hub.new_tag(), policy=hub.datagram_policy)
         if isinstance(outcome, Deliver):
             if hub.inbox.full:
@@ -78,6 +104,8 @@ class UdpEndpoint(asyncio.DatagramProtocol):
                 return
             hub.inbox.put(Incoming(outcome.message, source))
             counters.messages_in += 1
+            if self._repeat_window > 0 and data.startswith(b"INVITE "):
+                self._remember(data, source, outcome.message)
         elif isinstance(outcome, Answer):
             counters.rejected += 1
             _log.debug("refused datagram from %s: %s", source, outcome.detail)
@@ -85,6 +113,27 @@ class UdpEndpoint(asyncio.DatagramProtocol):
         else:
             counters.dropped += 1
             _log.debug("dropped datagram from %s: %s", source, outcome.detail)
+
+    def _remember(self, data: bytes, source: Source, message: Message) -> None:
+        """Keep an accepted INVITE's bytes for `udp_repeat_window` seconds."""
+        if not isinstance(message, Request) or message.method != "INVITE":
+            return
+        now = self.clock()
+        repeats, order = self._repeats, self._repeat_order
+        while order and order[0][0] <= now:
+            until, old = order.popleft()
+            kept = repeats.get(old)
+            if kept is not None and kept[2] == until:
+                del repeats[old]
+        if len(repeats) >= _REPEATS_KEPT:
+            return
+        try:
+            transaction = server_transaction_id(message)
+        except SipParseError:  # screened, so it matches; if not, it goes the long way
+            return
+        until = now + self._repeat_window
+        repeats[data] = (source, transaction, until)
+        order.append((until, data))
 
     def error_received(self, exc: Exception) -> None:
         # Mostly ICMP port-unreachable for an earlier send, reported on a later call.

@@ -33,9 +33,11 @@ from telportal.ivr.publishing import PublishedFlow
 from telportal.ivr.record import CallRecord
 from telportal.media import MediaEngine
 from telportal.net import (
+    UDP_REPEAT_WINDOW,
     ConnectionGone,
     Listener,
     Peer,
+    Repeat,
     SipTransportLayer,
     Source,
     Transport,
@@ -156,7 +158,9 @@ class SipService:
         self.clock = clock
         self.bus = bus
         self.directory = directory
-        self.transport = transport or SipTransportLayer(TransportConfig())
+        self.transport = transport or SipTransportLayer(
+            TransportConfig(udp_repeat_window=UDP_REPEAT_WINDOW)
+        )
         self.transactions: TransactionLayer[Address] = TransactionLayer(clock, timers)
         self.location: LocationService[Source] = LocationService(clock)
         sip = config.sip
@@ -283,9 +287,17 @@ class SipService:
                     return
             source = incoming.source
             try:
-                await self._perform(
-                    self.transactions.receive(incoming.message, source, source.transport.reliable)
-                )
+                if isinstance(incoming, Repeat):
+                    # An INVITE's retransmission, recognised by its bytes before parsing.
+                    repeated = self.transactions.receive_repeat(incoming.transaction, source)
+                    if repeated is not None:  # None: its transaction never started
+                        await self._perform(repeated)
+                else:
+                    await self._perform(
+                        self.transactions.receive(
+                            incoming.message, source, source.transport.reliable
+                        )
+                    )
             except Exception:
                 # One message's failure must not stop the site answering the next.
                 log.exception("handling a message from %s failed", source)

@@ -464,6 +464,19 @@ class TransactionLayer(Generic[A]):
             self._out.append(Dropped(message, source, str(exc)))
         return self._finish()
 
+    def receive_repeat(self, transaction: TransactionId, source: A) -> list[Action[A]] | None:
+        """A request the transport recognised, before parsing it, as a byte-for-byte
+        repeat of the one that started server transaction `transaction` (a UDP
+        retransmission): what `receive` does with a retransmitted request, which needs
+        no message (17.2.1, 17.2.2: resend the last response, or absorb it). None if
+        the transaction has ended: the transport then has only the bytes to go on."""
+        self._begin()
+        txn = self._get(transaction)
+        if txn is None:
+            return None
+        self._dispatch(txn, Event.REQUEST, None, source)
+        return self._finish()
+
     def next_deadline(self) -> float | None:
         """When `tick` has something to do, on the clock's monotonic time."""
         armed = self._timers.next_deadline()

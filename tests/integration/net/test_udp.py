@@ -1,7 +1,8 @@
 from collections.abc import Awaitable, Callable
 
-from telportal.net import Peer, Source, Transport
+from telportal.net import Incoming, Peer, Repeat, Source, Transport
 from telportal.sip import Request, Response, parse_message
+from telportal.sip.transaction import server_transaction_id
 from tests.integration.net.conftest import (
     HOST,
     DatagramClient,
@@ -162,3 +163,55 @@ async def test_send_now_and_respond_now_send_udp_at_once_as_send_and_respond_do(
     tcp_source = Source(Transport.TCP, HOST, listening.port, 99)
     assert not server.respond_now(answer, tcp_source)
     assert server.stats()["udp"]["messages_out"] == 3
+
+
+async def test_a_repeated_invite_is_handed_on_unparsed_with_its_transaction(
+    make_layer: LayerFactory, udp_client: UdpClient
+) -> None:
+    server = make_layer(udp_repeat_window=4.0)
+    listener = await server.listen(Transport.UDP, HOST)
+    client, other = await udp_client(), await udp_client()
+    invite = request(method="INVITE", via=f"SIP/2.0/UDP {HOST}:{client.port}")
+
+    client.send(invite, listener)
+    first = await receive(server)
+    assert isinstance(first, Incoming)
+    assert isinstance(first.message, Request)
+
+    client.send(invite, listener)  # a retransmission: the same bytes, the same source
+    again = await receive(server)
+    assert again == Repeat(server_transaction_id(first.message), first.source)
+
+    other.send(invite, listener)  # the same bytes from elsewhere: read as any datagram
+    elsewhere = await receive(server)
+    assert isinstance(elsewhere, Incoming)
+    assert elsewhere.source.port == other.port
+
+    client.send(invite.replace(b"CSeq: 1 INVITE", b"CSeq: 2 INVITE"), listener)
+    assert isinstance(await receive(server), Incoming)  # other bytes: parsed
+    stats = server.stats()["udp"]
+    assert (stats["messages_in"], stats["repeats"]) == (4, 1)
+
+
+async def test_repeats_are_recognised_only_within_the_window_and_only_when_asked(
+    make_layer: LayerFactory, udp_client: UdpClient
+) -> None:
+    server = make_layer(udp_repeat_window=4.0)
+    listener = await server.listen(Transport.UDP, HOST)
+    endpoint = server._udp[listener.listener_id]
+    now = [100.0]
+    endpoint.clock = lambda: now[0]
+    client = await udp_client()
+    invite = request(method="INVITE", via=f"SIP/2.0/UDP {HOST}:{client.port}")
+    client.send(invite, listener)
+    assert isinstance(await receive(server), Incoming)
+    now[0] += 4.0  # the window is over: the bytes are read again
+    client.send(invite, listener)
+    assert isinstance(await receive(server), Incoming)
+
+    plain = make_layer()  # the default: no repeats for a layer above that takes none
+    plain_listener = await plain.listen(Transport.UDP, HOST)
+    for _ in range(2):
+        client.send(invite, plain_listener)
+        assert isinstance(await receive(plain), Incoming)
+    assert plain.stats()["udp"]["repeats"] == 0
