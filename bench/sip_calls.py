@@ -59,6 +59,9 @@ from telportal.sip.digest import answer_challenge
 PW = "bench-password-1"
 # The last line of a traceback: "telportal.media.errors.PortsExhaustedError: no free ..."
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exhausted|Timeout)\w*: ")
+# An event of SIPp's error trace, after its time stamps: "Aborting call on an unexpected
+# BYE for call: 12-345@127.0.0.1", up to the message it quotes or the next event.
+SIPP_EVENT = re.compile(r"\t\d+\.\d+: (.*?)(?=, received '|\d{4}-\d\d-\d\d\t|\n|$)")
 # SIPp's caller, from a trunk: INVITE {number}, ACK the 200, then {end}, how the call
 # ends: the caller hangs up (bridged calls) or the server does (--answered-here).
 UAC = """<?xml version="1.0" encoding="ISO-8859-1" ?>
@@ -178,6 +181,14 @@ def cpu_times(pid: int) -> tuple[float, float]:
     return int(fields[11]) / tick, int(fields[12]) / tick  # utime, stime
 
 
+def udp_overflows() -> int:
+    """Datagrams the kernel dropped so far because a UDP socket's receive buffer was
+    full (RcvbufErrors in /proc/net/snmp; every socket of this network namespace)."""
+    lines = [line.split() for line in Path("/proc/net/snmp").read_text().splitlines()]
+    names, values = (line for line in lines if line[0] == "Udp:")
+    return int(values[names.index("RcvbufErrors")])
+
+
 def cpu_seconds(pid: int) -> float:
     return sum(cpu_times(pid))
 
@@ -226,12 +237,13 @@ def run_rate(
     server_pid: int,
     answered_here: bool = False,
     sipp_cpus: set[int] | None = None,
-) -> tuple[int, int, float, tuple[float, float], tuple[int, int]]:
+) -> tuple[int, int, float, tuple[float, float], tuple[int, int, int]]:
     """One SIPp run at `rate`: (successful, failed, elapsed s, server (user, system) CPU s,
-    (messages SIPp sent again, repeats it received))."""
+    (messages SIPp sent again, repeats it received, datagrams lost to full buffers))."""
     scenario = Path(tmp) / "uac.xml"
     scenario.write_text(uac_scenario(answered_here))
     (user0, system0), t0 = cpu_times(server_pid), time.monotonic()
+    overflows = udp_overflows()
     uac = subprocess.run(
         pinned([
             sipp,
@@ -253,6 +265,9 @@ def run_rate(
             "-nostdin",
             "-timeout",
             "120s",
+            "-trace_err",
+            "-error_file",
+            str(Path(tmp) / f"sipp_errors_{rate}.log"),
         ], sipp_cpus),
         cwd=tmp,
         capture_output=True,
@@ -268,7 +283,7 @@ def run_rate(
         int(failed.group(1)) if failed else calls,
         elapsed,
         (user1 - user0, system1 - system0),
-        retransmissions(uac.stdout),
+        (*retransmissions(uac.stdout), udp_overflows() - overflows),
     )
 
 
@@ -288,6 +303,22 @@ def retransmissions(screen: str) -> tuple[int, int]:
             else:
                 received += int(numbers[1])
     return sent, received
+
+
+def print_sipp_errors(path: Path, shown: int = 8) -> None:
+    """Why SIPp failed its calls: the events of its error trace, counted, with numbers
+    (call ids, times) as N. Its entries read `<date>\t<time>\t<epoch>: <event>, received
+    '<message>'`, and SIPp does not always end one with a newline."""
+    if not path.exists():
+        print(f"SIPp wrote no error trace at {path}")
+        return
+    reasons: dict[str, int] = {}
+    for event in SIPP_EVENT.findall(path.read_text(errors="replace")):
+        key = re.sub(r"\d+", "N", event.strip())[:160]
+        reasons[key] = reasons.get(key, 0) + 1
+    print("SIPp's errors (count, event):")
+    for key, count in sorted(reasons.items(), key=lambda kv: -kv[1])[:shown]:
+        print(f"  {count:6d}  {key}")
 
 
 def records_written(base: str, headers: dict[str, str], expected: int) -> int:
@@ -923,11 +954,11 @@ def main() -> None:
                 print(f"reference loop before: {reference_loop_ms():.2f} ms")
                 print(
                     "offered/s  achieved/s    ok  failed  server-CPU%  user-s  sys-s"
-                    "  CPU-ms/call  calls/CPU-s  resent/recv-again"
+                    "  CPU-ms/call  calls/CPU-s  resent/recv-again  lost"
                 )
                 best = total_ok = 0
                 for rate in (int(r) for r in args.rates.split(",")):
-                    ok, failed, elapsed, (user, system), (resent, repeats) = run_rate(
+                    ok, failed, elapsed, (user, system), (resent, repeats, lost) = run_rate(
                         sipp, tmp, sip_port, args.transport, args.calls, rate, server.pid,
                         args.answered_here, sipp_cpus,
                     )  # fmt: skip
@@ -936,10 +967,11 @@ def main() -> None:
                         f"{rate:9d}  {achieved:10.0f}  {ok:4d}  {failed:6d}  "
                         f"{100 * cpu / elapsed:11.0f}  {user:6.2f}  {system:5.2f}"
                         f"  {1000 * cpu / ok if ok else 0:11.2f}  {ok / cpu if cpu else 0:11.0f}"
-                        f"  {resent:>8d}/{repeats:<8d}"
+                        f"  {resent:>8d}/{repeats:<8d}  {lost:4d}"
                     )
                     total_ok += ok
                     if failed:
+                        print_sipp_errors(Path(tmp) / f"sipp_errors_{rate}.log")
                         break
                     best = max(best, round(achieved))
                 print(f"highest rate with zero failed calls: {best} calls/s")

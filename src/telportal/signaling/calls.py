@@ -287,6 +287,10 @@ class InboundCall(_Leg):
         # RFC 4028, agreed when the INVITE arrived and applied to our 2xx.
         self.timer_agreement: SessionTimerAgreement | None = None
         self.acked = False
+        # Our 2xx was acknowledged, or we gave up waiting: until then no BYE may go
+        # (RFC 3261 15). A call hung up before that keeps its BYE here.
+        self._ack_wait_over = False
+        self._held_bye: Request | None = None
         self._final_sent = False
         service.track_dialog(self.dialog.id, self)
 
@@ -336,7 +340,30 @@ class InboundCall(_Leg):
         if not self._final_sent:
             await self.reject(480, "Temporarily Unavailable")
             return
+        dialog = self.dialog
+        if (
+            self.answered
+            and not self._ack_wait_over
+            and not self.ended.is_set()
+            and dialog is not None
+            and dialog.state is DialogState.CONFIRMED
+        ):
+            # "The callee's UA MUST NOT send a BYE on a confirmed dialog until it has
+            # received an ACK for its 2xx response or until the server transaction
+            # times out" (RFC 3261 15). Sent at once, a BYE can overtake a 2xx that was
+            # lost and is being resent, and the caller sees a BYE for a call it has not
+            # seen answered. The call ends for us now; the BYE waits for `ack_wait_over`.
+            self._held_bye = dialog.bye(via=self._via())
+            self._end(reason)
+            return
         await super().hangup(reason)
+
+    def ack_wait_over(self) -> Request | None:
+        """Our 2xx was acknowledged, or its wait timed out: a BYE may go now. Returns
+        the BYE held by a hangup before this, for the service to send."""
+        self._ack_wait_over = True
+        bye, self._held_bye = self._held_bye, None
+        return bye
 
     def on_ack(self, ack: Request) -> None:
         if self.dialog is not None:

@@ -370,11 +370,11 @@ class SipService:
                     action.reason,
                 )
             elif isinstance(action, Stray):
-                self._stray(action.message)
+                held = self._stray(action.message)
+                if held is not None:
+                    await self._send_held_bye(held)
             elif isinstance(action, NoAck):
-                call = self._awaiting_ack.pop(action.key, None)
-                if call is not None:
-                    call.on_no_ack()
+                await self._no_ack(action.key)
 
     def _send_now(self, action: Send[Address]) -> bool:
         """Send at once what needs no waiting (UDP to an address: nearly everything);
@@ -409,7 +409,7 @@ class SipService:
                 out.future.set_result(msg)
             return
         if msg.method == "ACK":
-            self._stray(msg)
+            await self._ack_delivered(msg)
             return
         source = action.source
         assert isinstance(source, Source)  # requests always come from the transports
@@ -440,10 +440,12 @@ class SipService:
             return
         await handler(msg, action.transaction, source)
 
-    def _stray(self, message: Request | Response) -> None:
-        """An ACK for our 2xx, or a retransmitted 2xx whose ACK was lost."""
+    def _stray(self, message: Request | Response) -> "tuple[Request, Address] | None":
+        """An ACK for our 2xx, or a retransmitted 2xx whose ACK was lost. Returns the
+        BYE (and where to) of a call hung up before this ACK, for the caller to send."""
         # No coroutine and no `contextlib.suppress` (a Python object and two Python
         # calls from compiled code): every answered call's ACK comes here.
+        held: tuple[Request, Address] | None = None
         if isinstance(message, Request):
             if message.method == "ACK":
                 try:
@@ -452,16 +454,46 @@ class SipService:
                     pass
                 else:
                     self.retransmitter.stop(ack)
-                    self._awaiting_ack.pop(ack, None)  # the call is answered: forget it
+                    call = self._awaiting_ack.pop(ack, None)  # answered: forget it
+                    if call is not None:
+                        bye = call.ack_wait_over()
+                        if bye is not None:
+                            held = (bye, call.destination)
                 key = request_dialog_id(message)
                 leg = self._dialogs.get(key) if key else None
                 if isinstance(leg, InboundCall):
                     leg.on_ack(message)
-            return
+            return held
         key = response_dialog_id(message)
         leg = self._dialogs.get(key) if key else None
         if isinstance(leg, OutboundLeg) and 200 <= message.status < 300:
             leg.on_stray_2xx(message)
+        return None
+
+    async def _ack_delivered(self, ack: Request) -> None:
+        held = self._stray(ack)
+        if held is not None:
+            await self._send_held_bye(held)
+
+    async def _no_ack(self, key: AckKey) -> None:
+        """64*T1 without an ACK for a 2xx: the call's BYE goes now (RFC 3261 13.3.1.4),
+        the one it held if it was hung up meanwhile."""
+        call = self._awaiting_ack.pop(key, None)
+        if call is None:
+            return
+        bye = call.ack_wait_over()
+        if bye is not None:
+            await self._send_held_bye((bye, call.destination))
+        else:
+            call.on_no_ack()
+
+    async def _send_held_bye(self, held: "tuple[Request, Address]") -> None:
+        """The BYE of a call hung up before its 2xx was acknowledged (RFC 3261 15): in
+        a client transaction of its own, whose answer no one awaits (the call has
+        ended for its users already)."""
+        bye, destination = held
+        _, actions = self.transactions.send_request(bye, destination)
+        await self._perform(actions)
 
     def _fail(self, transaction: TransactionId) -> None:
         queue = self._clients.get(transaction)

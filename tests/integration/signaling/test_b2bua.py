@@ -1,6 +1,7 @@
 """The B2BUA's failure and teardown paths, with scripted phones on real sockets."""
 
 import asyncio
+import contextlib
 import secrets
 import sys
 from collections.abc import AsyncIterator
@@ -229,6 +230,45 @@ async def test_callee_hangup_reaches_the_caller(edge: Edge, phones: tuple[Phone,
     caller_bye = await a.next("BYE")
     assert isinstance(caller_bye, Request) and caller_bye.call_id == call_id
     await a.reply(caller_bye, 200)
+
+
+async def test_a_hangup_before_the_callers_ack_holds_the_bye_until_it(
+    edge: Edge, phones: tuple[Phone, Phone]
+) -> None:
+    """RFC 3261 15: no BYE on a dialog before the ACK of our 2xx. The callee hangs up
+    while the caller's ACK is still on its way (or its 2xx was lost): a BYE sent then
+    would reach the caller before the call it ends, as a BYE it must refuse."""
+    a, b = phones
+    uri, call_id, _ = await _call(a, edge.port, "1002")
+    invite = await b.next("INVITE")
+    assert isinstance(invite, Request)
+    await b.reply(invite, 200, body=SDP)
+    ok = await a.next("200")
+    assert isinstance(ok, Response)
+    await b.next("ACK")
+    callee_bye = b.line(
+        "BYE", f"sip:telportal@127.0.0.1:{edge.port}", 1, invite.call_id, [],
+        to_tag=invite.from_.tag or "",
+    ).replace(b"tag=from-1002", b"tag=callee")  # fmt: skip
+    await b.send(callee_bye)
+    assert (await b.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
+    # The caller has not acknowledged: for 0.8 s (T1 is 0.5 s) it is sent the 2xx
+    # again, and nothing else.
+    seen: list[str] = []
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(0.8):
+            while True:
+                msg, _ = await a.inbox.get()
+                seen.append(msg.method if isinstance(msg, Request) else str(msg.status))
+    assert "BYE" not in seen and "200" in seen, seen
+    await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
+    caller_bye = await a.next("BYE")
+    assert isinstance(caller_bye, Request) and caller_bye.call_id == call_id
+    await a.reply(caller_bye, 200)
+    sip = edge.platform.sip
+    assert sip is not None
+    await edge.records_written(calls=1)
+    assert sip.calls_awaiting_ack == 0 and sip.active_dialogs == 0
 
 
 async def test_session_timer_is_negotiated_and_too_short_refused(
