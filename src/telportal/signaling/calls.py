@@ -55,6 +55,12 @@ Address = Peer | Source
 SDP = "application/sdp"
 
 
+# In-dialog requests answered 200 that change nothing; other methods not handled in
+# a call (REFER, MESSAGE, NOTIFY, ...) get 405 with these.
+IN_DIALOG_ANSWERED = frozenset({"OPTIONS", "INFO"})
+IN_DIALOG_ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
+
+
 class MediaAnchor(Protocol):
     """Where the media engine joins a bridge: it may rewrite each leg's SDP."""
 
@@ -122,6 +128,14 @@ class _Leg:
         self._timer_changed: asyncio.Event | None = None
         # Called once when the leg ends (see `when_ended`), after `ended` is set.
         self._end_callbacks: list[Callable[[], None]] = []
+        self.acked = False
+        # Our 2xx was acknowledged, or we gave up waiting: until then no BYE may go
+        # (RFC 3261 15). A call hung up before that owes its BYE until then, and its dialog
+        # stays known, so that the peer's BYE meanwhile is answered 200, not 481.
+        self._ack_wait_over = False
+        # A BYE is owed once the ACK comes (it is built then: building it ends the
+        # dialog, whose requests must still be answered meanwhile).
+        self._bye_held = False
 
     async def keep_session(self, agreement: SessionTimerAgreement) -> None:
         """Run the RFC 4028 timer: refresh when it is ours to, hang up a dead session."""
@@ -150,8 +164,9 @@ class _Leg:
         dialog = self.dialog
         if dialog is None or dialog.state is not DialogState.CONFIRMED:
             return False
-        request = dialog.reinvite(self.last_sdp, headers=action.headers, via=self._via())
         try:
+            # Inside the try: the dialog refuses a re-INVITE while one is unanswered.
+            request = dialog.reinvite(self.last_sdp, headers=action.headers, via=self._via())
             response = await self.service.request(request, self.destination)
         except Exception as exc:  # a peer that cannot be reached is a dead session
             log.debug("session refresh to %s failed: %s", self.destination, exc)
@@ -185,12 +200,55 @@ class _Leg:
         if not self.ended.is_set():
             self.end_reason = reason
             self.ended.set()
-            if self.dialog is not None:
-                self.dialog.terminate()
-                self.service.forget_dialog(self.dialog.id)
+            if not self._bye_held:
+                self._forget_dialog()
             callbacks, self._end_callbacks = self._end_callbacks, []
             for callback in callbacks:
                 callback()
+
+    def _forget_dialog(self) -> None:
+        """The dialog is over for the service too: in-dialog requests now get 481."""
+        if self.dialog is not None:
+            self.dialog.terminate()
+            self.service.forget_dialog(self.dialog.id)
+
+    def ack_wait_over(self) -> Request | None:
+        """Our 2xx was acknowledged, or its wait timed out: a BYE may go now. Returns
+        the BYE held by a hangup before this, for the service to send."""
+        self._ack_wait_over = True
+        if not self._bye_held:
+            return None
+        self._bye_held = False
+        dialog = self.dialog
+        bye = None
+        if dialog is not None and dialog.state is DialogState.CONFIRMED:
+            bye = dialog.bye(via=self._via())
+        self._forget_dialog()
+        return bye
+
+    def on_ack(self, ack: Request) -> None:
+        if self.dialog is not None:
+            self.dialog.receive_request(ack)
+        self.acked = True
+
+    def on_no_ack(self) -> None:
+        """The peer never acknowledged our 2xx: the session SHOULD end (13.3.1.4)."""
+        self.service.spawn(self.hangup("no ACK"))
+
+    def on_stray_2xx(self, response: Response) -> None:
+        """A 2xx to an INVITE of ours again (our ACK was lost): acknowledge it again
+        (13.2.2.4), on either leg (the answer to B's INVITE, or to a session refresh)."""
+        dialog = self.dialog
+        if dialog is not None and dialog.state is not DialogState.TERMINATED:
+            self.service.spawn(self.send_ack(response))
+
+    async def send_ack(self, ok: Response) -> None:
+        assert self.dialog is not None
+        ack = self.dialog.ack(ok, headers=self._ack_credentials(ok), via=self._via())
+        await self.service.send_outside_transaction(ack, self.destination)
+
+    def _ack_credentials(self, ok: Response) -> list[tuple[str, str]]:
+        return []
 
     def _via(self) -> Via:
         return own_via(
@@ -228,13 +286,19 @@ class _Leg:
                 txn, dialog.respond(request, rejection.status, rejection.reason, headers=headers)
             )
             return
-        if request.method == "BYE":
+        method = request.method
+        if method == "BYE":
             await self.service.respond(txn, dialog.respond(request, 200))
+            # A BYE we held for the ACK is not needed any more: the peer has ended it.
+            self._bye_held = False
             self._end("peer hung up")
-        elif request.method in ("INVITE", "UPDATE"):
+            self._forget_dialog()
+        elif method in ("INVITE", "UPDATE"):
             # A session refresh or media change: until the media engine anchors
             # media, keep the session as it is and answer with what we last offered.
-            body = self.last_sdp if request.body else b""
+            # A re-INVITE without an offer gets ours in the 2xx (13.3.1.4: the 2xx MUST
+            # carry one), whose answer comes in the ACK.
+            body = self.last_sdp if request.body or method == "INVITE" else b""
             agreement = negotiate_uas(request, self.service.session_policy)
             if isinstance(agreement, Rejection):
                 await self.service.respond(
@@ -245,13 +309,30 @@ class _Leg:
                 )
                 return
             extra = list(agreement.headers) if agreement else []
-            await self.service.respond(txn, dialog.respond(request, 200, body=body, headers=extra))
+            ok = dialog.respond(request, 200, body=body, headers=extra)
+            if method == "INVITE":
+                # Resent until the ACK, as the first 2xx is (13.3.1.4, for re-INVITEs
+                # too): a 2xx lost on UDP would otherwise end the session at the peer.
+                key = self.service.expect_ack(ok, self)
+                await self.service.respond(txn, ok)
+                self.service.retransmit_until_ack(ok, source, key)
+            else:
+                await self.service.respond(txn, ok)
             if agreement is not None and self.session_timer is not None:
                 self.session_timer.refreshed(self.service.clock.monotonic(), agreement)
                 if self._timer_changed is not None:
                     self._timer_changed.set()
-        else:
+        elif method in IN_DIALOG_ANSWERED:
             await self.service.respond(txn, dialog.respond(request, 200))
+        else:
+            # REFER, MESSAGE, NOTIFY, ...: not served in a call (8.2.1).
+            await self.service.respond(
+                txn, dialog.respond(request, 405, headers=[("Allow", IN_DIALOG_ALLOW)])
+            )
+
+
+# What both legs are, for the service's tables (the base class keeps its old name).
+Leg = _Leg
 
 
 class InboundCall(_Leg):
@@ -286,11 +367,6 @@ class InboundCall(_Leg):
         self.trunk: SipTrunk | None = None
         # RFC 4028, agreed when the INVITE arrived and applied to our 2xx.
         self.timer_agreement: SessionTimerAgreement | None = None
-        self.acked = False
-        # Our 2xx was acknowledged, or we gave up waiting: until then no BYE may go
-        # (RFC 3261 15). A call hung up before that keeps its BYE here.
-        self._ack_wait_over = False
-        self._held_bye: Request | None = None
         self._final_sent = False
         service.track_dialog(self.dialog.id, self)
 
@@ -317,8 +393,11 @@ class InboundCall(_Leg):
         agreement = self.timer_agreement
         headers = list(agreement.headers) if agreement else []
         ok = self.dialog.respond(self.request, 200, body=sdp, headers=headers)
+        # Waited for before the 2xx goes: over TCP or WebSocket the send may yield, and
+        # an ACK read meanwhile must still count.
+        key = self.service.expect_ack(ok, self)
         await self.service.respond(self.transaction, ok)
-        self.service.retransmit_until_ack(ok, self.source, self)
+        self.service.retransmit_until_ack(ok, self.source, key)
         if agreement is not None:
             self.service.spawn(self.keep_session(agreement))
 
@@ -352,31 +431,30 @@ class InboundCall(_Leg):
             # received an ACK for its 2xx response or until the server transaction
             # times out" (RFC 3261 15). Sent at once, a BYE can overtake a 2xx that was
             # lost and is being resent, and the caller sees a BYE for a call it has not
-            # seen answered. The call ends for us now; the BYE waits for `ack_wait_over`.
-            self._held_bye = dialog.bye(via=self._via())
+            # seen answered. The call ends for us now; the BYE waits for `ack_wait_over`,
+            # and the dialog stays known until then.
+            self._bye_held = True
             self._end(reason)
             return
         await super().hangup(reason)
 
-    def ack_wait_over(self) -> Request | None:
-        """Our 2xx was acknowledged, or its wait timed out: a BYE may go now. Returns
-        the BYE held by a hangup before this, for the service to send."""
-        self._ack_wait_over = True
-        bye, self._held_bye = self._held_bye, None
-        return bye
-
-    def on_ack(self, ack: Request) -> None:
-        if self.dialog is not None:
-            self.dialog.receive_request(ack)
-        self.acked = True
-
-    def on_no_ack(self) -> None:
-        """The caller never acknowledged our 2xx: the session never came up."""
-        self.service.spawn(self.hangup("no ACK"))
+    async def on_request(self, request: Request, txn: TransactionId, source: Source) -> None:
+        early = not self._final_sent
+        await super().on_request(request, txn, source)
+        if early and request.method == "BYE" and self.ended.is_set() and not self._final_sent:
+            # The caller ended the early dialog (15): the INVITE still gets its final
+            # answer, 487 as 15.1.2 recommends, or its transaction would wait forever.
+            self._final_sent = True
+            assert self.dialog is not None
+            await self.service.respond(
+                self.transaction, self.dialog.respond(self.request, 487, "Request Terminated")
+            )
 
     async def on_cancel(self, cancel_txn: TransactionId) -> None:
         assert self.dialog is not None
         await self.service.accept_cancel(cancel_txn, self.dialog.id.local_tag)
+        if self._final_sent:
+            return  # answered (or refused) already: a CANCEL changes nothing (9.2)
         self._final_sent = True
         self._end("cancelled")
 
@@ -412,6 +490,9 @@ class OutboundLeg(_Leg):
         self.final: Response | None = None
         self._txn: TransactionId | None = None
         self._cseq = 0
+        self._cancelled = False
+        # To tags of forked answers acknowledged and ended (`end_fork`).
+        self._forks: set[str] = set()
 
     def _build_invite(self, sdp: bytes, auth: tuple[str, str] | None = None) -> Request:
         self._cseq += 1
@@ -464,7 +545,7 @@ class OutboundLeg(_Leg):
             self.service.track_dialog(self.dialog.id, self)
             await self.send_ack(response)
         else:
-            self._end(f"failed {response.status}")
+            self._end("cancelled" if self._cancelled else f"failed {response.status}")
         return response
 
     async def _attempt(
@@ -472,6 +553,7 @@ class OutboundLeg(_Leg):
     ) -> Response:
         self.invite = request
         responses: asyncio.Queue[Response | None] = asyncio.Queue()
+        self.service.note_uac(self)
         self._txn = await self.service.start_client(request, self.destination, responses)
         try:
             while True:
@@ -486,20 +568,52 @@ class OutboundLeg(_Leg):
         finally:
             self.service.stop_client(self._txn)
 
-    async def send_ack(self, ok: Response) -> None:
-        assert self.dialog is not None
-        ack = self.dialog.ack(ok, via=self._via())
-        await self.service.send_outside_transaction(ack, self.destination)
+    def _forget_dialog(self) -> None:
+        super()._forget_dialog()
+        self.service.forget_uac(self)
+
+    def _ack_credentials(self, ok: Response) -> list[tuple[str, str]]:
+        # "The ACK MUST contain the same credentials as the INVITE" (13.2.2.4): those
+        # of our first INVITE, not of a session refresh (which carries none).
+        invite = self.invite
+        if invite is None or ok.cseq.number != invite.cseq.number:
+            return []
+        return [
+            (name, value)
+            for name in ("Authorization", "Proxy-Authorization")
+            for value in invite.headers.get_all(name)
+        ]
 
     async def cancel(self) -> None:
+        """Give up the call. While the INVITE waits for its answer this only sends the
+        CANCEL: the leg ends when the 487 comes, and a 2xx that crossed the CANCEL (9.2:
+        the CANCEL then changes nothing) leaves it answered, for the caller to hang up
+        with a BYE (13.2.2.4), as `dial`'s callers do."""
         if self._txn is not None and self.final is None:
+            self._cancelled = True
             await self.service.cancel_client(self._txn)
+            return
         self._end("cancelled")
 
-    def on_stray_2xx(self, response: Response) -> None:
-        """A retransmitted 2xx: our ACK was lost; send it again."""
-        if self.dialog is not None:
-            self.service.spawn(self.send_ack(response))
+    async def end_fork(self, response: Response) -> None:
+        """A 2xx from another branch of a forked INVITE (13.2.2.4): its dialog is
+        acknowledged and ended at once with a BYE; this leg keeps its own."""
+        invite = self.invite
+        tag = response.to.tag
+        if invite is None or tag is None or response.cseq.number != invite.cseq.number:
+            return
+        fork = Dialog.from_uac(invite, response)
+        ack = fork.ack(response, headers=self._ack_credentials(response), via=self._via())
+        await self.service.send_outside_transaction(ack, self.destination)
+        if tag in self._forks:
+            return  # its 2xx again: the ACK was lost, the BYE is on its way
+        self._forks.add(tag)
+        bye = fork.bye(via=self._via())
+        fork.terminate()
+        try:
+            await self.service.request(bye, self.destination)
+        except Exception as exc:  # the other branch may be gone already
+            log.debug("BYE to a forked answer from %s failed: %s", self.destination, exc)
 
 
 # Final answers from B passed on to A; anything else becomes the nearest general answer.
@@ -631,6 +745,7 @@ __all__ = [
     "Credentials",
     "DialogId",
     "InboundCall",
+    "Leg",
     "MediaAnchor",
     "OutboundLeg",
     "PassThroughMedia",

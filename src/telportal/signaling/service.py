@@ -48,6 +48,7 @@ from telportal.net import (
 from telportal.signaling.calls import (
     Credentials,
     InboundCall,
+    Leg,
     OutboundLeg,
     bridge,
     phone_destination,
@@ -176,8 +177,11 @@ class SipService:
         self.retransmitter: TwoHundredRetransmitter[Address] = TwoHundredRetransmitter(
             clock, timers
         )
-        self._awaiting_ack: dict[object, InboundCall] = {}
+        # Legs whose 2xx (to the first INVITE, or to a re-INVITE) waits for its ACK.
+        self._awaiting_ack: dict[object, Leg] = {}
         self._dialogs: dict[DialogId, InboundCall | OutboundLeg] = {}
+        # Legs dialling or in a call, by Call-ID: where a forked 2xx goes (`_late_2xx`).
+        self._uac_calls: dict[str, OutboundLeg] = {}
         self._invites: dict[TransactionId, InboundCall] = {}
         self.user_agent = SERVER
         # What happens to an accepted INVITE; the ACD will extend this.
@@ -401,12 +405,7 @@ class SipService:
     async def _deliver(self, action: Deliver[Address]) -> None:
         msg = action.message
         if isinstance(msg, Response):
-            queue = self._clients.get(action.transaction)
-            if queue is not None:
-                queue.put_nowait(msg)
-            out = self._outgoing.get(action.transaction)
-            if out is not None and msg.status >= 200 and not out.future.done():
-                out.future.set_result(msg)
+            self._deliver_response(msg, action.transaction)
             return
         if msg.method == "ACK":
             await self._ack_delivered(msg)
@@ -440,6 +439,18 @@ class SipService:
             return
         await handler(msg, action.transaction, source)
 
+    def _deliver_response(self, msg: Response, transaction: TransactionId) -> None:
+        queue = self._clients.get(transaction)
+        if queue is not None:
+            queue.put_nowait(msg)
+        out = self._outgoing.get(transaction)
+        if out is not None and msg.status >= 200 and not out.future.done():
+            out.future.set_result(msg)
+        elif queue is None and out is None and 200 <= msg.status < 300:
+            # The INVITE client transaction passes on every 2xx until Timer M (RFC
+            # 6026): a repeat once the leg has its answer, or another branch's.
+            self._late_2xx(msg)
+
     def _stray(self, message: Request | Response) -> "tuple[Request, Address] | None":
         """An ACK for our 2xx, or a retransmitted 2xx whose ACK was lost. Returns the
         BYE (and where to) of a call hung up before this ACK, for the caller to send."""
@@ -461,14 +472,27 @@ class SipService:
                             held = (bye, call.destination)
                 key = request_dialog_id(message)
                 leg = self._dialogs.get(key) if key else None
-                if isinstance(leg, InboundCall):
+                if leg is not None:
                     leg.on_ack(message)
             return held
-        key = response_dialog_id(message)
-        leg = self._dialogs.get(key) if key else None
-        if isinstance(leg, OutboundLeg) and 200 <= message.status < 300:
-            leg.on_stray_2xx(message)
+        if 200 <= message.status < 300:
+            self._late_2xx(message)
         return None
+
+    def _late_2xx(self, response: Response) -> None:
+        """A 2xx to an INVITE of ours that no one waits for: acknowledged again on its
+        leg's dialog, or, from another branch of a forked INVITE, acknowledged and ended
+        (RFC 3261 13.2.2.4)."""
+        if response.cseq.method != "INVITE":
+            return
+        key = response_dialog_id(response)
+        leg = self._dialogs.get(key) if key else None
+        if leg is not None:
+            leg.on_stray_2xx(response)
+            return
+        uac = self._uac_calls.get(response.call_id)
+        if uac is not None and uac.local_tag == response.from_.tag:
+            self._spawn(uac.end_fork(response))
 
     async def _ack_delivered(self, ack: Request) -> None:
         held = self._stray(ack)
@@ -542,10 +566,26 @@ class SipService:
         if isinstance(leg, InboundCall):
             self._invites.pop(leg.transaction, None)
 
-    def retransmit_until_ack(self, ok: Response, destination: Source, call: InboundCall) -> None:
-        key = self.retransmitter.start(ok, destination)
-        self._awaiting_ack[key] = call
-        self._rearm()
+    def expect_ack(self, ok: Response, leg: Leg) -> AckKey:
+        """Note that `leg` waits for the ACK of `ok`, before `ok` is sent: over a stream
+        the send may yield, and the ACK may be read meanwhile."""
+        key = AckKey.of(ok)
+        self._awaiting_ack[key] = leg
+        return key
+
+    def retransmit_until_ack(self, ok: Response, destination: Source, key: AckKey) -> None:
+        """Resend `ok` (sent once already) until its ACK, unless that has come."""
+        if key in self._awaiting_ack:
+            self.retransmitter.start(ok, destination)
+            self._rearm()
+
+    def note_uac(self, leg: OutboundLeg) -> None:
+        """`leg` is dialling: a forked 2xx to its INVITE is to be found by its Call-ID."""
+        self._uac_calls[leg.call_id] = leg
+
+    def forget_uac(self, leg: OutboundLeg) -> None:
+        if self._uac_calls.get(leg.call_id) is leg:
+            del self._uac_calls[leg.call_id]
 
     async def start_client(
         self, request: Request, destination: Address, responses: "asyncio.Queue[Response | None]"

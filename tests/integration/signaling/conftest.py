@@ -17,9 +17,8 @@ from telportal.config import Config, MediaSettings, SipConfig, parse_listen
 from telportal.demo import seed_demo
 from telportal.sip.transaction import TimerSettings, TransactionLayer, TwoHundredRetransmitter
 from telportal.store.schema import CallDetailRecord
+from tests.integration.signaling.scripted_phones import PASSWORD, Phone, registered_phones
 from tests.ports import free_port, listening_socket
-
-PASSWORD = "phone-pass-1"
 
 
 @dataclass
@@ -88,6 +87,13 @@ class Api:
         assert r.status_code == 200, r.text
         token: str = r.json()["access_token"]
         return token
+
+
+@pytest.fixture
+async def phones(edge: Edge) -> AsyncIterator[tuple[Phone, Phone]]:
+    """Two scripted phones (scripted_phones.py): caller 1001 and callee 1002, registered."""
+    async for pair in registered_phones(edge.port):
+        yield pair
 
 
 @pytest.fixture

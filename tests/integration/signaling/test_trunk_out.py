@@ -90,7 +90,14 @@ t=0 0
 m=audio [media_port] RTP/AVP 0
 a=rtpmap:0 PCMU/8000
 ]]></send>
-  <recv request="ACK"/>
+  <recv request="ACK">
+    <action>
+      <!-- 13.2.2.4: the ACK carries the INVITE's credentials. -->
+      <ereg regexp="Authorization: Digest .*username=.USER." search_in="msg"
+            check_it="true" assign_to="ackauth"/>
+    </action>
+  </recv>
+  <Reference variables="ackauth"/>
 """
     + hung_up_by_server(None)
     + """  <label id="end"/>
