@@ -31,7 +31,13 @@ from telportal.sip import (
     make_response,
     parse_uri,
 )
-from telportal.sip.dialog import Dialog, DialogError, DialogId, DialogState
+from telportal.sip.dialog import (
+    DEFAULT_MAX_FORWARDS,
+    Dialog,
+    DialogError,
+    DialogId,
+    DialogState,
+)
 from telportal.sip.digest import DigestError, answer_challenge, answer_challenge_ha1
 from telportal.sip.session_timer import (
     Expire,
@@ -374,6 +380,13 @@ class InboundCall(_Leg):
     def offer(self) -> bytes:
         return self.request.body
 
+    def relayed_max_forwards(self) -> int:
+        """Max-Forwards for a request this call makes us send on (a B leg, a transfer):
+        the caller's less one (RFC 7332: a B2BUA passes loops on to be counted down);
+        below 0 the call must not be sent on (483). 70 for a caller that sent none."""
+        received = self.request.max_forwards
+        return DEFAULT_MAX_FORWARDS if received is None else received - 1
+
     async def ringing(self, status: int = 180, sdp: bytes = b"") -> None:
         if self._final_sent:
             return
@@ -476,9 +489,11 @@ class OutboundLeg(_Leg):
         to: str | None = None,
         credentials: Credentials | None = None,
         extra_headers: tuple[tuple[str, str], ...] = (),
+        max_forwards: int = DEFAULT_MAX_FORWARDS,
     ) -> None:
         super().__init__(service, destination)
         self.target = target
+        self.max_forwards = max_forwards
         self.extra_headers = extra_headers
         self.caller = caller
         self.caller_name = caller_name
@@ -499,7 +514,7 @@ class OutboundLeg(_Leg):
         display = f'"{self.caller_name}" ' if self.caller_name else ""
         headers = Headers()
         headers.add("Via", str(self._via()))
-        headers.add("Max-Forwards", "70")
+        headers.add("Max-Forwards", str(self.max_forwards))
         headers.add(
             "From",
             f"{display}<sip:{self.caller}@{self.service.sent_by(self.destination)}>;tag={self.local_tag}",

@@ -149,7 +149,12 @@ async def _to_service(service: "SipService", call: InboundCall, code: str, ivr: 
 
 
 async def _to_number(service: "SipService", call: InboundCall, number: str, ivr: IvrCall) -> None:
-    found = service.trunk_leg(call.tenant_id, number, caller=call.caller)
+    hops = call.relayed_max_forwards()
+    if hops < 0:
+        log.warning("call %s: Max-Forwards used up, not transferred to %s", call.call_id, number)
+        await _sorry(ivr)
+        return
+    found = service.trunk_leg(call.tenant_id, number, caller=call.caller, max_forwards=hops)
     if found is None:
         log.warning("call %s: no trunk to transfer to %s", call.call_id, number)
         await _sorry(ivr)
@@ -175,6 +180,12 @@ async def _to_site(service: "SipService", call: InboundCall, name: str, ivr: Ivr
         log.warning("call %s: no enabled site %r with a sip_uri to transfer to", call.call_id, name)
         await _sorry(ivr, "Sorry, this service is not available now. Goodbye.")
         return
+    hops = call.relayed_max_forwards()
+    if hops < 0:
+        # Sites whose flows hand the call to each other: the loop ends here.
+        log.warning("call %s: Max-Forwards used up, not handed to site %s", call.call_id, name)
+        await _sorry(ivr, "Sorry, this service is not available now. Goodbye.")
+        return
     transport = Transport(peer.transport)
     host = f"[{peer.host}]" if ":" in peer.host else peer.host
     suffix = "" if transport is Transport.UDP else f";transport={peer.transport}"
@@ -184,6 +195,7 @@ async def _to_site(service: "SipService", call: InboundCall, name: str, ivr: Ivr
         Peer(transport, peer.host, peer.port),
         caller=call.caller,
         extra_headers=handover_headers(service.config.site.name, call.call_id, ivr.run.variables),
+        max_forwards=hops,
     )
     await _put_through(
         service, call, ivr, outside, {"kind": "site", "target": name, "status": 200},

@@ -66,7 +66,13 @@ from telportal.sip import (
     make_response,
     parse_uri,
 )
-from telportal.sip.dialog import DialogError, DialogId, request_dialog_id, response_dialog_id
+from telportal.sip.dialog import (
+    DEFAULT_MAX_FORWARDS,
+    DialogError,
+    DialogId,
+    request_dialog_id,
+    response_dialog_id,
+)
 from telportal.sip.digest import Authorized, BadRequest, Banned, Challenged, DigestServer
 from telportal.sip.errors import SipParseError
 from telportal.sip.location import LocationEvent, LocationService
@@ -881,12 +887,17 @@ class SipService:
             return
         binding = bindings[0]
         assert binding.peer is not None
+        hops = call.relayed_max_forwards()
+        if hops < 0:
+            await call.reject(483)  # a loop counted down to here (RFC 7332)
+            return
         leg = OutboundLeg(
             self,
             binding.contact,
             phone_destination(binding.contact, binding.peer),
             caller=call.caller,
             to=f"sip:{user.extension}@{self.sent_by(binding.peer)}",
+            max_forwards=hops,
         )
         reason = await bridge(call, leg)
         call.hangup_by = _hangup_by(reason)
@@ -898,7 +909,11 @@ class SipService:
         Only authenticated phones get here; calls that came in from a trunk are never
         sent back out to one (that would make us an open relay for toll fraud).
         """
-        leg = self.trunk_leg(call.tenant_id, number, caller=call.caller)
+        hops = call.relayed_max_forwards()
+        if hops < 0:
+            await call.reject(483)
+            return
+        leg = self.trunk_leg(call.tenant_id, number, caller=call.caller, max_forwards=hops)
         if leg is None:
             await call.reject(404)
             return
@@ -921,7 +936,12 @@ class SipService:
         )
 
     def trunk_leg(
-        self, tenant_id: str, number: str, *, caller: str
+        self,
+        tenant_id: str,
+        number: str,
+        *,
+        caller: str,
+        max_forwards: int = DEFAULT_MAX_FORWARDS,
     ) -> tuple[SipTrunk, OutboundLeg] | None:
         """An outbound leg to `number` through the tenant's trunk (not yet dialled)."""
         trunk = self.directory.outbound_trunk(tenant_id)
@@ -947,6 +967,7 @@ class SipService:
             Peer(transport, trunk.host, trunk.port),
             caller=caller,
             credentials=credentials,
+            max_forwards=max_forwards,
         )
         return trunk, leg
 

@@ -40,12 +40,13 @@ class Phone:
         to_tag: str = "",
         body: bytes = b"",
         to: str | None = None,
+        max_forwards: int = 70,
     ) -> bytes:
         branch = branch or "z9hG4bK" + secrets.token_hex(6)
         lines = [
             f"{method} {uri} SIP/2.0",
             f"Via: SIP/2.0/UDP 127.0.0.1:{self.port};branch={branch};rport",
-            "Max-Forwards: 70",
+            f"Max-Forwards: {max_forwards}",
             f"From: <sip:{self.user}@127.0.0.1>;tag=from-{self.user}",
             f"To: <{to or uri}>{';tag=' + to_tag if to_tag else ''}",
             f"Call-ID: {call_id}",
@@ -128,7 +129,7 @@ async def register(phone: Phone, port: int) -> None:
 
 
 async def place_call(
-    a: Phone, port: int, to: str, extra: tuple[str, ...] = ()
+    a: Phone, port: int, to: str, extra: tuple[str, ...] = (), *, max_forwards: int = 70
 ) -> tuple[str, str, str]:
     """Send an authenticated INVITE from a; returns (uri, call_id, branch of the INVITE)."""
     uri = f"sip:{to}@127.0.0.1:{port}"
@@ -145,7 +146,14 @@ async def place_call(
     branch = "z9hG4bK" + secrets.token_hex(6)
     await a.send(
         a.line(
-            "INVITE", uri, 2, call_id, [f"Authorization: {auth}", *extra], branch=branch, body=SDP
+            "INVITE",
+            uri,
+            2,
+            call_id,
+            [f"Authorization: {auth}", *extra],
+            branch=branch,
+            body=SDP,
+            max_forwards=max_forwards,
         )
     )
     return uri, call_id, branch

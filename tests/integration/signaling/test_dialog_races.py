@@ -215,3 +215,22 @@ async def test_methods_a_call_does_not_serve_get_405(
     bye = await b.next("BYE")
     assert isinstance(bye, Request)
     await b.reply(bye, 200)
+
+
+async def test_max_forwards_is_counted_down_across_the_b2bua_and_a_spent_one_refused(
+    edge: Edge, phones: tuple[Phone, Phone]
+) -> None:
+    """RFC 7332: a B2BUA carries Max-Forwards to the leg it places, less one, so that a
+    loop through it (a trunk or site that routes back) ends; at 0 it answers 483. The
+    B leg always started again at 70."""
+    a, b = phones
+    await place_call(a, edge.port, "1002", max_forwards=12)
+    invite = await b.next("INVITE")
+    assert isinstance(invite, Request) and invite.max_forwards == 11
+    await b.reply(invite, 486)
+    await b.next("ACK")
+    assert isinstance(await a.next("486"), Response)
+    await place_call(a, edge.port, "1002", max_forwards=0)
+    refused = await a.next("4")
+    assert isinstance(refused, Response) and refused.status == 483
+    assert "INVITE" not in keys(await heard(b, 0.3))  # the callee never rang

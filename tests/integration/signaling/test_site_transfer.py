@@ -25,6 +25,7 @@ from telportal.tenancy import schemas as s
 from telportal.tenancy.roles import Scope
 from tests.integration.signaling.conftest import Edge, free_port
 from tests.integration.signaling.test_acd_calls import add_trunk, finished, start_sipp
+from tests.integration.signaling.test_ivr_transfer import _call as place_sipp_call
 from tests.integration.signaling.test_ivr_transfer import caller
 from tests.ports import free_media_port
 
@@ -100,12 +101,9 @@ async def _use_flow(platform: Platform) -> None:
     platform.sip.flows = flows
 
 
-async def test_a_flow_transfers_the_call_to_another_site(
-    edge: Edge, west: tuple[Platform, int], tmp_path: Path
-) -> None:
-    west_platform, west_port = west
-    # The demo seeded the access site; the operator adds the western center and
-    # gives both their SIP addresses.
+async def _add_west(edge: Edge, west_port: int) -> None:
+    """The demo seeded the access site; the operator adds the western center and gives
+    both their SIP addresses."""
     async with edge.platform.db.read() as session:
         local = (await session.execute(select(Site).where(Site.name == "local"))).scalar_one()
     async with edge.platform.db.write(Scope.cli()) as uow:
@@ -118,6 +116,24 @@ async def test_a_flow_transfers_the_call_to_another_site(
                 sip_uri=f"sip:127.0.0.1:{west_port}",
             ),
         )  # fmt: skip
+
+
+async def _ended_records(edge: Edge, count: int) -> list[CallDetailRecord]:
+    """The call records of both sites once `count` of them are written and ended."""
+    async with asyncio.timeout(10):
+        while True:
+            async with edge.platform.db.read() as session:
+                rows = list((await session.execute(select(CallDetailRecord))).scalars().all())
+            if len(rows) >= count and all(r.ended_at is not None for r in rows):
+                return rows
+            await asyncio.sleep(0.1)
+
+
+async def test_a_flow_transfers_the_call_to_another_site(
+    edge: Edge, west: tuple[Platform, int], tmp_path: Path
+) -> None:
+    west_platform, west_port = west
+    await _add_west(edge, west_port)
     for platform in (edge.platform, west_platform):
         assert platform.sip is not None
         await platform.sip.directory.load()
@@ -126,20 +142,10 @@ async def test_a_flow_transfers_the_call_to_another_site(
     assert edge.platform.sip.directory.site("west") is not None
     assert edge.platform.sip.directory.site("local") is None  # never itself
 
-    (tmp_path / "caller.xml").write_text(caller(["1"], hold_ms=None))
-    proc = await start_sipp(
-        tmp_path, "caller", f"127.0.0.1:{edge.port}", "-sf", "caller.xml", "-m", "1",
-        "-p", str(free_port()), "-mp", str(free_media_port()),
-    )  # fmt: skip
-    await finished(proc, tmp_path, "caller")  # west played its welcome and hung up
+    # West plays its welcome and hangs up.
+    await place_sipp_call(edge, tmp_path, caller(["1"], hold_ms=None))
 
-    async with asyncio.timeout(10):
-        while True:
-            async with edge.platform.db.read() as session:
-                rows = (await session.execute(select(CallDetailRecord))).scalars().all()
-            if len(rows) == 2 and all(r.ended_at is not None for r in rows):
-                break
-            await asyncio.sleep(0.1)
+    rows = await _ended_records(edge, 2)
     by_site = {r.site: r for r in rows}
     access, center = by_site["local"], by_site["west"]
     assert access.transfers == [{"kind": "ivr", "to": "site west"}]
@@ -175,3 +181,43 @@ def test_a_site_sip_uri_is_checked() -> None:
         s.SiteCreate(name="x", roles=[SiteRole.CENTER], region="r", sip_uri="sip:bob@host")
     with pytest.raises(ValueError, match="transport"):
         s.SiteCreate(name="x", roles=[SiteRole.CENTER], region="r", sip_uri="sip:h;transport=x")
+
+
+def _handing_to(site: str) -> str:
+    return f"""
+flow: national
+tenant: acme
+steps:
+  start:
+    type: transfer
+    site: {site}
+"""
+
+
+async def test_sites_that_hand_a_call_to_each_other_stop_when_max_forwards_runs_out(
+    edge: Edge, west: tuple[Platform, int], tmp_path: Path
+) -> None:
+    """Two sites whose flows send every call to the other (a configuration mistake):
+    each hand-over carries Max-Forwards down by one (RFC 7332), so the loop ends where
+    it runs out, instead of calls being made until something else gives way."""
+    west_platform, west_port = west
+    await _add_west(edge, west_port)
+    for platform, other in ((edge.platform, "west"), (west_platform, "local")):
+        assert platform.sip is not None
+        await platform.sip.directory.load()
+        flow = load_flow(_handing_to(other))
+
+        async def flows(_tenant: str, _service: str | None, flow: Flow = flow) -> Flow:
+            return flow
+
+        platform.sip.flows = flows
+
+    # The caller's INVITE allows three more hops: local, west, local, then west refuses.
+    scenario = caller([], hold_ms=None).replace("Max-Forwards: 70", "Max-Forwards: 3", 1)
+    await place_sipp_call(edge, tmp_path, scenario)
+    await _ended_records(edge, 4)
+    await asyncio.sleep(0.5)  # a fifth call, if the loop went on, would show by now
+    async with edge.platform.db.read() as session:
+        rows = (await session.execute(select(CallDetailRecord))).scalars().all()
+    assert sorted(r.site for r in rows) == ["local", "local", "west", "west"]
+    assert all(r.ended_at is not None for r in rows)
