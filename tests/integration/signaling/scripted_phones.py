@@ -159,14 +159,29 @@ async def place_call(
     return uri, call_id, branch
 
 
-async def connected_call(a: Phone, b: Phone, port: int) -> tuple[str, str, Response]:
-    """A call from a to b, answered and ACKed on both sides; (uri, call_id, the 200)."""
+async def answered_call(a: Phone, b: Phone, port: int) -> tuple[str, str, Request, Response]:
+    """A call from a to b that b answers and the server acknowledges to b; a has its
+    200 and has not acknowledged it. (uri, call_id, the INVITE b got, a's 200)."""
     uri, call_id, _ = await place_call(a, port, "1002")
     invite = await b.next("INVITE")
     assert isinstance(invite, Request)
     await b.reply(invite, 200, body=SDP)
     ok = await a.next("200")
     assert isinstance(ok, Response)
-    await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
     await b.next("ACK")
+    return uri, call_id, invite, ok
+
+
+async def connected_call(a: Phone, b: Phone, port: int) -> tuple[str, str, Response]:
+    """A call from a to b, answered and ACKed on both sides; (uri, call_id, the 200)."""
+    uri, call_id, _, ok = await answered_call(a, b, port)
+    await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
     return uri, call_id, ok
+
+
+def callee_bye(b: Phone, port: int, invite: Request) -> bytes:
+    """The callee's BYE for the call `invite` put to it (b answers with tag `callee`)."""
+    return b.line(
+        "BYE", f"sip:telportal@127.0.0.1:{port}", 1, invite.call_id, [],
+        to_tag=invite.from_.tag or "",
+    ).replace(b"tag=from-1002", b"tag=callee")  # fmt: skip

@@ -9,7 +9,14 @@ from sqlalchemy import select
 from telportal.sip import Request, Response, parse_message
 from telportal.store.schema import CallDetailRecord
 from tests.integration.signaling.conftest import Edge
-from tests.integration.signaling.scripted_phones import SDP, Phone, connected_call, place_call
+from tests.integration.signaling.scripted_phones import (
+    SDP,
+    Phone,
+    answered_call,
+    callee_bye,
+    connected_call,
+    place_call,
+)
 
 
 async def test_unknown_and_unregistered_extensions(edge: Edge, phones: tuple[Phone, Phone]) -> None:
@@ -61,18 +68,7 @@ async def test_callee_hangup_reaches_the_caller(edge: Edge, phones: tuple[Phone,
     assert isinstance(ok, Response) and b"40002" in ok.body  # the callee's answer passes through
     await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
     assert (await b.next("ACK")).method == "ACK"  # type: ignore[union-attr]
-    bye = parse_message(
-        b.line(
-            "BYE",
-            f"sip:telportal@127.0.0.1:{edge.port}",
-            1,
-            invite.call_id,
-            [],
-            to_tag=invite.from_.tag or "",
-        ).replace(
-            b"From: <sip:1002@127.0.0.1>;tag=from-1002", b"From: <sip:1002@127.0.0.1>;tag=callee"
-        )
-    )
+    bye = parse_message(callee_bye(b, edge.port, invite))
     await b.send(bye.to_bytes())
     assert (await b.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
     caller_bye = await a.next("BYE")
@@ -87,18 +83,8 @@ async def test_a_hangup_before_the_callers_ack_holds_the_bye_until_it(
     while the caller's ACK is still on its way (or its 2xx was lost): a BYE sent then
     would reach the caller before the call it ends, as a BYE it must refuse."""
     a, b = phones
-    uri, call_id, _ = await place_call(a, edge.port, "1002")
-    invite = await b.next("INVITE")
-    assert isinstance(invite, Request)
-    await b.reply(invite, 200, body=SDP)
-    ok = await a.next("200")
-    assert isinstance(ok, Response)
-    await b.next("ACK")
-    callee_bye = b.line(
-        "BYE", f"sip:telportal@127.0.0.1:{edge.port}", 1, invite.call_id, [],
-        to_tag=invite.from_.tag or "",
-    ).replace(b"tag=from-1002", b"tag=callee")  # fmt: skip
-    await b.send(callee_bye)
+    uri, call_id, invite, ok = await answered_call(a, b, edge.port)
+    await b.send(callee_bye(b, edge.port, invite))
     assert (await b.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
     # The caller has not acknowledged: for 0.8 s (T1 is 0.5 s) it is sent the 2xx
     # again, and nothing else.

@@ -6,7 +6,14 @@ import contextlib
 
 from telportal.sip import Request, Response
 from tests.integration.signaling.conftest import Edge
-from tests.integration.signaling.scripted_phones import SDP, Phone, connected_call, place_call
+from tests.integration.signaling.scripted_phones import (
+    SDP,
+    Phone,
+    answered_call,
+    callee_bye,
+    connected_call,
+    place_call,
+)
 
 
 async def heard(phone: Phone, seconds: float) -> list[Request | Response]:
@@ -22,14 +29,6 @@ async def heard(phone: Phone, seconds: float) -> list[Request | Response]:
 
 def keys(messages: list[Request | Response]) -> list[str]:
     return [m.method if isinstance(m, Request) else f"{m.status} {m.cseq.method}" for m in messages]
-
-
-def callee_bye(b: Phone, port: int, invite: Request) -> bytes:
-    """The callee's BYE for the call `invite` put to it (its tag is `callee`)."""
-    return b.line(
-        "BYE", f"sip:telportal@127.0.0.1:{port}", 1, invite.call_id, [],
-        to_tag=invite.from_.tag or "",
-    ).replace(b"tag=from-1002", b"tag=callee")  # fmt: skip
 
 
 async def test_an_answer_that_crosses_our_cancel_is_acknowledged_and_hung_up(
@@ -65,15 +64,8 @@ async def test_a_repeated_answer_is_acknowledged_again_and_a_forked_one_ended(
     until the transaction's Timer M, so B gave up on the call; a 2xx from another
     branch got neither ACK nor BYE."""
     a, b = phones
-    uri, call_id, _ = await place_call(a, edge.port, "1002")
-    invite = await b.next("INVITE")
-    assert isinstance(invite, Request)
-    await b.reply(invite, 200, body=SDP)
-    ok = await a.next("200")
-    assert isinstance(ok, Response)
+    uri, call_id, invite, ok = await answered_call(a, b, edge.port)
     await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
-    first = await b.next("ACK")
-    assert isinstance(first, Request)
     await b.reply(invite, 200, body=SDP)  # our ACK "lost": the same 2xx again
     again = await b.next("ACK")
     assert isinstance(again, Request) and again.to.tag == "callee"
@@ -177,13 +169,7 @@ async def test_the_callers_bye_while_our_bye_waits_for_its_ack_gets_200(
     """The dialog stays known while the BYE waits for the caller's ACK (RFC 3261 15):
     the caller's BYE meanwhile is answered 200, not 481, and ours is then not sent."""
     a, b = phones
-    uri, call_id, _ = await place_call(a, edge.port, "1002")
-    invite = await b.next("INVITE")
-    assert isinstance(invite, Request)
-    await b.reply(invite, 200, body=SDP)
-    ok = await a.next("200")
-    assert isinstance(ok, Response)
-    await b.next("ACK")
+    uri, call_id, invite, ok = await answered_call(a, b, edge.port)
     await b.send(callee_bye(b, edge.port, invite))
     assert (await b.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
     await a.send(a.line("BYE", uri, 3, call_id, [], to_tag=ok.to.tag or ""))
