@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
 from telportal.net import Peer, Source, Transport
+from telportal.net.address import ip_literal, same_host
 from telportal.sip import (
     Headers,
     Request,
@@ -41,7 +42,6 @@ from telportal.sip.dialog import (
 from telportal.sip.digest import DigestError, answer_challenge, answer_challenge_ha1
 from telportal.sip.session_timer import (
     Expire,
-    SendRefresh,
     SessionTimer,
     SessionTimerAgreement,
     negotiate_uas,
@@ -65,6 +65,9 @@ SDP = "application/sdp"
 # a call (REFER, MESSAGE, NOTIFY, ...) get 405 with these.
 IN_DIALOG_ANSWERED = frozenset({"OPTIONS", "INFO"})
 IN_DIALOG_ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO"
+# 14.1: a session refresh refused with 491 (or not built because an INVITE of the
+# peer's was in progress) is tried again after the glare delay, this many times.
+GLARE_RETRIES = 3
 
 
 class MediaAnchor(Protocol):
@@ -161,28 +164,49 @@ class _Leg:
                     log.info("session of %s expired: hanging up", self.destination)
                     await self.hangup("session expired")
                     return
-                if not await self._refresh(action):
+                if not await self.refresh(action.headers):
                     await self.hangup("session refresh failed")
                     return
                 timer.refreshed(clock.monotonic())
 
-    async def _refresh(self, action: SendRefresh) -> bool:
+    async def refresh(self, headers: tuple[tuple[str, str], ...] = ()) -> bool:
+        """Send a re-INVITE with the session as it is (a session refresh, RFC 4028).
+        False when the session is dead: no answer, 408 or 481, or the dialog is over.
+
+        Glare (14.1): a 491, or an INVITE of the peer's still in progress (the dialog
+        will not build ours then), is tried again after the glare delay, up to
+        GLARE_RETRIES times. If the peer's INVITEs still win, the session is alive:
+        their own answers refresh it."""
+        for _ in range(GLARE_RETRIES + 1):
+            dialog = self.dialog
+            if dialog is None or dialog.state is not DialogState.CONFIRMED or self.ended.is_set():
+                return False
+            if dialog.invite_pending:
+                await asyncio.sleep(dialog.glare_retry_delay())
+                continue
+            destination = self.next_hop()
+            request = dialog.reinvite(self.last_sdp, headers=headers, via=self._via(destination))
+            try:
+                response = await self.service.request(request, destination)
+            except Exception as exc:  # a peer that cannot be reached is a dead session
+                log.debug("session refresh to %s failed: %s", destination, exc)
+                return False
+            dialog.receive_response(response)
+            if 200 <= response.status < 300:
+                ack = dialog.ack(response, via=self._via(destination))
+                await self.service.send_outside_transaction(ack, destination)
+                return True
+            if response.status != 491:
+                return response.status not in (408, 481)
+            await asyncio.sleep(dialog.glare_retry_delay())
+        return True
+
+    def next_hop(self) -> Address:
+        """Where this leg's in-dialog requests go (see `in_dialog_destination`)."""
         dialog = self.dialog
-        if dialog is None or dialog.state is not DialogState.CONFIRMED:
-            return False
-        try:
-            # Inside the try: the dialog refuses a re-INVITE while one is unanswered.
-            request = dialog.reinvite(self.last_sdp, headers=action.headers, via=self._via())
-            response = await self.service.request(request, self.destination)
-        except Exception as exc:  # a peer that cannot be reached is a dead session
-            log.debug("session refresh to %s failed: %s", self.destination, exc)
-            return False
-        dialog.receive_response(response)
-        if 200 <= response.status < 300:
-            ack = dialog.ack(response, via=self._via())
-            await self.service.send_outside_transaction(ack, self.destination)
-            return True
-        return response.status not in (408, 481)
+        if dialog is None:
+            return self.destination
+        return in_dialog_destination(dialog, self.destination)
 
     def when_ended(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call callback (at once if ended already) when the leg ends; returns a function
@@ -218,19 +242,20 @@ class _Leg:
             self.dialog.terminate()
             self.service.forget_dialog(self.dialog.id)
 
-    def ack_wait_over(self) -> Request | None:
+    def ack_wait_over(self) -> "tuple[Request, Address] | None":
         """Our 2xx was acknowledged, or its wait timed out: a BYE may go now. Returns
-        the BYE held by a hangup before this, for the service to send."""
+        the BYE held by a hangup before this and where it goes, for the service to send."""
         self._ack_wait_over = True
         if not self._bye_held:
             return None
         self._bye_held = False
         dialog = self.dialog
-        bye = None
+        held = None
         if dialog is not None and dialog.state is DialogState.CONFIRMED:
-            bye = dialog.bye(via=self._via())
+            destination = self.next_hop()
+            held = (dialog.bye(via=self._via(destination)), destination)
         self._forget_dialog()
-        return bye
+        return held
 
     def on_ack(self, ack: Request) -> None:
         if self.dialog is not None:
@@ -250,18 +275,16 @@ class _Leg:
 
     async def send_ack(self, ok: Response) -> None:
         assert self.dialog is not None
-        ack = self.dialog.ack(ok, headers=self._ack_credentials(ok), via=self._via())
-        await self.service.send_outside_transaction(ack, self.destination)
+        destination = self.next_hop()
+        ack = self.dialog.ack(ok, headers=self._ack_credentials(ok), via=self._via(destination))
+        await self.service.send_outside_transaction(ack, destination)
 
     def _ack_credentials(self, ok: Response) -> list[tuple[str, str]]:
         return []
 
-    def _via(self) -> Via:
-        return own_via(
-            self.destination.transport.via_token,
-            self.service.sent_by(self.destination),
-            new_branch(),
-        )
+    def _via(self, destination: Address | None = None) -> Via:
+        to = self.destination if destination is None else destination
+        return own_via(to.transport.via_token, self.service.sent_by(to), new_branch())
 
     def contact(self, user: str = "telportal") -> str:
         transport = self.destination.transport
@@ -274,12 +297,13 @@ class _Leg:
         if self.ended.is_set() or dialog is None or dialog.state is not DialogState.CONFIRMED:
             self._end(reason)
             return
-        bye = dialog.bye(via=self._via())
+        destination = self.next_hop()
+        bye = dialog.bye(via=self._via(destination))
         self._end(reason)
         try:
-            await self.service.request(bye, self.destination)
+            await self.service.request(bye, destination)
         except Exception as exc:  # the peer may be gone already; the call is over anyway
-            log.debug("BYE to %s failed: %s", self.destination, exc)
+            log.debug("BYE to %s failed: %s", destination, exc)
 
     async def on_request(self, request: Request, txn: TransactionId, source: Source) -> None:
         """An in-dialog request from the peer."""
@@ -618,17 +642,19 @@ class OutboundLeg(_Leg):
         if invite is None or tag is None or response.cseq.number != invite.cseq.number:
             return
         fork = Dialog.from_uac(invite, response)
-        ack = fork.ack(response, headers=self._ack_credentials(response), via=self._via())
-        await self.service.send_outside_transaction(ack, self.destination)
+        destination = in_dialog_destination(fork, self.destination)
+        via = self._via(destination)
+        ack = fork.ack(response, headers=self._ack_credentials(response), via=via)
+        await self.service.send_outside_transaction(ack, destination)
         if tag in self._forks:
             return  # its 2xx again: the ACK was lost, the BYE is on its way
         self._forks.add(tag)
-        bye = fork.bye(via=self._via())
+        bye = fork.bye(via=self._via(destination))
         fork.terminate()
         try:
-            await self.service.request(bye, self.destination)
+            await self.service.request(bye, destination)
         except Exception as exc:  # the other branch may be gone already
-            log.debug("BYE to a forked answer from %s failed: %s", self.destination, exc)
+            log.debug("BYE to a forked answer from %s failed: %s", destination, exc)
 
 
 # Final answers from B passed on to A; anything else becomes the nearest general answer.
@@ -736,6 +762,35 @@ def _nothing() -> None:
     pass
 
 
+def in_dialog_destination(dialog: Dialog, flow: Address) -> Address:
+    """Where a request within `dialog` is sent: to the dialog's next hop (its first
+    route, else the peer's Contact: RFC 3261 12.2.1.1, 8.1.2), except where that
+    would lose a peer the dialog's own flow reaches (decision 0032). `flow` is where
+    the dialog began: the address its INVITE came from, or the one ours went to.
+
+    The flow is kept over TCP, TLS and WebSocket (the connection is reused, RFC 5923;
+    a WebSocket client has no other address, RFC 7118); for a sips: or non-UDP next
+    hop; for one named by a domain name (this layer does no RFC 3263 lookups); and
+    for a private (non-global) address on another host than the flow's, which is a
+    peer behind NAT writing an address only its own network can reach.
+    """
+    uri = dialog.next_hop
+    if (
+        flow.transport is not Transport.UDP
+        or not isinstance(uri, SipUri)
+        or uri.scheme.lower() != "sip"
+        or (uri.transport or "udp").lower() != "udp"
+    ):
+        return flow
+    ip = ip_literal(uri.host)
+    port = uri.port or 5060
+    if ip is not None and same_host(uri.host, flow.host):
+        return flow if port == flow.port else Peer(Transport.UDP, flow.host, port)
+    if ip is None or not ip.is_global:
+        return flow
+    return Peer(Transport.UDP, str(ip), port)
+
+
 def phone_destination(contact: str, source: Source) -> Address:
     """Where to send a request for a registered phone.
 
@@ -765,5 +820,6 @@ __all__ = [
     "OutboundLeg",
     "PassThroughMedia",
     "bridge",
+    "in_dialog_destination",
     "phone_destination",
 ]

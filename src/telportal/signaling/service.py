@@ -473,9 +473,7 @@ class SipService:
                     self.retransmitter.stop(ack)
                     call = self._awaiting_ack.pop(ack, None)  # answered: forget it
                     if call is not None:
-                        bye = call.ack_wait_over()
-                        if bye is not None:
-                            held = (bye, call.destination)
+                        held = call.ack_wait_over()
                 key = request_dialog_id(message)
                 leg = self._dialogs.get(key) if key else None
                 if leg is not None:
@@ -511,9 +509,9 @@ class SipService:
         call = self._awaiting_ack.pop(key, None)
         if call is None:
             return
-        bye = call.ack_wait_over()
-        if bye is not None:
-            await self._send_held_bye((bye, call.destination))
+        held = call.ack_wait_over()
+        if held is not None:
+            await self._send_held_bye(held)
         else:
             call.on_no_ack()
 
@@ -561,6 +559,10 @@ class SipService:
     def calls_awaiting_ack(self) -> int:
         """Answered calls whose 2xx is not yet acknowledged."""
         return len(self._awaiting_ack)
+
+    def legs_of(self, call_id: str) -> list[InboundCall | OutboundLeg]:
+        """The legs whose dialog has this Call-ID (a scan: for operators and tests)."""
+        return [leg for key, leg in self._dialogs.items() if key.call_id == call_id]
 
     def track_dialog(self, dialog_id: DialogId, leg: InboundCall | OutboundLeg) -> None:
         self._dialogs[dialog_id] = leg

@@ -376,6 +376,12 @@ class Dialog:
             or self._ack_pending is not None
         )
 
+    @property
+    def next_hop(self) -> Uri:
+        """The URI this dialog's requests are sent toward (8.1.2, 12.2.1.1): the first
+        entry of the route set, loose or strict, else the remote target."""
+        return self.route_set[0].uri if self.route_set else self.remote_target
+
     def glare_retry_delay(self) -> float:
         """Seconds before retrying our re-INVITE after a 491, from this dialog's rng."""
         return glare_retry_delay(self.owns_call_id, self.rng)

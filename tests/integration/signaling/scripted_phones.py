@@ -3,6 +3,7 @@ socket that sends the lines a test writes and keeps what it receives in an inbox
 `phones` (conftest.py) gives a caller 1001 and a callee 1002, registered."""
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ class Phone:
         body: bytes = b"",
         to: str | None = None,
         max_forwards: int = 70,
+        contact: str | None = None,
     ) -> bytes:
         branch = branch or "z9hG4bK" + secrets.token_hex(6)
         lines = [
@@ -51,12 +53,16 @@ class Phone:
             f"To: <{to or uri}>{';tag=' + to_tag if to_tag else ''}",
             f"Call-ID: {call_id}",
             f"CSeq: {cseq} {method}",
-            f"Contact: <sip:{self.user}@127.0.0.1:{self.port}>",
+            f"Contact: <{contact or self.contact}>",
             *extra,
         ]
         if body:
             lines.append("Content-Type: application/sdp")
         return ("\r\n".join(lines) + f"\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+    @property
+    def contact(self) -> str:
+        return f"sip:{self.user}@127.0.0.1:{self.port}"
 
     async def send(self, data: bytes) -> None:
         await self.layer.send(data, self.server)
@@ -71,12 +77,20 @@ class Phone:
                     return msg
 
     async def reply(
-        self, request: Request, status: int, *, to_tag: str = "callee", body: bytes = b""
+        self,
+        request: Request,
+        status: int,
+        *,
+        to_tag: str = "callee",
+        body: bytes = b"",
+        extra: tuple[tuple[str, str], ...] = (),
+        contact: str | None = None,
     ) -> None:
-        headers = [("Contact", f"<sip:{self.user}@127.0.0.1:{self.port}>")]
+        headers = [("Contact", f"<{contact or self.contact}>"), *extra]
         if body:
             headers.append(("Content-Type", "application/sdp"))
-        tag = None if request.method == "BYE" else to_tag
+        # A request inside a dialog has our tag in its To already.
+        tag = None if request.method == "BYE" or request.to.tag else to_tag
         response = make_response(request, status, to_tag=tag, headers=headers, body=body)
         await self.layer.send(response.to_bytes(), self.server)
 
@@ -85,6 +99,21 @@ async def pump(phone: Phone) -> None:
     while True:
         incoming = await phone.layer.receive()
         await phone.inbox.put((incoming.message, incoming.source))
+
+
+@contextlib.asynccontextmanager
+async def scripted_phone(port: int, user: str) -> AsyncIterator[Phone]:
+    """One more socket talking to the server at `port`, not registered: a second
+    address of a phone, or a proxy in its path."""
+    async with SipTransportLayer() as layer:
+        listener = await layer.listen(Transport.UDP, "127.0.0.1", 0)
+        phone = Phone(layer, listener.port, Peer(Transport.UDP, "127.0.0.1", port), user)
+        task = asyncio.create_task(pump(phone))
+        try:
+            yield phone
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
 
 async def registered_phones(port: int) -> AsyncIterator[tuple[Phone, Phone]]:
@@ -129,7 +158,13 @@ async def register(phone: Phone, port: int) -> None:
 
 
 async def place_call(
-    a: Phone, port: int, to: str, extra: tuple[str, ...] = (), *, max_forwards: int = 70
+    a: Phone,
+    port: int,
+    to: str,
+    extra: tuple[str, ...] = (),
+    *,
+    max_forwards: int = 70,
+    contact: str | None = None,
 ) -> tuple[str, str, str]:
     """Send an authenticated INVITE from a; returns (uri, call_id, branch of the INVITE)."""
     uri = f"sip:{to}@127.0.0.1:{port}"
@@ -154,6 +189,7 @@ async def place_call(
             branch=branch,
             body=SDP,
             max_forwards=max_forwards,
+            contact=contact,
         )
     )
     return uri, call_id, branch
