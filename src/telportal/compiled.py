@@ -32,9 +32,11 @@ from types import ModuleType
 # know when to build again). Left out: modules with generic dataclasses
 # (mypyc/mypyc#827: they fail at import when compiled), media/tts.py (it subclasses
 # builtin types, which mypyc cannot), and everything that owns sockets, tasks or the
-# database (media's engine, ports and realtime among them), where tests patch module
-# globals. The SIP service and its call legs are compiled, though they own tasks: no
-# test patches them. In every compiled module, no coroutine awaits in a `finally`
+# database (media's engine and realtime among them), where tests patch module
+# globals or an instance's methods. The SIP service and its call legs are compiled,
+# though they own tasks: no test patches them; so are the transport layer (`net/layer`,
+# `net/udp`), the media port pairs (`media/ports`) and the SIP directory, which every
+# call passes through (decision 0033). In every compiled module, no coroutine awaits in a `finally`
 # block (decision 0028; tests/unit/test_compiled.py checks).
 COMPILED: tuple[str, ...] = (
     "telportal/calls_batch.py",
@@ -43,8 +45,11 @@ COMPILED: tuple[str, ...] = (
     "telportal/ivr/record.py",
     "telportal/net/inbound.py",
     "telportal/net/inbox.py",
+    "telportal/net/layer.py",
     "telportal/net/routing.py",
+    "telportal/net/udp.py",
     "telportal/signaling/calls.py",
+    "telportal/signaling/directory.py",
     "telportal/signaling/service.py",
     "telportal/mailbox.py",
     "telportal/random_pool.py",
@@ -90,6 +95,7 @@ COMPILED: tuple[str, ...] = (
     "telportal/media/mixer.py",
     "telportal/media/player.py",
     "telportal/media/playlist.py",
+    "telportal/media/ports.py",
     "telportal/media/recorder.py",
     "telportal/media/scheduler.py",
     "telportal/media/sender.py",

@@ -100,8 +100,6 @@ class SocketTransmit:
     closes it; afterwards sends fail with EBADF and are counted as errors.
     """
 
-    __slots__ = ("_send", "dropped", "errors")
-
     def __init__(self, sock: socket.socket) -> None:
         self._send = sock.sendto
         self.dropped = 0

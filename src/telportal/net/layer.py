@@ -21,6 +21,7 @@ wait_closed(). close() therefore leaves nothing running once it returns.
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 
@@ -68,6 +69,9 @@ class SipTransportLayer:
         self._dials: dict[Peer, _Dial] = {}
         self._closed = False
         self._close_done: asyncio.Future[None] | None = None
+        # Called with (host, port, bytes) for every datagram sent, when set: a tap for
+        # tracing and tests (the class is compiled: its methods cannot be swapped).
+        self.udp_tap: Callable[[str, int, bytes], None] | None = None
 
     @property
     def config(self) -> TransportConfig:
@@ -288,6 +292,8 @@ class SipTransportLayer:
     def _udp_out(self, data: bytes, host: str, port: int, preferred: int | None) -> UdpEndpoint:
         """`_send_udp` to an IP address; returns the endpoint it was sent from."""
         counters = self._udp_counters
+        if self.udp_tap is not None:
+            self.udp_tap(bare_host(host), port, data)
         try:
             size, limit = len(data), self._hub.config.max_datagram_size
             if size > limit:

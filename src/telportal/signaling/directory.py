@@ -12,7 +12,9 @@ a per-tenant patch.
 import asyncio
 import ipaddress
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 from sqlalchemy import select
 
@@ -320,7 +322,11 @@ class SipDirectory:
                     peers[row.name] = peer
         self._sites = peers
         numbers: dict[str, list[NumberRoute]] = {}
-        for number, link in links:
+        # Rows read by index: compiled code checks that a row unpacked as a tuple is
+        # one, and SQLAlchemy's Row is not.
+        for row in cast(Sequence[Any], links):
+            number: str = row[0]
+            link: NumberLink = row[1]
             numbers.setdefault(number.lstrip("+"), []).append(
                 NumberRoute(
                     number, link.tenant_id, link.service_id, link.caller_prefix, link.ivr_digit
@@ -328,7 +334,10 @@ class SipDirectory:
             )
         self._numbers = numbers
         queues: dict[tuple[str, str], list[str]] = {}
-        for tenant_id, name, extension in members:
+        for member in cast(Sequence[Any], members):
+            tenant_id: str = member[0]
+            name: str = member[1]
+            extension: str | None = member[2]
             if extension:
                 queues.setdefault((tenant_id, name), []).append(extension)
         self._queues = {key: tuple(value) for key, value in queues.items()}

@@ -30,7 +30,6 @@ from pathlib import Path
 import pytest
 
 from telportal.net import Transport
-from telportal.net.udp import UdpEndpoint
 from telportal.sip import Request, Response, SipParseError, parse_message
 from tests.integration.signaling.conftest import Edge
 
@@ -192,20 +191,18 @@ def recording_sends(edge: Edge) -> Iterator[SentRecord]:
     sip = edge.platform.sip
     assert sip is not None
     layer = sip.transport
-    # Every datagram the layer sends goes out through `_udp_out`, whether by `send` or
-    # by the synchronous `send_now` / `respond_now` the SIP service uses first.
-    original = layer._udp_out
+    # Every datagram the layer sends, by `send` or by the synchronous `send_now` /
+    # `respond_now` the SIP service uses first, passes its tap.
     record = SentRecord()
 
-    def udp_out(data: bytes, host: str, port: int, preferred: int | None) -> UdpEndpoint:
+    def tap(host: str, port: int, data: bytes) -> None:
         record.entries.append((host, port, data))
-        return original(data, host, port, preferred)
 
-    layer._udp_out = udp_out  # type: ignore[method-assign]
+    layer.udp_tap = tap
     try:
         yield record
     finally:
-        del layer._udp_out  # back to the class's method
+        layer.udp_tap = None
 
 
 class Listening:

@@ -1,7 +1,7 @@
 """The waits of `bridge()`: end callbacks on a leg and one future for "whichever first"."""
 
 import asyncio
-from typing import Any, cast
+from typing import Any
 
 from telportal.clock import FakeClock
 from telportal.config import Config
@@ -16,11 +16,12 @@ PEER = Peer(Transport.UDP, "192.0.2.1", 5060)
 
 
 def leg() -> _Leg:
-    # A service never started, over a directory without a database: with no dialog,
-    # ending the leg touches nothing of either. (The service is a real one: the module
-    # is compiled, and a compiled class takes no stand-in for a typed argument.)
-    directory = SipDirectory(cast(Database, None))
-    return _Leg(SipService(Config(), FakeClock(), InProcessBus(), directory), PEER)
+    # A service never started, over a directory whose database is never opened: with
+    # no dialog, ending the leg touches nothing of either. (Both are real: the modules
+    # are compiled, and a compiled class takes no stand-in for a typed argument.)
+    clock, bus = FakeClock(), InProcessBus()
+    directory = SipDirectory(Database("sqlite+aiosqlite://", clock, bus))
+    return _Leg(SipService(Config(), clock, bus, directory), PEER)
 
 
 async def test_end_callbacks_run_once_when_the_leg_ends_and_can_be_removed() -> None:
