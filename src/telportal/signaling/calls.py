@@ -42,6 +42,7 @@ from telportal.sip.dialog import (
 from telportal.sip.digest import DigestError, answer_challenge, answer_challenge_ha1
 from telportal.sip.session_timer import (
     Expire,
+    SendRefresh,
     SessionTimer,
     SessionTimerAgreement,
     negotiate_uas,
@@ -145,6 +146,10 @@ class _Leg:
         # A BYE is owed once the ACK comes (it is built then: building it ends the
         # dialog, whose requests must still be answered meanwhile).
         self._bye_held = False
+        # The other leg of a call `bridge()` connected with media passed through: an
+        # offer from this leg's peer mid-call (hold, resume, a new address or codec) is
+        # put to that leg's peer, whose answer is ours. Set only while both are up.
+        self.partner: _Leg | None = None
 
     async def keep_session(self, agreement: SessionTimerAgreement) -> None:
         """Run the RFC 4028 timer: refresh when it is ours to, hang up a dead session."""
@@ -324,11 +329,6 @@ class _Leg:
             self._end("peer hung up")
             self._forget_dialog()
         elif method in ("INVITE", "UPDATE"):
-            # A session refresh or media change: until the media engine anchors
-            # media, keep the session as it is and answer with what we last offered.
-            # A re-INVITE without an offer gets ours in the 2xx (13.3.1.4: the 2xx MUST
-            # carry one), whose answer comes in the ACK.
-            body = self.last_sdp if request.body or method == "INVITE" else b""
             agreement = negotiate_uas(request, self.service.session_policy)
             if isinstance(agreement, Rejection):
                 await self.service.respond(
@@ -338,20 +338,18 @@ class _Leg:
                     ),
                 )
                 return
-            extra = list(agreement.headers) if agreement else []
-            ok = dialog.respond(request, 200, body=body, headers=extra)
-            if method == "INVITE":
-                # Resent until the ACK, as the first 2xx is (13.3.1.4, for re-INVITEs
-                # too): a 2xx lost on UDP would otherwise end the session at the peer.
-                key = self.service.expect_ack(ok, self)
-                await self.service.respond(txn, ok)
-                self.service.retransmit_until_ack(ok, source, key)
-            else:
-                await self.service.respond(txn, ok)
-            if agreement is not None and self.session_timer is not None:
-                self.session_timer.refreshed(self.service.clock.monotonic(), agreement)
-                if self._timer_changed is not None:
-                    self._timer_changed.set()
+            partner = self.partner
+            if request.body and partner is not None and not partner.ended.is_set():
+                # In a task: the answer comes from the other leg's peer, through this
+                # same receive loop.
+                self.service.spawn(self._relay_offer(request, txn, source, agreement, partner))
+                return
+            # A session refresh, or an offer where no other peer takes part (our own
+            # media answers it): the session stays as it is, and the answer is what we
+            # last sent. A re-INVITE without an offer gets ours in the 2xx (13.3.1.4:
+            # the 2xx MUST carry one), whose answer comes in the ACK.
+            body = self.last_sdp if request.body or method == "INVITE" else b""
+            await self._accept_offer(request, txn, source, agreement, body)
         elif method in IN_DIALOG_ANSWERED:
             await self.service.respond(txn, dialog.respond(request, 200))
         else:
@@ -359,6 +357,94 @@ class _Leg:
             await self.service.respond(
                 txn, dialog.respond(request, 405, headers=[("Allow", IN_DIALOG_ALLOW)])
             )
+
+    async def _accept_offer(
+        self,
+        request: Request,
+        txn: TransactionId,
+        source: Source,
+        agreement: SessionTimerAgreement | None,
+        body: bytes,
+    ) -> None:
+        """Answer a re-INVITE or UPDATE 200 with `body` (empty for an UPDATE without
+        an offer), and count it as a refresh of the session."""
+        dialog = self.dialog
+        assert dialog is not None
+        extra = list(agreement.headers) if agreement else []
+        ok = dialog.respond(request, 200, body=body, headers=extra)
+        if request.method == "INVITE":
+            # Resent until the ACK, as the first 2xx is (13.3.1.4, for re-INVITEs
+            # too): a 2xx lost on UDP would otherwise end the session at the peer.
+            key = self.service.expect_ack(ok, self)
+            await self.service.respond(txn, ok)
+            self.service.retransmit_until_ack(ok, source, key)
+        else:
+            await self.service.respond(txn, ok)
+        if agreement is not None and self.session_timer is not None:
+            self.session_timer.refreshed(self.service.clock.monotonic(), agreement)
+            if self._timer_changed is not None:
+                self._timer_changed.set()
+
+    async def _relay_offer(
+        self,
+        request: Request,
+        txn: TransactionId,
+        source: Source,
+        agreement: SessionTimerAgreement | None,
+        partner: "_Leg",
+    ) -> None:
+        """Our peer's mid-call offer, put to the partner's peer: its answer is ours to
+        this peer, and its refusal our refusal (a 491 passed back, so that this peer
+        retries as 14.1 says)."""
+        answer = await partner.offer_mid_call(request.body)
+        dialog = self.dialog
+        if dialog is None or dialog.state is not DialogState.CONFIRMED:
+            return  # hung up meanwhile; the BYE's own answer ended the transaction
+        if isinstance(answer, int):
+            headers = [("Retry-After", "1")] if answer == 500 else []
+            await self.service.respond(txn, dialog.respond(request, answer, headers=headers))
+            return
+        self.last_sdp = answer
+        await self._accept_offer(request, txn, source, agreement, answer)
+
+    async def offer_mid_call(self, sdp: bytes) -> bytes | int:  # noqa: PLR0911 - an exit per outcome
+        """Put `sdp` to this leg's peer in a re-INVITE (RFC 3261 14.1; RFC 7092's
+        B2BUA keeps the two dialogs one session). Returns the peer's answer, or the
+        status to refuse the offer with where it came from: 491 while an INVITE is in
+        progress here (glare) or the peer answered 491, 488 for an offer it cannot
+        accept, 500 for anything else; a peer that does not answer at all, or answers
+        408 or 481, is gone, and this leg is hung up."""
+        dialog = self.dialog
+        if dialog is None or dialog.state is not DialogState.CONFIRMED or self.ended.is_set():
+            return 500
+        if dialog.invite_pending:
+            return 491
+        timer = self.session_timer
+        # The re-INVITE refreshes this leg's session too (RFC 4028 10).
+        headers = SendRefresh(timer.interval, timer.min_se).headers if timer else ()
+        destination = self.next_hop()
+        reinvite = dialog.reinvite(sdp, headers=headers, via=self._via(destination))
+        try:
+            response = await self.service.request(reinvite, destination)
+        except Exception as exc:  # no answer: the peer is gone
+            log.debug("re-INVITE to %s failed: %s", destination, exc)
+            await self.hangup("no answer to a re-INVITE")
+            return 500
+        dialog.receive_response(response)
+        status = response.status
+        if 200 <= status < 300:
+            ack = dialog.ack(response, via=self._via(destination))
+            await self.service.send_outside_transaction(ack, destination)
+            if timer is not None:
+                timer.refreshed(self.service.clock.monotonic())
+            if not response.body:
+                return 488  # a 2xx without the answer: nothing to pass on
+            self.last_sdp = sdp
+            return response.body
+        if status in (408, 481):
+            await self.hangup("re-INVITE refused: the dialog is gone")
+            return 500
+        return status if status in (491, 488) else 488 if status == 606 else 500
 
 
 # What both legs are, for the service's tables (the base class keeps its old name).
@@ -714,7 +800,14 @@ async def _connect(
         await b.hangup("caller gone")
         return "caller gone"
     await a.answer(media.answer_to_a(final.body))
-    await _first_of(None, (a, b), None)
+    if isinstance(media, PassThroughMedia):
+        # Each leg's mid-call offers go to the other (`_Leg.offer_mid_call`); cleared
+        # again below, not left as a cycle for the collector.
+        a.partner, b.partner = b, a
+    try:
+        await _first_of(None, (a, b), None)
+    finally:
+        a.partner = b.partner = None
     if a.ended.is_set():
         await b.hangup("caller hung up")
         return "caller hung up"

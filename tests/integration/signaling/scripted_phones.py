@@ -215,9 +215,17 @@ async def connected_call(a: Phone, b: Phone, port: int) -> tuple[str, str, Respo
     return uri, call_id, ok
 
 
-def callee_bye(b: Phone, port: int, invite: Request) -> bytes:
-    """The callee's BYE for the call `invite` put to it (b answers with tag `callee`)."""
+def callee_request(
+    b: Phone, port: int, invite: Request, method: str, cseq: int = 1, body: bytes = b""
+) -> bytes:
+    """A request of the callee's in the call `invite` put to it (b answers with tag
+    `callee`)."""
     return b.line(
-        "BYE", f"sip:telportal@127.0.0.1:{port}", 1, invite.call_id, [],
-        to_tag=invite.from_.tag or "",
+        method, f"sip:telportal@127.0.0.1:{port}", cseq, invite.call_id, [],
+        to_tag=invite.from_.tag or "", body=body,
     ).replace(b"tag=from-1002", b"tag=callee")  # fmt: skip
+
+
+def callee_bye(b: Phone, port: int, invite: Request) -> bytes:
+    """The callee's BYE for the call `invite` put to it."""
+    return callee_request(b, port, invite, "BYE")

@@ -137,6 +137,9 @@ async def test_a_session_refresh_waits_for_the_peers_reinvite_to_finish(
     assert sip is not None
     (leg,) = sip.legs_of(call_id)
     await a.send(a.line("INVITE", uri, 3, call_id, [], to_tag=tag, body=SDP))
+    put = await b.next("INVITE")  # the offer goes on to the callee (test_mid_call_offers)
+    assert isinstance(put, Request)
+    await b.reply(put, 200, body=SDP)
     assert (await a.next("200")).cseq.number == 3  # type: ignore[union-attr]
     refresh = asyncio.create_task(leg.refresh())
     assert "INVITE" not in keys(await heard(a, 0.3))  # its ACK is not in yet

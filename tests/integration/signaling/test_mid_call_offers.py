@@ -1,0 +1,78 @@
+"""Offers in the middle of a call between two phones (hold, resume, a new address):
+the B2BUA puts each to the other phone and returns its answer (RFC 3261 14, RFC 3264
+8), so the two dialogs stay one session. It answered them itself with the SDP it had
+last sent: the other phone never heard of the hold or of the new address, and the
+answer to a sendonly offer said sendrecv, which RFC 3264 6.1 forbids."""
+
+from telportal.sip import Request, Response
+from tests.integration.signaling.conftest import Edge
+from tests.integration.signaling.scripted_phones import (
+    SDP,
+    Phone,
+    answered_call,
+    callee_request,
+)
+
+
+def sdp(port: int, direction: str = "sendrecv") -> bytes:
+    return SDP.replace(b"40000", str(port).encode()) + f"a={direction}\r\n".encode()
+
+
+async def test_hold_and_resume_reach_the_other_phone_and_their_answers_come_back(
+    edge: Edge, phones: tuple[Phone, Phone]
+) -> None:
+    a, b = phones
+    uri, call_id, invite, ok = await answered_call(a, b, edge.port)
+    tag = ok.to.tag or ""
+    await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=tag))
+    # A holds, from a new port.
+    await a.send(a.line("INVITE", uri, 3, call_id, [], to_tag=tag, body=sdp(40010, "sendonly")))
+    put = await b.next("INVITE")
+    assert isinstance(put, Request) and put.body == sdp(40010, "sendonly")
+    assert put.to.tag == "callee" and put.call_id == invite.call_id
+    await b.reply(put, 200, body=sdp(40002, "recvonly"))
+    ack = await b.next("ACK")
+    assert isinstance(ack, Request) and ack.cseq.number == put.cseq.number
+    answer = await a.next("200")
+    assert isinstance(answer, Response) and answer.cseq.number == 3
+    assert answer.body == sdp(40002, "recvonly")
+    await a.send(a.line("ACK", uri, 3, call_id, [], to_tag=tag))
+    # B resumes: its offer goes to A the same way.
+    await b.send(callee_request(b, edge.port, invite, "INVITE", 2, sdp(40004)))
+    put_a = await a.next("INVITE")
+    assert isinstance(put_a, Request) and put_a.body == sdp(40004)
+    await a.reply(put_a, 200, body=sdp(40010))
+    assert (await a.next("ACK")).cseq.number == put_a.cseq.number  # type: ignore[union-attr]
+    answer_b = await b.next("200")
+    assert isinstance(answer_b, Response) and answer_b.cseq.method == "INVITE"
+    assert answer_b.body == sdp(40010)
+    await b.send(callee_request(b, edge.port, invite, "ACK", 2))
+    await a.send(a.line("BYE", uri, 4, call_id, [], to_tag=tag))
+    assert (await a.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
+    bye = await b.next("BYE")
+    assert isinstance(bye, Request)
+    await b.reply(bye, 200)
+
+
+async def test_a_refusal_from_the_other_phone_is_passed_back(
+    edge: Edge, phones: tuple[Phone, Phone]
+) -> None:
+    """B is in the middle of its own re-INVITE (glare) and answers 491: A gets the 491,
+    to retry after its glare delay (14.1), and the call goes on."""
+    a, b = phones
+    uri, call_id, _, ok = await answered_call(a, b, edge.port)
+    tag = ok.to.tag or ""
+    await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=tag))
+    await a.send(a.line("INVITE", uri, 3, call_id, [], to_tag=tag, body=sdp(40010, "sendonly")))
+    put = await b.next("INVITE")
+    assert isinstance(put, Request)
+    await b.reply(put, 491)
+    await b.next("ACK")
+    refused = await a.next("4")
+    assert isinstance(refused, Response) and (refused.status, refused.cseq.number) == (491, 3)
+    await a.send(a.line("ACK", uri, 3, call_id, [], to_tag=tag))
+    await a.send(a.line("BYE", uri, 4, call_id, [], to_tag=tag))
+    assert (await a.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
+    bye = await b.next("BYE")
+    assert isinstance(bye, Request)
+    await b.reply(bye, 200)
