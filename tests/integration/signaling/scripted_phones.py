@@ -195,10 +195,13 @@ async def place_call(
     return uri, call_id, branch
 
 
-async def answered_call(a: Phone, b: Phone, port: int) -> tuple[str, str, Request, Response]:
-    """A call from a to b that b answers and the server acknowledges to b; a has its
-    200 and has not acknowledged it. (uri, call_id, the INVITE b got, a's 200)."""
-    uri, call_id, _ = await place_call(a, port, "1002")
+async def answered_call(
+    a: Phone, b: Phone, port: int, *, contact: str | None = None
+) -> tuple[str, str, Request, Response]:
+    """A call from a (with this Contact, if given) to b that b answers and the server
+    acknowledges to b; a has its 200 and has not acknowledged it. (uri, call_id, the
+    INVITE b got, a's 200)."""
+    uri, call_id, _ = await place_call(a, port, "1002", contact=contact)
     invite = await b.next("INVITE")
     assert isinstance(invite, Request)
     await b.reply(invite, 200, body=SDP)
@@ -213,6 +216,15 @@ async def connected_call(a: Phone, b: Phone, port: int) -> tuple[str, str, Respo
     uri, call_id, _, ok = await answered_call(a, b, port)
     await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
     return uri, call_id, ok
+
+
+async def caller_hangs_up(a: Phone, b: Phone, uri: str, call_id: str, cseq: int, tag: str) -> None:
+    """a's BYE, answered 200 by the server, which sends b its BYE; b answers it."""
+    await a.send(a.line("BYE", uri, cseq, call_id, [], to_tag=tag))
+    assert (await a.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
+    bye = await b.next("BYE")
+    assert isinstance(bye, Request)
+    await b.reply(bye, 200)
 
 
 def callee_request(

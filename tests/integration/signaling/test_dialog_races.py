@@ -11,6 +11,7 @@ from tests.integration.signaling.scripted_phones import (
     Phone,
     answered_call,
     callee_bye,
+    caller_hangs_up,
     connected_call,
     place_call,
 )
@@ -103,11 +104,7 @@ async def test_our_answer_to_a_reinvite_is_resent_until_its_ack(
     assert keys(await heard(a, 1.2)) == []  # acknowledged: no more copies
     sip = edge.platform.sip
     assert sip is not None and sip.calls_awaiting_ack == 0
-    await a.send(a.line("BYE", uri, 4, call_id, [], to_tag=tag))
-    assert (await a.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
-    bye = await b.next("BYE")
-    assert isinstance(bye, Request)
-    await b.reply(bye, 200)
+    await caller_hangs_up(a, b, uri, call_id, 4, tag)
 
 
 async def test_a_cancel_after_our_answer_leaves_the_call_up(
@@ -196,11 +193,7 @@ async def test_methods_a_call_does_not_serve_get_405(
     assert isinstance(refused, Response) and "REFER" not in (refused.headers.get("Allow") or "")
     await a.send(a.line("INFO", uri, 4, call_id, [], to_tag=tag))
     assert (await a.next("200")).cseq.method == "INFO"  # type: ignore[union-attr]
-    await a.send(a.line("BYE", uri, 5, call_id, [], to_tag=tag))
-    assert (await a.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
-    bye = await b.next("BYE")
-    assert isinstance(bye, Request)
-    await b.reply(bye, 200)
+    await caller_hangs_up(a, b, uri, call_id, 5, tag)
 
 
 async def test_max_forwards_is_counted_down_across_the_b2bua_and_a_spent_one_refused(

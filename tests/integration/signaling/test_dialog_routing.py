@@ -9,7 +9,9 @@ from tests.integration.signaling.conftest import Edge
 from tests.integration.signaling.scripted_phones import (
     SDP,
     Phone,
+    answered_call,
     callee_bye,
+    caller_hangs_up,
     connected_call,
     place_call,
     scripted_phone,
@@ -52,13 +54,7 @@ async def test_requests_to_the_caller_go_to_its_contact(
     from gets the BYE there (12.2.1.1); it went to the INVITE's source port."""
     a, b = phones
     async with scripted_phone(edge.port, "1001") as a2:
-        uri, call_id, _ = await place_call(a, edge.port, "1002", contact=a2.contact)
-        invite = await b.next("INVITE")
-        assert isinstance(invite, Request)
-        await b.reply(invite, 200, body=SDP)
-        ok = await a.next("200")
-        assert isinstance(ok, Response)
-        await b.next("ACK")
+        uri, call_id, invite, ok = await answered_call(a, b, edge.port, contact=a2.contact)
         await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
         await b.send(callee_bye(b, edge.port, invite))
         assert (await b.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
@@ -75,13 +71,7 @@ async def test_a_caller_behind_nat_is_reached_where_it_sent_from(
     address its INVITE came from reaches it, so the BYE goes there, to its Contact URI."""
     a, b = phones
     private = "sip:1001@10.20.30.40:5060"
-    uri, call_id, _ = await place_call(a, edge.port, "1002", contact=private)
-    invite = await b.next("INVITE")
-    assert isinstance(invite, Request)
-    await b.reply(invite, 200, body=SDP)
-    ok = await a.next("200")
-    assert isinstance(ok, Response)
-    await b.next("ACK")
+    uri, call_id, invite, ok = await answered_call(a, b, edge.port, contact=private)
     await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=ok.to.tag or ""))
     await b.send(callee_bye(b, edge.port, invite))
     bye = await a.next("BYE")
@@ -118,10 +108,7 @@ async def test_a_session_refresh_refused_491_is_tried_again(
     async with asyncio.timeout(5):
         assert await refresh is True
     assert not leg.ended.is_set()
-    await a.send(a.line("BYE", uri, 3, call_id, [], to_tag=ok.to.tag or ""))
-    bye = await b.next("BYE")
-    assert isinstance(bye, Request)
-    await b.reply(bye, 200)
+    await caller_hangs_up(a, b, uri, call_id, 3, ok.to.tag or "")
 
 
 async def test_a_session_refresh_waits_for_the_peers_reinvite_to_finish(

@@ -11,6 +11,7 @@ from tests.integration.signaling.scripted_phones import (
     Phone,
     answered_call,
     callee_request,
+    caller_hangs_up,
 )
 
 
@@ -47,11 +48,7 @@ async def test_hold_and_resume_reach_the_other_phone_and_their_answers_come_back
     assert isinstance(answer_b, Response) and answer_b.cseq.method == "INVITE"
     assert answer_b.body == sdp(40010)
     await b.send(callee_request(b, edge.port, invite, "ACK", 2))
-    await a.send(a.line("BYE", uri, 4, call_id, [], to_tag=tag))
-    assert (await a.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
-    bye = await b.next("BYE")
-    assert isinstance(bye, Request)
-    await b.reply(bye, 200)
+    await caller_hangs_up(a, b, uri, call_id, 4, tag)
 
 
 async def test_a_refusal_from_the_other_phone_is_passed_back(
@@ -71,8 +68,4 @@ async def test_a_refusal_from_the_other_phone_is_passed_back(
     refused = await a.next("4")
     assert isinstance(refused, Response) and (refused.status, refused.cseq.number) == (491, 3)
     await a.send(a.line("ACK", uri, 3, call_id, [], to_tag=tag))
-    await a.send(a.line("BYE", uri, 4, call_id, [], to_tag=tag))
-    assert (await a.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
-    bye = await b.next("BYE")
-    assert isinstance(bye, Request)
-    await b.reply(bye, 200)
+    await caller_hangs_up(a, b, uri, call_id, 4, tag)
