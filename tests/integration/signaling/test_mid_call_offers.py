@@ -12,6 +12,7 @@ from tests.integration.signaling.scripted_phones import (
     answered_call,
     callee_request,
     caller_hangs_up,
+    connected_call,
 )
 
 
@@ -57,9 +58,8 @@ async def test_a_refusal_from_the_other_phone_is_passed_back(
     """B is in the middle of its own re-INVITE (glare) and answers 491: A gets the 491,
     to retry after its glare delay (14.1), and the call goes on."""
     a, b = phones
-    uri, call_id, _, ok = await answered_call(a, b, edge.port)
+    uri, call_id, ok = await connected_call(a, b, edge.port)
     tag = ok.to.tag or ""
-    await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=tag))
     await a.send(a.line("INVITE", uri, 3, call_id, [], to_tag=tag, body=sdp(40010, "sendonly")))
     put = await b.next("INVITE")
     assert isinstance(put, Request)
