@@ -20,6 +20,8 @@ from telportal.media import MediaEngine, Playlist, PlaySpeech, RecordingLayout, 
 from telportal.media.events import DigitReceived, PlayFinished
 from telportal.sdp import SessionDescription
 from telportal.signaling.calls import InboundCall, OutboundLeg, phone_destination
+from telportal.signaling.media_offers import EngineOffers, anchor
+from telportal.signaling.music import BUILTIN_MUSIC
 
 if TYPE_CHECKING:
     from telportal.signaling.live_calls import LiveCall
@@ -123,6 +125,7 @@ async def _answered(
             await engine.accept_answer(
                 endpoint.endpoint_id, SessionDescription.parse(answered.final.body.decode())
             )
+            anchor(answered, engine, endpoint.endpoint_id)
             return AgentLeg(extension, answered, endpoint.endpoint_id)
         return None
     except Exception:
@@ -287,6 +290,8 @@ async def connect(
             return await _hang_up_the_other(call, agent, None, engine, caller_endpoint)
         await engine.stop_play(caller_endpoint)
         await engine.bridge(caller_endpoint, agent.endpoint_id)
+        if live is None:  # with one, `LiveCalls` follows the agent's hold button
+            music_while_held(agent, engine, caller_endpoint)
         if recording is not None:
             recording.parent.mkdir(parents=True, exist_ok=True)
             await engine.record_start(caller_endpoint, recording, layout=layout)
@@ -315,6 +320,22 @@ async def connect(
     finally:
         with contextlib.suppress(Exception):
             await engine.close(agent.endpoint_id)
+
+
+def music_while_held(agent: AgentLeg, engine: MediaEngine, caller_endpoint: str) -> None:
+    """While the agent's phone holds the call, the caller hears music, not silence."""
+    offers = agent.leg.offer_answerer
+    if not isinstance(offers, EngineOffers):
+        return
+
+    async def changed(held: bool) -> None:
+        if held:
+            music = Playlist(BUILTIN_MUSIC, loop=True)
+            await engine.play(caller_endpoint, music, barge_in=False)
+        else:
+            await engine.stop_play(caller_endpoint)
+
+    offers.on_hold = changed
 
 
 async def _hang_up_the_other(

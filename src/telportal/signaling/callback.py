@@ -24,6 +24,7 @@ from telportal.media import Playlist, PlaySpeech, RecordingLayout
 from telportal.sdp import SessionDescription
 from telportal.signaling.agent_leg import AgentLeg, connect, play_to_end, ring_agent
 from telportal.signaling.calls import OutboundLeg
+from telportal.signaling.media_offers import anchor
 
 if TYPE_CHECKING:
     from telportal.signaling.service import SipService
@@ -132,6 +133,7 @@ class CallbackRunner:
                 )
                 return "callback: customer did not answer", "system"
             await engine.accept_answer(endpoint.endpoint_id, SessionDescription.parse(answer))
+            anchor(customer, engine, endpoint.endpoint_id)
             recording = (
                 service.recording_dir / f"{call_id}-agent-{agent.extension}.wav"
                 if service.config.recording.agent_calls

@@ -79,6 +79,24 @@ class MediaAnchor(Protocol):
     def answer_to_a(self, b_answer: bytes) -> bytes: ...
 
 
+class OfferAnswerer(Protocol):
+    """Answers a leg's mid-call offers where our media engine, not another phone, is
+    the other end of its session (`signaling.media_offers`)."""
+
+    async def answer(self, sdp: bytes) -> bytes | int:
+        """Our answer to `sdp`, or the status to refuse it with (488, 500)."""
+        ...
+
+    async def offer(self) -> bytes | None:
+        """An offer for the 2xx to a re-INVITE that came without one; None to offer
+        what we last sent."""
+        ...
+
+    async def accept(self, answer: bytes) -> None:
+        """The answer to `offer()`, from the peer's ACK."""
+        ...
+
+
 class PassThroughMedia:
     """Media flows end to end between the phones; only signaling crosses us."""
 
@@ -150,6 +168,17 @@ class _Leg:
         # offer from this leg's peer mid-call (hold, resume, a new address or codec) is
         # put to that leg's peer, whose answer is ours. Set only while both are up.
         self.partner: _Leg | None = None
+        # Set by the layer that anchors this leg's media in our engine: offers from the
+        # peer mid-call (hold, resume, a new address) are the engine's to answer.
+        self.offer_answerer: OfferAnswerer | None = None
+        # A re-INVITE of the peer's without an offer: our 2xx to it (CSeq number) made
+        # one, whose answer comes in the ACK, for the partner or the answerer.
+        self._answer_due: int | None = None
+        # Ours without an offer, to the partner's peer: its 2xx made one, and the ACK
+        # waits for the answer from the other side (CSeq number, the 2xx). Then the
+        # ACK sent, for each retransmission of that 2xx (13.2.2.4).
+        self._ack_owed: tuple[int, Response] | None = None
+        self._answer_ack: tuple[int, Request] | None = None
 
     async def keep_session(self, agreement: SessionTimerAgreement) -> None:
         """Run the RFC 4028 timer: refresh when it is ours to, hang up a dead session."""
@@ -266,6 +295,10 @@ class _Leg:
         if self.dialog is not None:
             self.dialog.receive_request(ack)
         self.acked = True
+        due = self._answer_due
+        if due is not None and ack.cseq.number == due:
+            self._answer_due = None
+            self.service.spawn(self._answer_arrived(ack.body))
 
     def on_no_ack(self) -> None:
         """The peer never acknowledged our 2xx: the session SHOULD end (13.3.1.4)."""
@@ -275,8 +308,17 @@ class _Leg:
         """A 2xx to an INVITE of ours again (our ACK was lost): acknowledge it again
         (13.2.2.4), on either leg (the answer to B's INVITE, or to a session refresh)."""
         dialog = self.dialog
-        if dialog is not None and dialog.state is not DialogState.TERMINATED:
-            self.service.spawn(self.send_ack(response))
+        if dialog is None or dialog.state is DialogState.TERMINATED:
+            return
+        number = response.cseq.number
+        owed = self._ack_owed
+        if owed is not None and owed[0] == number:
+            return  # its ACK carries the other side's answer, which has not come yet
+        sent = self._answer_ack
+        if sent is not None and sent[0] == number:
+            self.service.spawn(self.service.send_outside_transaction(sent[1], self.next_hop()))
+            return
+        self.service.spawn(self.send_ack(response))
 
     async def send_ack(self, ok: Response) -> None:
         assert self.dialog is not None
@@ -338,16 +380,31 @@ class _Leg:
                     ),
                 )
                 return
-            partner = self.partner
-            if request.body and partner is not None and not partner.ended.is_set():
-                # In a task: the answer comes from the other leg's peer, through this
-                # same receive loop.
-                self.service.spawn(self._relay_offer(request, txn, source, agreement, partner))
-                return
-            # A session refresh, or an offer where no other peer takes part (our own
-            # media answers it): the session stays as it is, and the answer is what we
-            # last sent. A re-INVITE without an offer gets ours in the 2xx (13.3.1.4:
-            # the 2xx MUST carry one), whose answer comes in the ACK.
+            if request.body:
+                partner = self.partner
+                answer_with: Callable[[bytes], Awaitable[bytes | int]] | None = None
+                if partner is not None and not partner.ended.is_set():
+                    answer_with = partner.offer_mid_call
+                elif self.offer_answerer is not None:
+                    answer_with = self.offer_answerer.answer
+                if answer_with is not None:
+                    # In a task: the other leg's peer answers through this same
+                    # receive loop; the engine may take a request of its own.
+                    self.service.spawn(
+                        self._answer_offer(request, txn, source, agreement, answer_with)
+                    )
+                    return
+            elif method == "INVITE":
+                partner = self.partner
+                if (partner is not None and not partner.ended.is_set()) or (
+                    self.offer_answerer is not None
+                ):
+                    self.service.spawn(self._offer_in_2xx(request, txn, source, agreement))
+                    return
+            # A session refresh, or an offer where nothing else takes part: the
+            # session stays as it is, and the answer is what we last sent. A
+            # re-INVITE without an offer gets ours in the 2xx (13.3.1.4: the 2xx MUST
+            # carry one), whose answer comes in the ACK.
             body = self.last_sdp if request.body or method == "INVITE" else b""
             await self._accept_offer(request, txn, source, agreement, body)
         elif method in IN_DIALOG_ANSWERED:
@@ -385,18 +442,18 @@ class _Leg:
             if self._timer_changed is not None:
                 self._timer_changed.set()
 
-    async def _relay_offer(
+    async def _answer_offer(
         self,
         request: Request,
         txn: TransactionId,
         source: Source,
         agreement: SessionTimerAgreement | None,
-        partner: "_Leg",
+        answer_with: Callable[[bytes], Awaitable[bytes | int]],
     ) -> None:
-        """Our peer's mid-call offer, put to the partner's peer: its answer is ours to
-        this peer, and its refusal our refusal (a 491 passed back, so that this peer
-        retries as 14.1 says)."""
-        answer = await partner.offer_mid_call(request.body)
+        """Our peer's mid-call offer, put to the partner's peer or to our media engine:
+        its answer is ours to this peer, and its refusal our refusal (a 491 passed
+        back, so that this peer retries as 14.1 says)."""
+        answer = await answer_with(request.body)
         dialog = self.dialog
         if dialog is None or dialog.state is not DialogState.CONFIRMED:
             return  # hung up meanwhile; the BYE's own answer ended the transaction
@@ -407,17 +464,96 @@ class _Leg:
         self.last_sdp = answer
         await self._accept_offer(request, txn, source, agreement, answer)
 
-    async def offer_mid_call(self, sdp: bytes) -> bytes | int:  # noqa: PLR0911 - an exit per outcome
+    async def _offer_in_2xx(
+        self,
+        request: Request,
+        txn: TransactionId,
+        source: Source,
+        agreement: SessionTimerAgreement | None,
+    ) -> None:
+        """A re-INVITE without an offer (RFC 3261 14.2, RFC 3264 5): the peer asks for
+        the whole session again, to resume or move it. The offer in our 2xx is the
+        partner's peer's own (got by a re-INVITE without an offer of ours), or a new
+        one from our media engine; the answer comes in the peer's ACK."""
+        partner = self.partner
+        offer: bytes | int | None
+        if partner is not None and not partner.ended.is_set():
+            offer = await partner.ask_offer()
+        elif self.offer_answerer is not None:
+            offer = await self.offer_answerer.offer()
+        else:
+            offer = None
+        dialog = self.dialog
+        if dialog is None or dialog.state is not DialogState.CONFIRMED:
+            return
+        if isinstance(offer, int):
+            headers = [("Retry-After", "1")] if offer == 500 else []
+            await self.service.respond(txn, dialog.respond(request, offer, headers=headers))
+            return
+        if offer is not None:
+            self.last_sdp = offer
+        self._answer_due = request.cseq.number
+        await self._accept_offer(request, txn, source, agreement, self.last_sdp)
+
+    async def _answer_arrived(self, sdp: bytes) -> None:
+        """The answer in the peer's ACK to the offer of our 2xx (`_offer_in_2xx`); an
+        ACK without one (13.2.2.4 says it MUST have one) leaves the session as it was."""
+        partner = self.partner
+        if partner is not None:
+            await partner.give_answer(sdp or partner.last_sdp)
+        elif self.offer_answerer is not None and sdp:
+            await self.offer_answerer.accept(sdp)
+
+    async def ask_offer(self) -> bytes | int:
+        """A re-INVITE without an offer to this leg's peer: its offer from the 2xx, or
+        the status to refuse the other side's re-INVITE with (as `offer_mid_call`).
+        The 2xx stays unacknowledged until `give_answer` brings the answer."""
+        ok = await self._reinvite(b"")
+        if isinstance(ok, int):
+            return ok
+        if not ok.body:  # 14.2: its 2xx MUST offer; we have nothing to pass on
+            await self.send_ack(ok)
+            return 488
+        self._ack_owed = (ok.cseq.number, ok)
+        return ok.body
+
+    async def give_answer(self, sdp: bytes) -> None:
+        """The answer to the offer `ask_offer` got: the owed ACK carries it."""
+        owed = self._ack_owed
+        dialog = self.dialog
+        if owed is None or dialog is None:
+            return
+        self._ack_owed = None
+        number, ok = owed
+        destination = self.next_hop()
+        ack = dialog.ack(ok, body=sdp, via=self._via(destination))
+        self._answer_ack = (number, ack)
+        self.last_sdp = sdp
+        await self.service.send_outside_transaction(ack, destination)
+
+    async def offer_mid_call(self, sdp: bytes) -> bytes | int:
         """Put `sdp` to this leg's peer in a re-INVITE (RFC 3261 14.1; RFC 7092's
         B2BUA keeps the two dialogs one session). Returns the peer's answer, or the
-        status to refuse the offer with where it came from: 491 while an INVITE is in
-        progress here (glare) or the peer answered 491, 488 for an offer it cannot
-        accept, 500 for anything else; a peer that does not answer at all, or answers
-        408 or 481, is gone, and this leg is hung up."""
+        status to refuse the offer with where it came from (`_reinvite`)."""
+        ok = await self._reinvite(sdp)
+        if isinstance(ok, int):
+            return ok
+        await self.send_ack(ok)
+        if not ok.body:
+            return 488  # a 2xx without the answer: nothing to pass on
+        self.last_sdp = sdp
+        return ok.body
+
+    async def _reinvite(self, sdp: bytes) -> Response | int:
+        """A re-INVITE to this leg's peer, with an offer or without: its 2xx, not yet
+        acknowledged, or the status to refuse the other side's request with: 491
+        while an INVITE is in progress here (glare) or the peer answered 491, 488 for
+        an offer it cannot accept, 500 for anything else. A peer that does not answer
+        at all, or answers 408 or 481, is gone, and this leg is hung up."""
         dialog = self.dialog
         if dialog is None or dialog.state is not DialogState.CONFIRMED or self.ended.is_set():
             return 500
-        if dialog.invite_pending:
+        if dialog.invite_pending or self._ack_owed is not None:
             return 491
         timer = self.session_timer
         # The re-INVITE refreshes this leg's session too (RFC 4028 10).
@@ -433,14 +569,9 @@ class _Leg:
         dialog.receive_response(response)
         status = response.status
         if 200 <= status < 300:
-            ack = dialog.ack(response, via=self._via(destination))
-            await self.service.send_outside_transaction(ack, destination)
             if timer is not None:
                 timer.refreshed(self.service.clock.monotonic())
-            if not response.body:
-                return 488  # a 2xx without the answer: nothing to pass on
-            self.last_sdp = sdp
-            return response.body
+            return response
         if status in (408, 481):
             await self.hangup("re-INVITE refused: the dialog is gone")
             return 500

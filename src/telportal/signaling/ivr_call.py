@@ -70,6 +70,7 @@ from telportal.media import (
 from telportal.rtp.tones import BEEP, BUSY_CHINA, DIAL_NORTH_AMERICA, RINGBACK_CHINA
 from telportal.sdp import SessionDescription
 from telportal.signaling.calls import InboundCall
+from telportal.signaling.media_offers import anchor
 from telportal.signaling.site_handover import handed_over
 
 log = logging.getLogger(__name__)
@@ -179,6 +180,7 @@ class IvrCall:
         # A listener, not a subscription: no queue and no task per call between
         # the engine and the flow.
         self._stop_listening = self.engine.listen(self.endpoint, self._on_media)
+        anchor(self.call, self.engine, self.endpoint)
         if answered_endpoint is None:
             await self.call.answer(info.sdp.serialize().encode())
         actions = self.run.start()
@@ -193,6 +195,7 @@ class IvrCall:
 
     async def _close(self, stop_waiting: Callable[[], None]) -> None:
         stop_waiting()
+        self.call.offer_answerer = None  # the endpoint closes below
         if self._stop_listening is not None:
             self._stop_listening()
             # The remover holds our bound `_on_media`: kept, it made this call a cycle

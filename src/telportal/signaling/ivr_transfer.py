@@ -36,6 +36,7 @@ from telportal.signaling.agent_leg import connect, ring_agent
 from telportal.signaling.calls import InboundCall, OutboundLeg
 from telportal.signaling.ivr_call import IvrCall, say_unavailable
 from telportal.signaling.live_calls import LiveCall
+from telportal.signaling.media_offers import anchor
 from telportal.signaling.site_handover import handover_headers
 from telportal.store.schema import Service
 from telportal.tenancy.roles import Scope
@@ -230,6 +231,7 @@ async def _put_through(
         await engine.accept_answer(
             endpoint.endpoint_id, SessionDescription.parse(response.body.decode())
         )
+        anchor(outside, engine, endpoint.endpoint_id)
         await engine.stop_play(ivr.endpoint)
         await engine.bridge(ivr.endpoint, endpoint.endpoint_id)
         if service.records is not None:

@@ -1,7 +1,8 @@
 """Connected agent calls, and what the call-control API may do to them (MISSION M17).
 
 A call an agent answered is registered here for as long as it lasts. The API then
-acts on it: hang up, hold and unhold (the caller hears music, the agent silence),
+acts on it: hang up, hold and unhold (the caller hears music, the agent silence; the
+agent's phone holding the call does the same),
 send DTMF to the caller's side, pause and resume the recording (for card numbers),
 transfer it blind to another extension, and let a supervisor listen, whisper to the
 agent or barge in. Every change is published as a `CallState` event.
@@ -14,6 +15,7 @@ role. Hold takes the caller out of either and plays music to them.
 
 import asyncio
 import contextlib
+import functools
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +25,7 @@ from telportal.events import CallState
 from telportal.media import MediaEngine, MixRole, Playlist
 from telportal.signaling.agent_leg import AgentLeg, ring_agent, ring_number
 from telportal.signaling.calls import InboundCall, OutboundLeg
+from telportal.signaling.media_offers import EngineOffers
 from telportal.signaling.music import BUILTIN_MUSIC
 
 if TYPE_CHECKING:
@@ -94,11 +97,33 @@ class LiveCalls:
 
     def add(self, call: LiveCall) -> None:
         self._calls[(call.tenant_id, call.call_id)] = call
+        self._follow_hold_button(call)
         self._publish(call, "talking")
 
     def remove(self, call: LiveCall) -> None:
+        offers = call.agent.leg.offer_answerer
+        if isinstance(offers, EngineOffers):
+            offers.on_hold = None  # it held the call: a cycle, broken here
         if self._calls.pop((call.tenant_id, call.call_id), None) is not None:
             self._publish(call, "ended")
+
+    def _follow_hold_button(self, call: LiveCall) -> None:
+        """The agent's phone holding or resuming the call (a re-INVITE) holds or
+        resumes it as the API does: music for the caller, and the state says so."""
+        offers = call.agent.leg.offer_answerer
+        if isinstance(offers, EngineOffers):
+            offers.on_hold = functools.partial(self._phone_held, call, call.agent)
+
+    async def _phone_held(self, call: LiveCall, agent: AgentLeg, held: bool) -> None:
+        if call.agent is not agent or call.party.ended.is_set():
+            return  # a transferred call's old agent, or a call ending
+        try:
+            if held and not call.held:
+                await self.hold(call)
+            elif not held and call.held and call.consult is None:
+                await self.unhold(call)
+        except CallControlError as exc:
+            log.info("call %s: the phone's hold not followed: %s", call.call_id, exc)
 
     def get(self, tenant_id: str, call_id: str) -> LiveCall | None:
         return self._calls.get((tenant_id, call_id))
@@ -193,6 +218,7 @@ class LiveCalls:
             {"from": old.extension, "to": extension, "kind": "blind-number" if outside else "blind"}
         )
         call.agent = target
+        self._follow_hold_button(call)
         user = None if outside else self.service.directory.user(call.tenant_id, extension)
         call.agent_id = user.user_id if user else None
         call.swapped.set()
@@ -262,6 +288,7 @@ class LiveCalls:
         old = call.agent
         call.transfers.append({"from": old.extension, "to": target.extension, "kind": "attended"})
         call.agent = target
+        self._follow_hold_button(call)
         user = self.service.directory.user(call.tenant_id, target.extension)
         call.agent_id = user.user_id if user else None
         call.swapped.set()

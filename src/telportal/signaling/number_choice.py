@@ -16,6 +16,7 @@ from telportal.media.events import DigitReceived, PlayFinished
 from telportal.sdp import SessionDescription
 from telportal.signaling.calls import InboundCall
 from telportal.signaling.directory import NumberRoute
+from telportal.signaling.media_offers import anchor
 from telportal.tasks import stop_task
 
 if TYPE_CHECKING:
@@ -38,6 +39,7 @@ async def choose_enterprise(
     )
     offer = SessionDescription.parse(call.offer.decode(errors="replace"))
     info = await engine.create_endpoint(call.call_id, offer)
+    anchor(call, engine, info.endpoint_id)  # the IVR anchors it again on the same endpoint
     await call.answer(info.sdp.serialize().encode())
     chosen: asyncio.Queue[str] = asyncio.Queue()
     subscription = engine.events(info.endpoint_id)

@@ -235,7 +235,7 @@ def callee_request(
     return b.line(
         method, f"sip:telportal@127.0.0.1:{port}", cseq, invite.call_id, [],
         to_tag=invite.from_.tag or "", body=body,
-    ).replace(b"tag=from-1002", b"tag=callee")  # fmt: skip
+    ).replace(f"tag=from-{b.user}".encode(), b"tag=callee")  # fmt: skip
 
 
 def callee_bye(b: Phone, port: int, invite: Request) -> bytes:

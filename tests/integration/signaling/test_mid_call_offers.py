@@ -4,6 +4,8 @@ the B2BUA puts each to the other phone and returns its answer (RFC 3261 14, RFC 
 last sent: the other phone never heard of the hold or of the new address, and the
 answer to a sendonly offer said sendrecv, which RFC 3264 6.1 forbids."""
 
+import asyncio
+
 from telportal.sip import Request, Response
 from tests.integration.signaling.conftest import Edge
 from tests.integration.signaling.scripted_phones import (
@@ -68,4 +70,33 @@ async def test_a_refusal_from_the_other_phone_is_passed_back(
     refused = await a.next("4")
     assert isinstance(refused, Response) and (refused.status, refused.cseq.number) == (491, 3)
     await a.send(a.line("ACK", uri, 3, call_id, [], to_tag=tag))
+    await caller_hangs_up(a, b, uri, call_id, 4, tag)
+
+
+async def test_a_reinvite_without_an_offer_gets_the_other_phones_offer(
+    edge: Edge, phones: tuple[Phone, Phone]
+) -> None:
+    """A asks for the session again (a re-INVITE without SDP, RFC 3264 5): B is asked
+    the same way, B's offer goes to A in our 2xx, and A's answer from its ACK goes to
+    B in B's ACK, which waits for it (B's 2xx repeated meanwhile gets no ACK)."""
+    a, b = phones
+    uri, call_id, ok = await connected_call(a, b, edge.port)
+    tag = ok.to.tag or ""
+    await a.send(a.line("INVITE", uri, 3, call_id, [], to_tag=tag))
+    put = await b.next("INVITE")
+    assert isinstance(put, Request) and put.body == b""
+    await b.reply(put, 200, body=sdp(40004))
+    offered = await a.next("200")
+    assert isinstance(offered, Response) and offered.cseq.number == 3
+    assert offered.body == sdp(40004)
+    await b.reply(put, 200, body=sdp(40004))  # B's 2xx again: its ACK still waits
+    await asyncio.sleep(0.3)
+    assert b.inbox.empty()
+    await a.send(a.line("ACK", uri, 3, call_id, [], to_tag=tag, body=sdp(40010)))
+    ack = await b.next("ACK")
+    assert isinstance(ack, Request) and ack.cseq.number == put.cseq.number
+    assert ack.body == sdp(40010)
+    await b.reply(put, 200, body=sdp(40004))  # and again: the same ACK, answer and all
+    again = await b.next("ACK")
+    assert isinstance(again, Request) and again.body == sdp(40010)
     await caller_hangs_up(a, b, uri, call_id, 4, tag)

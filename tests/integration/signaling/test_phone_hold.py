@@ -1,0 +1,212 @@
+"""Hold, resume and a new address from a phone whose call ends in our media engine
+(an IVR, a queue, an agent call): the engine answers the re-INVITE (RFC 3264 8).
+
+Before, the leg answered with the SDP it had last sent: a sendonly offer got sendrecv
+(RFC 3264 6.1 forbids it), RTP kept going to a phone that had put us on hold, and a
+phone that moved to another port heard nothing more. An agent's hold button now
+holds the call as the API's hold does: the caller hears music and the call's state
+says held.
+"""
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from telportal.events import CallState
+from telportal.sip import Request, Response
+from tests.integration.signaling.conftest import Api, Edge
+from tests.integration.signaling.scripted_phones import (
+    SDP,
+    Phone,
+    callee_request,
+    register,
+    scripted_phone,
+)
+from tests.integration.signaling.test_acd_calls import finished, until_state
+from tests.integration.signaling.test_call_control import (
+    caller_dials_in,
+    live_calls_of,
+    stop,
+)
+from tests.integration.signaling.test_ivr_call import add_carrier_trunk
+from tests.ports import free_media_port
+
+
+class _Counter(asyncio.DatagramProtocol):
+    def __init__(self) -> None:
+        self.packets = 0
+        self.arrived = asyncio.Event()
+
+    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
+        self.packets += 1
+        self.arrived.set()
+
+
+@contextlib.asynccontextmanager
+async def media_socket() -> AsyncIterator[tuple[int, _Counter]]:
+    """A phone's RTP port, counting what arrives."""
+    port = free_media_port()
+    transport, counter = await asyncio.get_running_loop().create_datagram_endpoint(
+        _Counter, local_addr=("127.0.0.1", port)
+    )
+    try:
+        yield port, counter
+    finally:
+        transport.close()
+
+
+async def packets_within(counter: _Counter, seconds: float) -> int:
+    """How many packets arrive in the next `seconds` (after what was in flight)."""
+    await asyncio.sleep(0.1)
+    before = counter.packets
+    await asyncio.sleep(seconds)
+    return counter.packets - before
+
+
+async def first_packet(counter: _Counter) -> None:
+    counter.arrived.clear()
+    async with asyncio.timeout(3):
+        await counter.arrived.wait()
+
+
+def offer(port: int, direction: str, version: int) -> bytes:
+    return (
+        SDP.replace(b"40000", str(port).encode()).replace(b"o=- 1 1", f"o=- 1 {version}".encode())
+        + f"a={direction}\r\n".encode()
+    )
+
+
+def direction_of(body: bytes) -> str:
+    found = re.search(rb"a=(sendrecv|sendonly|recvonly|inactive)", body)
+    assert found is not None, body
+    return found.group(1).decode()
+
+
+def version_of(body: bytes) -> int:
+    found = re.search(rb"o=\S+ \d+ (\d+) ", body)
+    assert found is not None, body
+    return int(found.group(1))
+
+
+async def in_call(
+    phone: Phone, uri: str, cseq: int, call_id: str, tag: str, body: bytes
+) -> Response:
+    """A re-INVITE from the calling phone, ACKed if accepted; the final response."""
+    await phone.send(phone.line("INVITE", uri, cseq, call_id, [], to_tag=tag, body=body))
+    final = await phone.next("2") if body.startswith(b"v=0") else await phone.next("4")
+    assert isinstance(final, Response) and final.cseq.number == cseq
+    await phone.send(phone.line("ACK", uri, cseq, call_id, [], to_tag=tag))
+    return final
+
+
+async def test_a_caller_in_the_ivr_holds_moves_and_resumes(edge: Edge) -> None:
+    await add_carrier_trunk(edge)  # 127.0.0.1 is acme's carrier: no credentials asked
+    async with (
+        scripted_phone(edge.port, "13800138000") as phone,
+        media_socket() as (first_port, first),
+        media_socket() as (second_port, second),
+    ):
+        uri = f"sip:4008001000@127.0.0.1:{edge.port}"
+        call_id = "hold-in-the-ivr"
+        await phone.send(
+            phone.line("INVITE", uri, 1, call_id, [], body=offer(first_port, "sendrecv", 1))
+        )
+        ok = await phone.next("200")
+        assert isinstance(ok, Response)
+        tag = ok.to.tag or ""
+        await phone.send(phone.line("ACK", uri, 1, call_id, [], to_tag=tag))
+        await first_packet(first)  # the greeting
+
+        held = await in_call(phone, uri, 2, call_id, tag, offer(first_port, "sendonly", 2))
+        assert direction_of(held.body) == "recvonly"
+        assert version_of(held.body) == version_of(ok.body) + 1
+        assert await packets_within(first, 0.6) == 0, "RTP still sent to a phone on hold"
+
+        # Resumed from another port: the prompts go there now.
+        resumed = await in_call(phone, uri, 3, call_id, tag, offer(second_port, "sendrecv", 3))
+        assert direction_of(resumed.body) == "sendrecv"
+        assert version_of(resumed.body) == version_of(held.body) + 1
+        await first_packet(second)
+
+        # An offer that is not SDP is refused, and the call goes on as it was.
+        refused = await in_call(phone, uri, 4, call_id, tag, b"this is not SDP\r\n")
+        assert refused.status == 488
+        assert await packets_within(second, 0.5) > 0
+
+        # A re-INVITE without an offer: the engine offers in the 2xx, and the answer in
+        # the ACK moves the prompts back to the first port.
+        await phone.send(phone.line("INVITE", uri, 5, call_id, [], to_tag=tag))
+        offered = await phone.next("200")
+        assert isinstance(offered, Response) and offered.cseq.number == 5
+        assert direction_of(offered.body) == "sendrecv"
+        assert version_of(offered.body) == version_of(resumed.body) + 1
+        answer = offer(first_port, "sendrecv", 4)
+        await phone.send(phone.line("ACK", uri, 5, call_id, [], to_tag=tag, body=answer))
+        await first_packet(first)
+        assert await packets_within(second, 0.5) == 0
+        await phone.send(phone.line("BYE", uri, 6, call_id, [], to_tag=tag))
+        assert (await phone.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
+
+
+async def test_the_agents_hold_button_plays_music_to_the_caller(
+    edge: Edge, api: Api, tmp_path: Path
+) -> None:
+    tmp = tmp_path
+    sip = edge.platform.sip
+    assert sip is not None and sip.media is not None
+    await add_carrier_trunk(edge)
+    bus = edge.platform.bus.subscribe()
+    async with (
+        scripted_phone(edge.port, "1001") as phone,
+        media_socket() as (media_port, _),
+    ):
+        await register(phone, edge.port)
+        token = await api.token("1001@acme")
+        await until_state(api, token, "ready")  # 1002 has no phone: the call goes to 1001
+        agent = {"Authorization": f"Bearer {token}"}
+        caller = await caller_dials_in(edge, tmp)
+        try:
+            invite = await phone.next("INVITE")
+            assert isinstance(invite, Request)
+            await phone.reply(invite, 200, body=offer(media_port, "sendrecv", 1))
+            await phone.next("ACK")
+            (call,) = await live_calls_of(api, agent)
+            acme = sip.directory.tenant_for_domain("acme")
+            assert acme is not None
+            live = sip.live_calls.get(acme.tenant_id, call["call_id"])
+            assert live is not None and not live.held
+            playing = sip.media.switch.playing
+
+            async def reinvite(cseq: int, direction: str) -> Response:
+                body = offer(media_port, direction, cseq)
+                await phone.send(callee_request(phone, edge.port, invite, "INVITE", cseq, body))
+                answer = await phone.next("200")
+                assert isinstance(answer, Response) and answer.cseq.number == cseq
+                await phone.send(callee_request(phone, edge.port, invite, "ACK", cseq))
+                return answer
+
+            on_hold = await reinvite(2, "sendonly")
+            assert direction_of(on_hold.body) == "recvonly"
+            view = (
+                await api.client.get(f"/api/v1/live-calls/{call['call_id']}", headers=agent)
+            ).json()
+            assert view["held"] is True
+            assert live.held and playing(live.caller_endpoint) is not None  # the music
+
+            off_hold = await reinvite(3, "sendrecv")
+            assert direction_of(off_hold.body) == "sendrecv"
+            assert not live.held and playing(live.caller_endpoint) is None
+            assert sip.media.switch.bridged_to(live.caller_endpoint) == live.agent.endpoint_id
+
+            await phone.send(callee_request(phone, edge.port, invite, "BYE", 4))
+            assert (await phone.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
+            await finished(caller, tmp, "caller")  # the caller got our BYE
+        finally:
+            await stop(caller)
+    states = []
+    while (event := bus.get_nowait()) is not None:
+        if isinstance(event, CallState):
+            states.append(event.state)
+    assert states[:3] == ["talking", "held", "talking"], states

@@ -1,0 +1,100 @@
+"""`EngineOffers`: a phone's mid-call offer answered by its media endpoint, and its
+hold reported once per change (the integration side is test_phone_hold.py)."""
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+
+from telportal.media import EmbeddedMediaEngine, MediaConfig
+from telportal.sdp import SessionDescription
+from telportal.signaling.agent_leg import AgentLeg, music_while_held
+from telportal.signaling.calls import OutboundLeg
+from telportal.signaling.media_offers import EngineOffers, holds
+
+
+def offer(direction: str = "sendrecv", *, port: int = 40000, address: str = "127.0.0.1") -> str:
+    return (
+        f"v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 {address}\r\nt=0 0\r\n"
+        f"m=audio {port} RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na={direction}\r\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("sdp", "held"),
+    [
+        (offer("sendrecv"), False),
+        (offer("sendonly"), True),
+        (offer("inactive"), True),
+        (offer("recvonly"), False),  # they stop sending, they still hear us
+        (offer(address="0.0.0.0"), True),  # RFC 2543's hold
+        # A video stream first, then audio on hold: the audio decides.
+        (
+            offer("sendonly").replace(
+                "m=audio", "m=video 40002 RTP/AVP 31\r\na=sendrecv\r\nm=audio"
+            ),
+            True,
+        ),
+    ],
+)
+def test_what_counts_as_hold(sdp: str, held: bool) -> None:
+    assert holds(SessionDescription.parse(sdp)) is held
+
+
+async def test_answers_follow_the_offer_and_hold_is_reported_once_per_change(
+    tmp_path: Path,
+) -> None:
+    changes: list[bool] = []
+
+    async def listener(held: bool) -> None:
+        changes.append(held)
+
+    async with EmbeddedMediaEngine(MediaConfig(cache_dir=tmp_path)) as engine:
+        endpoint = await engine.create_endpoint("c1", SessionDescription.parse(offer()))
+        offers = EngineOffers(engine, endpoint.endpoint_id)
+        offers.on_hold = listener
+        for direction, answered in [
+            ("sendonly", "recvonly"),
+            ("sendonly", "recvonly"),  # a refresh of the hold: no second report
+            ("inactive", "inactive"),
+            ("sendrecv", "sendrecv"),
+        ]:
+            answer = await offers.answer(offer(direction).encode())
+            assert isinstance(answer, bytes)
+            parsed = SessionDescription.parse(answer.decode())
+            assert parsed.direction_for(parsed.media[0]).value == answered
+        assert changes == [True, False]
+        assert await offers.answer(b"v=0\r\nnot sdp") == 488
+        assert await offers.answer(b"\xff\xfe") == 488
+        await engine.close(endpoint.endpoint_id)
+        assert await offers.answer(offer().encode()) == 500  # the endpoint is gone
+
+
+async def test_a_failing_listener_does_not_refuse_the_offer(tmp_path: Path) -> None:
+    async def broken(held: bool) -> None:
+        raise RuntimeError("no music today")
+
+    async with EmbeddedMediaEngine(MediaConfig(cache_dir=tmp_path)) as engine:
+        endpoint = await engine.create_endpoint("c1", SessionDescription.parse(offer()))
+        offers = EngineOffers(engine, endpoint.endpoint_id)
+        offers.on_hold = broken
+        answer = await offers.answer(offer("sendonly").encode())
+        assert isinstance(answer, bytes) and b"a=recvonly" in answer
+        assert offers.held
+
+
+async def test_the_caller_hears_music_while_the_agents_phone_holds(tmp_path: Path) -> None:
+    """A call with no call control (a callback): `music_while_held` plays the music."""
+    async with EmbeddedMediaEngine(MediaConfig(cache_dir=tmp_path)) as engine:
+        caller = await engine.create_endpoint("c1", SessionDescription.parse(offer()))
+        phone = await engine.create_endpoint("c1", SessionDescription.parse(offer(port=40010)))
+        leg = SimpleNamespace(offer_answerer=EngineOffers(engine, phone.endpoint_id))
+        agent = AgentLeg("1001", cast(OutboundLeg, leg), phone.endpoint_id)
+        await engine.bridge(caller.endpoint_id, phone.endpoint_id)
+        music_while_held(agent, engine, caller.endpoint_id)
+        await leg.offer_answerer.answer(offer("sendonly", port=40010).encode())
+        assert engine.switch.playing(caller.endpoint_id) is not None
+        await leg.offer_answerer.answer(offer("sendrecv", port=40010).encode())
+        assert engine.switch.playing(caller.endpoint_id) is None
+        assert engine.switch.bridged_to(caller.endpoint_id) == phone.endpoint_id
