@@ -90,17 +90,21 @@ async def test_our_answer_to_a_reinvite_is_resent_until_its_ack(
 ) -> None:
     """13.3.1.4 holds for re-INVITEs too: a 2xx sent once and lost on UDP made the
     caller's refresh time out, which ends its session. A re-INVITE without an offer
-    gets ours in the 2xx, as the same section requires."""
+    gets one in the 2xx, as the same section requires: B's (decision 0036)."""
     a, b = phones
     uri, call_id, ok = await connected_call(a, b, edge.port)
     tag = ok.to.tag or ""
     await a.send(a.line("INVITE", uri, 3, call_id, [], to_tag=tag))  # no SDP: a refresh
+    put = await b.next("INVITE")
+    assert isinstance(put, Request)
+    await b.reply(put, 200, body=SDP)
     answer = await a.next("200")
     assert isinstance(answer, Response) and answer.cseq.number == 3
     assert answer.body.startswith(b"v=0"), "a 2xx to an INVITE without an offer carries one"
     copies = [m for m in await heard(a, 0.8) if isinstance(m, Response)]
     assert [m.cseq.number for m in copies if m.status == 200] == [3], keys(copies)
     await a.send(a.line("ACK", uri, 3, call_id, [], to_tag=tag, body=SDP))
+    assert (await b.next("ACK")).body == SDP  # A's answer, for B's offer
     assert keys(await heard(a, 1.2)) == []  # acknowledged: no more copies
     sip = edge.platform.sip
     assert sip is not None and sip.calls_awaiting_ack == 0
