@@ -149,7 +149,7 @@ class MediaSettings(_Section):
     # gets it, so that late packets of its old call never reach the new one. 0 pairs:
     # each pair is closed when its call ends.
     idle_port_pairs: int = Field(4096, ge=0, le=32768)
-    port_reuse_after_seconds: float = Field(2.0, ge=0.0, le=60.0)
+    port_reuse_after_seconds: float = Field(1.0, ge=0.0, le=60.0)
 
     @model_validator(mode="after")
     def _range(self) -> "MediaSettings":

@@ -56,7 +56,7 @@ def test_idle_port_pairs_reach_the_media_engine(tmp_path: Path) -> None:
     media = media_config(load_config(f, env=env))
     assert (media.idle_port_pairs, media.port_reuse_after) == (0, 5.0)
     defaults = media_config(load_config(env={}))
-    assert (defaults.idle_port_pairs, defaults.port_reuse_after) == (4096, 2.0)
+    assert (defaults.idle_port_pairs, defaults.port_reuse_after) == (4096, 1.0)
 
 
 def test_list_setting_from_env_json() -> None:
