@@ -113,6 +113,8 @@ class LiveCalls:
         offers = call.agent.leg.offer_answerer
         if isinstance(offers, EngineOffers):
             offers.on_hold = functools.partial(self._phone_held, call, call.agent)
+            if offers.held and not call.held:  # held before the call was connected
+                self.service.spawn(self._phone_held(call, call.agent, True))
 
     async def _phone_held(self, call: LiveCall, agent: AgentLeg, held: bool) -> None:
         if call.agent is not agent or call.party.ended.is_set():

@@ -1,17 +1,22 @@
 """`EngineOffers`: a phone's mid-call offer answered by its media endpoint, and its
 hold reported once per change (the integration side is test_phone_hold.py)."""
 
+import asyncio
+from collections.abc import Coroutine
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
+from telportal.events import CallState
 from telportal.media import EmbeddedMediaEngine, MediaConfig
 from telportal.sdp import SessionDescription
 from telportal.signaling.agent_leg import AgentLeg, music_while_held
-from telportal.signaling.calls import OutboundLeg
+from telportal.signaling.calls import InboundCall, OutboundLeg
+from telportal.signaling.live_calls import LiveCall, LiveCalls
 from telportal.signaling.media_offers import EngineOffers, holds
+from telportal.signaling.service import SipService
 
 
 def offer(direction: str = "sendrecv", *, port: int = 40000, address: str = "127.0.0.1") -> str:
@@ -98,3 +103,61 @@ async def test_the_caller_hears_music_while_the_agents_phone_holds(tmp_path: Pat
         await leg.offer_answerer.answer(offer("sendrecv", port=40010).encode())
         assert engine.switch.playing(caller.endpoint_id) is None
         assert engine.switch.bridged_to(caller.endpoint_id) == phone.endpoint_id
+
+
+class _Service:
+    """What `LiveCalls` asks of the SIP service: its engine, its bus, and tasks."""
+
+    def __init__(self, engine: EmbeddedMediaEngine) -> None:
+        self.media = engine
+        self.published: list[str] = []
+        self.tasks: list[asyncio.Task[Any]] = []
+        self.bus = SimpleNamespace(publish=self._publish)
+
+    async def _publish(self, event: CallState) -> None:
+        self.published.append(event.state)
+
+    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        self.tasks.append(asyncio.create_task(coro))
+
+    async def settle(self) -> None:
+        while self.tasks:
+            await self.tasks.pop(0)
+
+
+@pytest.mark.parametrize("held_before", [False, True])
+async def test_call_control_follows_the_agents_hold_button(
+    tmp_path: Path, held_before: bool
+) -> None:
+    """The phone's hold is the call's hold (music, `held`, the event); a phone that held
+    before the call was connected is found held when it is."""
+    async with EmbeddedMediaEngine(MediaConfig(cache_dir=tmp_path)) as engine:
+        caller = await engine.create_endpoint("c1", SessionDescription.parse(offer()))
+        phone = await engine.create_endpoint("c1", SessionDescription.parse(offer(port=40010)))
+        offers = EngineOffers(engine, phone.endpoint_id)
+        leg = SimpleNamespace(offer_answerer=offers)
+        agent = AgentLeg("1001", cast(OutboundLeg, leg), phone.endpoint_id)
+        party = SimpleNamespace(ended=asyncio.Event())
+        live = LiveCall(
+            "t1", "c1", "13800000000", "sales", "u1", agent, caller.endpoint_id,
+            cast(InboundCall, party), None,
+        )  # fmt: skip
+        service = _Service(engine)
+        calls = LiveCalls(cast(SipService, service))
+        await engine.bridge(caller.endpoint_id, phone.endpoint_id)
+        if held_before:
+            await offers.answer(offer("sendonly", port=40010).encode())
+        calls.add(live)
+        await service.settle()
+        if not held_before:
+            assert not live.held and engine.switch.playing(caller.endpoint_id) is None
+            await offers.answer(offer("sendonly", port=40010).encode())
+            await service.settle()
+        assert live.held and engine.switch.playing(caller.endpoint_id) is not None
+        await offers.answer(offer("sendrecv", port=40010).encode())
+        await service.settle()
+        assert not live.held and engine.switch.playing(caller.endpoint_id) is None
+        assert engine.switch.bridged_to(caller.endpoint_id) == phone.endpoint_id
+        assert service.published == ["talking", "held", "talking"]
+        calls.remove(live)
+        assert offers.on_hold is None
