@@ -467,6 +467,9 @@ class EmbeddedMediaEngine:
         sockets = self._get(endpoint_id)
         sockets.version += 1
         answer = answer_offer(offer, sockets.local, sockets.session_id, sockets.version)
+        # An offer of ours still unanswered is void now: its late answer must not
+        # undo this one (RFC 3264 4).
+        sockets.pending_offer = None
         self.switch.negotiate(endpoint_id, answer.audio, self.clock.monotonic())
         return answer.sdp
 

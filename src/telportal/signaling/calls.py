@@ -208,14 +208,15 @@ class _Leg:
         False when the session is dead: no answer, 408 or 481, or the dialog is over.
 
         Glare (14.1): a 491, or an INVITE of the peer's still in progress (the dialog
-        will not build ours then), is tried again after the glare delay, up to
+        will not build ours then), or an offer of a re-INVITE without one still
+        unanswered (`offer_pending`), is tried again after the glare delay, up to
         GLARE_RETRIES times. If the peer's INVITEs still win, the session is alive:
         their own answers refresh it."""
         for _ in range(GLARE_RETRIES + 1):
             dialog = self.dialog
             if dialog is None or dialog.state is not DialogState.CONFIRMED or self.ended.is_set():
                 return False
-            if dialog.invite_pending:
+            if self.offer_pending:
                 await asyncio.sleep(dialog.glare_retry_delay())
                 continue
             destination = self.next_hop()
@@ -234,6 +235,18 @@ class _Leg:
                 return response.status not in (408, 481)
             await asyncio.sleep(dialog.glare_retry_delay())
         return True
+
+    @property
+    def offer_pending(self) -> bool:
+        """An INVITE is in progress in this dialog, or an offer made in a 2xx waits for
+        its answer in the ACK (ours to the peer, or the peer's to us): no new offer
+        may go either way until it is over (RFC 3264 4, RFC 6337 3.1)."""
+        dialog = self.dialog
+        return (
+            (dialog is not None and dialog.invite_pending)
+            or self._ack_owed is not None
+            or self._answer_due is not None
+        )
 
     def next_hop(self) -> Address:
         """Where this leg's in-dialog requests go (see `in_dialog_destination`)."""
@@ -345,6 +358,13 @@ class _Leg:
             self._end(reason)
             return
         destination = self.next_hop()
+        owed = self._ack_owed
+        if owed is not None:
+            # 13.2.2.4: every 2xx is acknowledged, also one whose answer never came
+            # (the other side hung up first): with the session as the peer had it.
+            self._ack_owed = None
+            ack = dialog.ack(owed[1], body=self.last_sdp, via=self._via(destination))
+            await self.service.send_outside_transaction(ack, destination)
         bye = dialog.bye(via=self._via(destination))
         self._end(reason)
         try:
@@ -371,42 +391,7 @@ class _Leg:
             self._end("peer hung up")
             self._forget_dialog()
         elif method in ("INVITE", "UPDATE"):
-            agreement = negotiate_uas(request, self.service.session_policy)
-            if isinstance(agreement, Rejection):
-                await self.service.respond(
-                    txn,
-                    dialog.respond(
-                        request, agreement.status, agreement.reason, headers=list(agreement.headers)
-                    ),
-                )
-                return
-            if request.body:
-                partner = self.partner
-                answer_with: Callable[[bytes], Awaitable[bytes | int]] | None = None
-                if partner is not None and not partner.ended.is_set():
-                    answer_with = partner.offer_mid_call
-                elif self.offer_answerer is not None:
-                    answer_with = self.offer_answerer.answer
-                if answer_with is not None:
-                    # In a task: the other leg's peer answers through this same
-                    # receive loop; the engine may take a request of its own.
-                    self.service.spawn(
-                        self._answer_offer(request, txn, source, agreement, answer_with)
-                    )
-                    return
-            elif method == "INVITE":
-                partner = self.partner
-                if (partner is not None and not partner.ended.is_set()) or (
-                    self.offer_answerer is not None
-                ):
-                    self.service.spawn(self._offer_in_2xx(request, txn, source, agreement))
-                    return
-            # A session refresh, or an offer where nothing else takes part: the
-            # session stays as it is, and the answer is what we last sent. A
-            # re-INVITE without an offer gets ours in the 2xx (13.3.1.4: the 2xx MUST
-            # carry one), whose answer comes in the ACK.
-            body = self.last_sdp if request.body or method == "INVITE" else b""
-            await self._accept_offer(request, txn, source, agreement, body)
+            await self._on_session_request(request, txn, source, dialog)
         elif method in IN_DIALOG_ANSWERED:
             await self.service.respond(txn, dialog.respond(request, 200))
         else:
@@ -414,6 +399,51 @@ class _Leg:
             await self.service.respond(
                 txn, dialog.respond(request, 405, headers=[("Allow", IN_DIALOG_ALLOW)])
             )
+
+    async def _on_session_request(
+        self, request: Request, txn: TransactionId, source: Source, dialog: Dialog
+    ) -> None:
+        """A re-INVITE or UPDATE from the peer: a session refresh, an offer (answered by
+        the partner's peer or our engine), or a re-INVITE asking for our offer."""
+        agreement = negotiate_uas(request, self.service.session_policy)
+        if isinstance(agreement, Rejection):
+            await self.service.respond(
+                txn,
+                dialog.respond(
+                    request, agreement.status, agreement.reason, headers=list(agreement.headers)
+                ),
+            )
+            return
+        if self._answer_due is not None and (request.body or request.method == "INVITE"):
+            # Our offer (in the 2xx to its re-INVITE) waits for its answer in the
+            # ACK: a new offer now crosses it (RFC 3264 4, RFC 6337 3.1).
+            await self.service.respond(txn, dialog.respond(request, 491))
+            return
+        if request.body:
+            partner = self.partner
+            answer_with: Callable[[bytes], Awaitable[bytes | int]] | None = None
+            if partner is not None and not partner.ended.is_set():
+                answer_with = partner.offer_mid_call
+            elif self.offer_answerer is not None:
+                answer_with = self.offer_answerer.answer
+            if answer_with is not None:
+                # In a task: the other leg's peer answers through this same
+                # receive loop; the engine may take a request of its own.
+                self.service.spawn(self._answer_offer(request, txn, source, agreement, answer_with))
+                return
+        elif request.method == "INVITE":
+            partner = self.partner
+            if (partner is not None and not partner.ended.is_set()) or (
+                self.offer_answerer is not None
+            ):
+                self.service.spawn(self._offer_in_2xx(request, txn, source, agreement))
+                return
+        # A session refresh, or an offer where nothing else takes part: the
+        # session stays as it is, and the answer is what we last sent. A
+        # re-INVITE without an offer gets ours in the 2xx (13.3.1.4: the 2xx MUST
+        # carry one), whose answer comes in the ACK.
+        body = self.last_sdp if request.body or request.method == "INVITE" else b""
+        await self._accept_offer(request, txn, source, agreement, body)
 
     async def _accept_offer(
         self,
@@ -553,7 +583,7 @@ class _Leg:
         dialog = self.dialog
         if dialog is None or dialog.state is not DialogState.CONFIRMED or self.ended.is_set():
             return 500
-        if dialog.invite_pending or self._ack_owed is not None:
+        if self.offer_pending:
             return 491
         timer = self.session_timer
         # The re-INVITE refreshes this leg's session too (RFC 4028 10).

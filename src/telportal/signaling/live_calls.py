@@ -61,6 +61,9 @@ class LiveCall:
     party: InboundCall | OutboundLeg
     recording: Path | None
     held: bool = False
+    # The hold came from the agent's phone (its re-INVITE), not from the API: it
+    # leaves with that phone (a transfer), and only the phone's resume ends it.
+    held_by_phone: bool = False
     recording_paused: bool = False
     # Supervisors (listen, whisper, barge) and conference members (participant).
     monitors: dict[str, Monitor] = field(default_factory=dict)
@@ -101,9 +104,7 @@ class LiveCalls:
         self._publish(call, "talking")
 
     def remove(self, call: LiveCall) -> None:
-        offers = call.agent.leg.offer_answerer
-        if isinstance(offers, EngineOffers):
-            offers.on_hold = None  # it held the call: a cycle, broken here
+        _stop_following(call.agent)
         if self._calls.pop((call.tenant_id, call.call_id), None) is not None:
             self._publish(call, "ended")
 
@@ -122,10 +123,16 @@ class LiveCalls:
         try:
             if held and not call.held:
                 await self.hold(call)
-            elif not held and call.held and call.consult is None:
+                call.held_by_phone = True
+            elif not held and call.held and call.held_by_phone and call.consult is None:
                 await self.unhold(call)
         except CallControlError as exc:
             log.info("call %s: the phone's hold not followed: %s", call.call_id, exc)
+            return
+        # `hold` awaits the engine: the phone may have changed its mind meanwhile.
+        now = _phone_holds(agent)
+        if now != held and call.agent is agent and now != call.held:
+            await self._phone_held(call, agent, now)
 
     def get(self, tenant_id: str, call_id: str) -> LiveCall | None:
         return self._calls.get((tenant_id, call_id))
@@ -171,7 +178,7 @@ class LiveCalls:
         if not call.held:
             raise CallControlError("the call is not on hold")
         await self.engine.stop_play(call.caller_endpoint)
-        call.held = False
+        call.held = call.held_by_phone = False
         await self._reconnect(call)
         self._publish(call, "talking")
 
@@ -220,6 +227,11 @@ class LiveCalls:
             {"from": old.extension, "to": extension, "kind": "blind-number" if outside else "blind"}
         )
         call.agent = target
+        _stop_following(old)
+        if call.held and call.held_by_phone:  # that hold left with the old phone
+            await engine.stop_play(call.caller_endpoint)
+            call.held = call.held_by_phone = False
+            self._publish(call, "talking")
         self._follow_hold_button(call)
         user = None if outside else self.service.directory.user(call.tenant_id, extension)
         call.agent_id = user.user_id if user else None
@@ -277,7 +289,7 @@ class LiveCalls:
             call.consult = None
             with contextlib.suppress(Exception):
                 await self.engine.close(consult.endpoint_id)
-            if not call.party.ended.is_set() and call.held:
+            if not call.party.ended.is_set() and call.held and not _phone_holds(call.agent):
                 with contextlib.suppress(Exception):
                     await self.unhold(call)
 
@@ -290,12 +302,13 @@ class LiveCalls:
         old = call.agent
         call.transfers.append({"from": old.extension, "to": target.extension, "kind": "attended"})
         call.agent = target
-        self._follow_hold_button(call)
+        _stop_following(old)
         user = self.service.directory.user(call.tenant_id, target.extension)
         call.agent_id = user.user_id if user else None
         call.swapped.set()
         await self.engine.stop_play(call.caller_endpoint)
-        call.held = False
+        call.held = call.held_by_phone = False
+        self._follow_hold_button(call)
         await self._reconnect(call)
         await old.leg.hangup("transferred")
         with contextlib.suppress(Exception):
@@ -313,7 +326,7 @@ class LiveCalls:
         with contextlib.suppress(Exception):
             await self.engine.close(consult.endpoint_id)
         self._publish(call, "consult_cancelled", consult.extension)
-        if call.held:
+        if call.held and not _phone_holds(call.agent):  # else the phone still holds it
             await self.unhold(call)
 
     async def conference(self, call: LiveCall, extension: str) -> None:
@@ -391,6 +404,19 @@ class LiveCalls:
         for m in call.monitors.values():
             whisper_to = call.agent.endpoint_id if m.mode is MixRole.WHISPER else None
             await engine.mix(call.mix_id, m.leg.endpoint_id, m.mode, whisper_to=whisper_to)
+
+
+def _phone_holds(agent: AgentLeg) -> bool:
+    """Whether the agent's phone holds the call now (its last offer said so)."""
+    offers = agent.leg.offer_answerer
+    return isinstance(offers, EngineOffers) and offers.held
+
+
+def _stop_following(agent: AgentLeg) -> None:
+    """Forget the agent's hold button: the callback holds the call, a cycle."""
+    offers = agent.leg.offer_answerer
+    if isinstance(offers, EngineOffers):
+        offers.on_hold = None
 
 
 @dataclass

@@ -26,10 +26,11 @@ HoldListener = Callable[[bool], Awaitable[None]]
 
 
 def holds(offer: SessionDescription) -> bool:
-    """Whether the offer puts the call on hold: its first audio stream in use is not
-    to be sent to (sendonly, inactive, or the old c=0.0.0.0 of RFC 2543)."""
+    """Whether the offer puts the call on hold: its first RTP/AVP audio stream in use
+    (the one the engine answers) is not to be sent to (sendonly, inactive, or the old
+    c=0.0.0.0 of RFC 2543)."""
     for media in offer.media:
-        if media.media == "audio" and media.port != 0:
+        if media.media == "audio" and media.protocol == "RTP/AVP" and media.port != 0:
             return is_hold(offer, media)
     return False
 

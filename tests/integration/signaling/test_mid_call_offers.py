@@ -100,3 +100,27 @@ async def test_a_reinvite_without_an_offer_gets_the_other_phones_offer(
     again = await b.next("ACK")
     assert isinstance(again, Request) and again.body == sdp(40010)
     await caller_hangs_up(a, b, uri, call_id, 4, tag)
+
+
+async def test_a_hang_up_before_the_answer_still_acknowledges_the_other_phone(
+    edge: Edge, phones: tuple[Phone, Phone]
+) -> None:
+    """A asks for the session again and hangs up instead of answering: B's 2xx still
+    gets its ACK (13.2.2.4: every 2xx is acknowledged), with the session it had, and
+    then the BYE."""
+    a, b = phones
+    uri, call_id, invite, ok = await answered_call(a, b, edge.port)
+    tag = ok.to.tag or ""
+    await a.send(a.line("ACK", uri, 2, call_id, [], to_tag=tag))
+    await a.send(a.line("INVITE", uri, 3, call_id, [], to_tag=tag))
+    put = await b.next("INVITE")
+    assert isinstance(put, Request)
+    await b.reply(put, 200, body=sdp(40004))
+    assert (await a.next("200")).cseq.number == 3  # type: ignore[union-attr]
+    await a.send(a.line("BYE", uri, 4, call_id, [], to_tag=tag))
+    ack = await b.next("ACK")
+    assert isinstance(ack, Request) and ack.cseq.number == put.cseq.number
+    assert ack.body == invite.body  # A's session as B had it
+    bye = await b.next("BYE")
+    assert isinstance(bye, Request)
+    await b.reply(bye, 200)

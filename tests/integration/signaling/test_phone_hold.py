@@ -11,6 +11,7 @@ says held.
 import asyncio
 import contextlib
 import re
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -91,13 +92,23 @@ def version_of(body: bytes) -> int:
 
 
 async def in_call(
-    phone: Phone, uri: str, cseq: int, call_id: str, tag: str, body: bytes
+    phone: Phone, uri: str, cseq: int, call_id: str, tag: str, body: bytes, *, accepted: bool = True
 ) -> Response:
-    """A re-INVITE from the calling phone, ACKed if accepted; the final response."""
-    await phone.send(phone.line("INVITE", uri, cseq, call_id, [], to_tag=tag, body=body))
-    final = await phone.next("2") if body.startswith(b"v=0") else await phone.next("4")
-    assert isinstance(final, Response) and final.cseq.number == cseq
-    await phone.send(phone.line("ACK", uri, cseq, call_id, [], to_tag=tag))
+    """A re-INVITE from the calling phone and its final response (2xx if `accepted`,
+    else 4xx), which the phone then ACKs."""
+    branch = "z9hG4bK" + secrets.token_hex(6)
+    await phone.send(
+        phone.line("INVITE", uri, cseq, call_id, [], to_tag=tag, body=body, branch=branch)
+    )
+    while True:  # a response to an earlier request may come again meanwhile
+        final = await phone.next("2" if accepted else "4")
+        assert isinstance(final, Response)
+        if final.cseq.number == cseq:
+            break
+    # The ACK of a 2xx is a transaction of its own; of a 4xx, part of the INVITE's
+    # (17.1.1.3: same branch), which stops the 4xx being sent again.
+    ack_branch = None if accepted else branch
+    await phone.send(phone.line("ACK", uri, cseq, call_id, [], to_tag=tag, branch=ack_branch))
     return final
 
 
@@ -131,7 +142,7 @@ async def test_a_caller_in_the_ivr_holds_moves_and_resumes(edge: Edge) -> None:
         await first_packet(second)
 
         # An offer that is not SDP is refused, and the call goes on as it was.
-        refused = await in_call(phone, uri, 4, call_id, tag, b"this is not SDP\r\n")
+        refused = await in_call(phone, uri, 4, call_id, tag, b"this is not SDP\r\n", accepted=False)
         assert refused.status == 488
         assert await packets_within(second, 0.5) > 0
 
@@ -142,11 +153,16 @@ async def test_a_caller_in_the_ivr_holds_moves_and_resumes(edge: Edge) -> None:
         assert isinstance(offered, Response) and offered.cseq.number == 5
         assert direction_of(offered.body) == "sendrecv"
         assert version_of(offered.body) == version_of(resumed.body) + 1
+        # A new offer before the ACK with the answer crosses ours: 491 (RFC 3264 4).
+        crossing = await in_call(
+            phone, uri, 6, call_id, tag, offer(second_port, "sendonly", 4), accepted=False
+        )
+        assert crossing.status == 491
         answer = offer(first_port, "sendrecv", 4)
         await phone.send(phone.line("ACK", uri, 5, call_id, [], to_tag=tag, body=answer))
         await first_packet(first)
         assert await packets_within(second, 0.5) == 0
-        await phone.send(phone.line("BYE", uri, 6, call_id, [], to_tag=tag))
+        await phone.send(phone.line("BYE", uri, 7, call_id, [], to_tag=tag))
         assert (await phone.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
 
 
@@ -210,3 +226,59 @@ async def test_the_agents_hold_button_plays_music_to_the_caller(
         if isinstance(event, CallState):
             states.append(event.state)
     assert states[:3] == ["talking", "held", "talking"], states
+
+
+async def test_a_hold_from_the_agents_phone_leaves_with_it_at_a_transfer(
+    edge: Edge, api: Api, tmp_path: Path
+) -> None:
+    """1001's phone holds the call, then 1001 transfers it to 1002 from the desktop: the
+    caller is put through to 1002 at once, not left on music with 1002 in silence."""
+    sip = edge.platform.sip
+    assert sip is not None and sip.media is not None
+    await add_carrier_trunk(edge)
+    async with (
+        scripted_phone(edge.port, "1001") as phone,
+        scripted_phone(edge.port, "1002") as other,
+        media_socket() as (media_port, _),
+    ):
+        await register(phone, edge.port)
+        await register(other, edge.port)
+        token = await api.token("1001@acme")
+        await until_state(api, token, "ready")
+        agent = {"Authorization": f"Bearer {token}"}
+        caller = await caller_dials_in(edge, tmp_path)
+        try:
+            invite = await phone.next("INVITE")
+            assert isinstance(invite, Request)
+            await phone.reply(invite, 200, body=offer(media_port, "sendrecv", 1))
+            await phone.next("ACK")
+            (call,) = await live_calls_of(api, agent)
+            acme = sip.directory.tenant_for_domain("acme")
+            assert acme is not None
+            live = sip.live_calls.get(acme.tenant_id, call["call_id"])
+            assert live is not None
+            body = offer(media_port, "sendonly", 2)
+            await phone.send(callee_request(phone, edge.port, invite, "INVITE", 2, body))
+            assert (await phone.next("200")).cseq.number == 2  # type: ignore[union-attr]
+            await phone.send(callee_request(phone, edge.port, invite, "ACK", 2))
+            assert live.held and live.held_by_phone
+
+            url = f"/api/v1/live-calls/{call['call_id']}/transfer"
+            transfer = asyncio.create_task(api.client.post(url, json={"to": "1002"}, headers=agent))
+            ring = await other.next("INVITE")
+            assert isinstance(ring, Request)
+            await other.reply(ring, 200, body=offer(media_port + 2, "sendrecv", 1))
+            await other.next("ACK")
+            bye = await phone.next("BYE")  # 1001's leg, ended by the transfer
+            assert isinstance(bye, Request)
+            await phone.reply(bye, 200)
+            r = await transfer
+            assert r.status_code == 200, r.text
+            assert r.json()["held"] is False and r.json()["agent_extension"] == "1002"
+            assert not live.held and sip.media.switch.playing(live.caller_endpoint) is None
+            assert sip.media.switch.bridged_to(live.caller_endpoint) == live.agent.endpoint_id
+            await other.send(callee_request(other, edge.port, ring, "BYE", 2))
+            assert (await other.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
+            await finished(caller, tmp_path, "caller")
+        finally:
+            await stop(caller)

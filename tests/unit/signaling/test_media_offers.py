@@ -34,6 +34,14 @@ def offer(direction: str = "sendrecv", *, port: int = 40000, address: str = "127
         (offer("inactive"), True),
         (offer("recvonly"), False),  # they stop sending, they still hear us
         (offer(address="0.0.0.0"), True),  # RFC 2543's hold
+        # Secure audio first (which the engine does not answer), then plain audio: the
+        # plain one decides.
+        (
+            offer("sendrecv").replace(
+                "m=audio", "m=audio 40004 RTP/SAVP 0\r\na=sendonly\r\nm=audio"
+            ),
+            False,
+        ),
         # A video stream first, then audio on hold: the audio decides.
         (
             offer("sendonly").replace(
