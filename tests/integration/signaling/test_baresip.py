@@ -114,13 +114,18 @@ async def test_baresip_agent_answers_a_call(edge: Edge, tmp_path: Path) -> None:
             f"caller failed: {err.decode()}\n{errors.read_text() if errors.exists() else ''}"
         )
     finally:
-        if phone.returncode is None:
-            phone.terminate()
-        out, _ = await phone.communicate()
-    log = out.decode(errors="replace")
+        log = await output_of(phone)
     assert "Call established: sip:1001@" in log, log[-2000:]
     # libre reports the BYE the B2BUA passed on from the caller as a reset session.
     assert "session closed" in log, log[-2000:]
+
+
+async def output_of(phone: asyncio.subprocess.Process) -> str:
+    """baresip's output, once it has stopped (terminated if it still runs)."""
+    if phone.returncode is None:
+        phone.terminate()
+    out, _ = await phone.communicate()
+    return out.decode(errors="replace")
 
 
 async def command(console: int, line: str) -> None:
@@ -175,8 +180,5 @@ async def test_baresip_holds_and_resumes_a_call_in_the_ivr(edge: Edge, tmp_path:
         await command(console, "/hangup")
         await until(lambda: not engine.subscribed_endpoints, "the call ends")
     finally:
-        if phone.returncode is None:
-            phone.terminate()
-        out, _ = await phone.communicate()
-    log = out.decode(errors="replace")
+        log = await output_of(phone)
     assert "Call established: sip:4008001000@" in log, log[-2000:]

@@ -16,6 +16,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from telportal.events import CallState
+from telportal.signaling.live_calls import LiveCall
 from telportal.sip import Request, Response
 from tests.integration.signaling.conftest import Api, Edge
 from tests.integration.signaling.scripted_phones import (
@@ -112,6 +113,31 @@ async def in_call(
     return final
 
 
+async def ready_agent(api: Api) -> dict[str, str]:
+    """1001 signs in (its phone registered) and is ready; its API headers."""
+    token = await api.token("1001@acme")
+    await until_state(api, token, "ready")
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def agent_answers(
+    edge: Edge, api: Api, agent: dict[str, str], phone: Phone, media_port: int
+) -> tuple[Request, LiveCall]:
+    """1001's phone answers the queue's call; (the INVITE it got, the connected call)."""
+    sip = edge.platform.sip
+    assert sip is not None
+    invite = await phone.next("INVITE")
+    assert isinstance(invite, Request)
+    await phone.reply(invite, 200, body=offer(media_port, "sendrecv", 1))
+    await phone.next("ACK")
+    (call,) = await live_calls_of(api, agent)
+    acme = sip.directory.tenant_for_domain("acme")
+    assert acme is not None
+    live = sip.live_calls.get(acme.tenant_id, call["call_id"])
+    assert live is not None
+    return invite, live
+
+
 async def test_a_caller_in_the_ivr_holds_moves_and_resumes(edge: Edge) -> None:
     await add_carrier_trunk(edge)  # 127.0.0.1 is acme's carrier: no credentials asked
     async with (
@@ -179,20 +205,11 @@ async def test_the_agents_hold_button_plays_music_to_the_caller(
         media_socket() as (media_port, _),
     ):
         await register(phone, edge.port)
-        token = await api.token("1001@acme")
-        await until_state(api, token, "ready")  # 1002 has no phone: the call goes to 1001
-        agent = {"Authorization": f"Bearer {token}"}
+        agent = await ready_agent(api)  # 1002 is not signed in: the call goes to 1001
         caller = await caller_dials_in(edge, tmp)
         try:
-            invite = await phone.next("INVITE")
-            assert isinstance(invite, Request)
-            await phone.reply(invite, 200, body=offer(media_port, "sendrecv", 1))
-            await phone.next("ACK")
-            (call,) = await live_calls_of(api, agent)
-            acme = sip.directory.tenant_for_domain("acme")
-            assert acme is not None
-            live = sip.live_calls.get(acme.tenant_id, call["call_id"])
-            assert live is not None and not live.held
+            invite, live = await agent_answers(edge, api, agent, phone, media_port)
+            assert not live.held
             playing = sip.media.switch.playing
 
             async def reinvite(cseq: int, direction: str) -> Response:
@@ -206,7 +223,7 @@ async def test_the_agents_hold_button_plays_music_to_the_caller(
             on_hold = await reinvite(2, "sendonly")
             assert direction_of(on_hold.body) == "recvonly"
             view = (
-                await api.client.get(f"/api/v1/live-calls/{call['call_id']}", headers=agent)
+                await api.client.get(f"/api/v1/live-calls/{live.call_id}", headers=agent)
             ).json()
             assert view["held"] is True
             assert live.held and playing(live.caller_endpoint) is not None  # the music
@@ -243,27 +260,17 @@ async def test_a_hold_from_the_agents_phone_leaves_with_it_at_a_transfer(
     ):
         await register(phone, edge.port)
         await register(other, edge.port)
-        token = await api.token("1001@acme")
-        await until_state(api, token, "ready")
-        agent = {"Authorization": f"Bearer {token}"}
+        agent = await ready_agent(api)  # 1002 is not signed in: the call goes to 1001
         caller = await caller_dials_in(edge, tmp_path)
         try:
-            invite = await phone.next("INVITE")
-            assert isinstance(invite, Request)
-            await phone.reply(invite, 200, body=offer(media_port, "sendrecv", 1))
-            await phone.next("ACK")
-            (call,) = await live_calls_of(api, agent)
-            acme = sip.directory.tenant_for_domain("acme")
-            assert acme is not None
-            live = sip.live_calls.get(acme.tenant_id, call["call_id"])
-            assert live is not None
+            invite, live = await agent_answers(edge, api, agent, phone, media_port)
             body = offer(media_port, "sendonly", 2)
             await phone.send(callee_request(phone, edge.port, invite, "INVITE", 2, body))
             assert (await phone.next("200")).cseq.number == 2  # type: ignore[union-attr]
             await phone.send(callee_request(phone, edge.port, invite, "ACK", 2))
             assert live.held and live.held_by_phone
 
-            url = f"/api/v1/live-calls/{call['call_id']}/transfer"
+            url = f"/api/v1/live-calls/{live.call_id}/transfer"
             transfer = asyncio.create_task(api.client.post(url, json={"to": "1002"}, headers=agent))
             ring = await other.next("INVITE")
             assert isinstance(ring, Request)
