@@ -358,13 +358,10 @@ class _Leg:
             self._end(reason)
             return
         destination = self.next_hop()
-        owed = self._ack_owed
-        if owed is not None:
+        if self._ack_owed is not None:
             # 13.2.2.4: every 2xx is acknowledged, also one whose answer never came
             # (the other side hung up first): with the session as the peer had it.
-            self._ack_owed = None
-            ack = dialog.ack(owed[1], body=self.last_sdp, via=self._via(destination))
-            await self.service.send_outside_transaction(ack, destination)
+            await self.give_answer(self.last_sdp)
         bye = dialog.bye(via=self._via(destination))
         self._end(reason)
         try:
