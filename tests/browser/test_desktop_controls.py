@@ -250,6 +250,16 @@ def test_call_controls_send_their_requests_and_show_the_answers(
     feed(page, call_event(me, call_id, "talking"))
     expect(page.locator("#btn-hold")).to_have_text("Hold")
 
+    # The caller's phone holds the call: the card says so and the agent's controls stay.
+    feed(page, call_event(me, call_id, "caller_held"))
+    expect(page.locator("#call-detail")).to_have_text("The caller has put the call on hold")
+    expect(page.locator("#call-state")).to_have_text("Talking")
+    expect(page.locator("#btn-hold")).to_be_enabled()
+    feed(page, call_event(me, call_id, "monitor_listen", "1009"))  # other news keeps it
+    expect(page.locator("#call-detail")).to_have_text("The caller has put the call on hold")
+    feed(page, call_event(me, call_id, "caller_resumed"))
+    expect(page.locator("#call-detail")).not_to_have_text("The caller has put the call on hold")
+
     control("#dtmf [data-digit='5']", "dtmf", {"digits": "5"})
     control("#dtmf [data-digit='#']", "dtmf", {"digits": "#"})
     feed(page, call_event(me, call_id, "dtmf", "5#"))

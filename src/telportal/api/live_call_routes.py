@@ -64,6 +64,9 @@ class LiveCallOut(BaseModel):
     agent_id: str | None
     agent_extension: str
     held: bool
+    caller_held: bool = Field(
+        description="The caller's phone holds the call; the agent hears music"
+    )
     recording: bool
     recording_paused: bool
     monitors: list[dict[str, str]]
@@ -79,6 +82,7 @@ def _out(call: LiveCall) -> LiveCallOut:
         agent_id=call.agent_id,
         agent_extension=call.agent.extension,
         held=call.held,
+        caller_held=call.caller_held,
         recording=call.recording is not None,
         recording_paused=call.recording_paused,
         monitors=[

@@ -21,7 +21,7 @@ from telportal.media.events import DigitReceived, PlayFinished
 from telportal.sdp import SessionDescription
 from telportal.signaling.calls import InboundCall, OutboundLeg, phone_destination
 from telportal.signaling.media_offers import EngineOffers, anchor
-from telportal.signaling.music import BUILTIN_MUSIC
+from telportal.signaling.music import play_hold_music
 
 if TYPE_CHECKING:
     from telportal.signaling.live_calls import LiveCall
@@ -330,8 +330,7 @@ def music_while_held(agent: AgentLeg, engine: MediaEngine, caller_endpoint: str)
 
     async def changed(held: bool) -> None:
         if held:
-            music = Playlist(BUILTIN_MUSIC, loop=True)
-            await engine.play(caller_endpoint, music, barge_in=False)
+            await play_hold_music(engine, caller_endpoint)
         else:
             await engine.stop_play(caller_endpoint)
 

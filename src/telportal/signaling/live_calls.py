@@ -2,7 +2,8 @@
 
 A call an agent answered is registered here for as long as it lasts. The API then
 acts on it: hang up, hold and unhold (the caller hears music, the agent silence; the
-agent's phone holding the call does the same),
+agent's phone holding the call does the same; the caller's phone holding it plays the
+music to the agent instead, as a PBX does),
 send DTMF to the caller's side, pause and resume the recording (for card numbers),
 transfer it blind to another extension, and let a supervisor listen, whisper to the
 agent or barge in. Every change is published as a `CallState` event.
@@ -22,11 +23,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from telportal.events import CallState
-from telportal.media import MediaEngine, MixRole, Playlist
+from telportal.media import MediaEngine, MixRole
 from telportal.signaling.agent_leg import AgentLeg, ring_agent, ring_number
 from telportal.signaling.calls import InboundCall, OutboundLeg
 from telportal.signaling.media_offers import EngineOffers
-from telportal.signaling.music import BUILTIN_MUSIC
+from telportal.signaling.music import play_hold_music
 
 if TYPE_CHECKING:
     from telportal.signaling.service import SipService
@@ -64,6 +65,10 @@ class LiveCall:
     # The hold came from the agent's phone (its re-INVITE), not from the API: it
     # leaves with that phone (a transfer), and only the phone's resume ends it.
     held_by_phone: bool = False
+    # The caller's phone holds the call (its re-INVITE): the agent hears music.
+    caller_held: bool = False
+    # The endpoint the caller's hold plays music to (the agent's), while it does.
+    music_to: str | None = None
     recording_paused: bool = False
     # Supervisors (listen, whisper, barge) and conference members (participant).
     monitors: dict[str, Monitor] = field(default_factory=dict)
@@ -101,10 +106,14 @@ class LiveCalls:
     def add(self, call: LiveCall) -> None:
         self._calls[(call.tenant_id, call.call_id)] = call
         self._follow_hold_button(call)
+        self._follow_caller_hold(call)
         self._publish(call, "talking")
 
     def remove(self, call: LiveCall) -> None:
         _stop_following(call.agent)
+        offers = call.party.offer_answerer
+        if isinstance(offers, EngineOffers):
+            offers.on_hold = None
         if self._calls.pop((call.tenant_id, call.call_id), None) is not None:
             self._publish(call, "ended")
 
@@ -133,6 +142,39 @@ class LiveCalls:
         now = _phone_holds(agent)
         if now != held and call.agent is agent and now != call.held:
             await self._phone_held(call, agent, now)
+
+    def _follow_caller_hold(self, call: LiveCall) -> None:
+        """The caller's phone holding the call: the agent hears music, not dead air,
+        and the desktop says who holds it. The call stays connected as it was."""
+        offers = call.party.offer_answerer
+        if isinstance(offers, EngineOffers):
+            offers.on_hold = functools.partial(self._caller_holds, call)
+            if offers.held:  # held while it waited in the queue
+                self.service.spawn(self._caller_holds(call, True))
+
+    async def _caller_holds(self, call: LiveCall, held: bool) -> None:
+        if held == call.caller_held or call.party.ended.is_set():
+            return
+        call.caller_held = held
+        self._publish(call, "caller_held" if held else "caller_resumed")
+        await self._music_for_agent(call)
+
+    async def _music_for_agent(self, call: LiveCall) -> None:
+        """Music to the agent while the caller holds and the agent talks to nobody
+        else: not on the agent's own hold, nor in a consultation. A prompt takes the
+        place of bridged or mixed audio, so the bridge or mix itself stays as it is."""
+        engine = self.engine
+        want = None
+        if call.caller_held and not call.held and call.consult is None:
+            want = call.agent.endpoint_id
+        if call.music_to == want:
+            return
+        if call.music_to is not None:
+            with contextlib.suppress(Exception):  # that agent may be gone (a transfer)
+                await engine.stop_play(call.music_to)
+        call.music_to = want
+        if want is not None:
+            await play_hold_music(engine, want)
 
     def get(self, tenant_id: str, call_id: str) -> LiveCall | None:
         return self._calls.get((tenant_id, call_id))
@@ -166,12 +208,9 @@ class LiveCalls:
         engine = self.engine
         await engine.unbridge(call.caller_endpoint)
         await engine.unmix(call.caller_endpoint)
-        await engine.play(
-            call.caller_endpoint,
-            Playlist(BUILTIN_MUSIC, loop=True),
-            barge_in=False,
-        )
+        await play_hold_music(engine, call.caller_endpoint)
         call.held = True
+        await self._music_for_agent(call)  # the agent on hold hears silence
         self._publish(call, "held")
 
     async def unhold(self, call: LiveCall) -> None:
@@ -398,12 +437,13 @@ class LiveCalls:
         engine = self.engine
         if not call.monitors:
             await engine.bridge(call.caller_endpoint, call.agent.endpoint_id)
-            return
-        await engine.mix(call.mix_id, call.caller_endpoint, MixRole.PARTICIPANT)
-        await engine.mix(call.mix_id, call.agent.endpoint_id, MixRole.PARTICIPANT)
-        for m in call.monitors.values():
-            whisper_to = call.agent.endpoint_id if m.mode is MixRole.WHISPER else None
-            await engine.mix(call.mix_id, m.leg.endpoint_id, m.mode, whisper_to=whisper_to)
+        else:
+            await engine.mix(call.mix_id, call.caller_endpoint, MixRole.PARTICIPANT)
+            await engine.mix(call.mix_id, call.agent.endpoint_id, MixRole.PARTICIPANT)
+            for m in call.monitors.values():
+                whisper_to = call.agent.endpoint_id if m.mode is MixRole.WHISPER else None
+                await engine.mix(call.mix_id, m.leg.endpoint_id, m.mode, whisper_to=whisper_to)
+        await self._music_for_agent(call)  # a new agent, or back from a hold
 
 
 def _phone_holds(agent: AgentLeg) -> bool:

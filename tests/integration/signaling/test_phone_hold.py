@@ -5,7 +5,8 @@ Before, the leg answered with the SDP it had last sent: a sendonly offer got sen
 (RFC 3264 6.1 forbids it), RTP kept going to a phone that had put us on hold, and a
 phone that moved to another port heard nothing more. An agent's hold button now
 holds the call as the API's hold does: the caller hears music and the call's state
-says held.
+says held. A caller's phone holding the call plays the music to the agent instead of
+leaving them in dead air.
 """
 
 import asyncio
@@ -16,6 +17,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from telportal.events import CallState
+from telportal.rtp.dtmf import TelephoneEvent, event_code
+from telportal.rtp.packet import RtpPacket
 from telportal.signaling.live_calls import LiveCall
 from telportal.sip import Request, Response
 from tests.integration.signaling.conftest import Api, Edge
@@ -40,6 +43,10 @@ class _Counter(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.packets = 0
         self.arrived = asyncio.Event()
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
 
     def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
         self.packets += 1
@@ -78,6 +85,25 @@ def offer(port: int, direction: str, version: int) -> bytes:
         SDP.replace(b"40000", str(port).encode()).replace(b"o=- 1 1", f"o=- 1 {version}".encode())
         + f"a={direction}\r\n".encode()
     )
+
+
+async def press(counter: _Counter, to: tuple[str, int], digit: str) -> None:
+    """A key press in RFC 4733 events from the phone's RTP port, as a phone sends it."""
+    assert counter.transport is not None
+    code = event_code(digit)
+    steps = [(160, False), (320, False), (480, False), (640, True), (640, True), (640, True)]
+    for seq, (duration, end) in enumerate(steps, start=1):
+        payload = TelephoneEvent(code, end=end, duration=duration).serialize()
+        packet = RtpPacket(101, seq, 8000, 0x1234, payload, marker=seq == 1)
+        counter.transport.sendto(packet.serialize(), to)
+        await asyncio.sleep(0.02)
+
+
+def media_address(body: bytes) -> tuple[str, int]:
+    host = re.search(rb"c=IN IP4 (\S+)", body)
+    port = re.search(rb"m=audio (\d+) ", body)
+    assert host is not None and port is not None, body
+    return host.group(1).decode(), int(port.group(1))
 
 
 def direction_of(body: bytes) -> str:
@@ -289,3 +315,81 @@ async def test_a_hold_from_the_agents_phone_leaves_with_it_at_a_transfer(
             await finished(caller, tmp_path, "caller")
         finally:
             await stop(caller)
+
+
+async def test_a_caller_who_holds_plays_music_to_the_agent(edge: Edge, api: Api) -> None:
+    """The caller's phone holds the call: the agent hears music rather than dead air,
+    the desktop is told, the agent's own hold still means silence for the agent, and
+    the caller's resume gives the conversation back."""
+    sip = edge.platform.sip
+    assert sip is not None and sip.media is not None
+    switch = sip.media.switch
+    await add_carrier_trunk(edge)
+    bus = edge.platform.bus.subscribe()
+    events = SDP.replace(b"RTP/AVP 0", b"RTP/AVP 0 101") + b"a=rtpmap:101 telephone-event/8000\r\n"
+    async with (
+        scripted_phone(edge.port, "13800138000") as caller,
+        scripted_phone(edge.port, "1001") as phone,
+        media_socket() as (caller_port, caller_media),
+        media_socket() as (agent_port, agent_media),
+    ):
+        await register(phone, edge.port)
+        agent = await ready_agent(api)
+        uri = f"sip:4008001000@127.0.0.1:{edge.port}"
+        call_id = "caller-holds-the-agent"
+
+        def sdp(direction: str, version: int) -> bytes:
+            body = events.replace(b"40000", str(caller_port).encode())
+            return body.replace(b"o=- 1 1", f"o=- 1 {version}".encode()) + (
+                f"a={direction}\r\n".encode()
+            )
+
+        await caller.send(caller.line("INVITE", uri, 1, call_id, [], body=sdp("sendrecv", 1)))
+        ok = await caller.next("200")
+        assert isinstance(ok, Response)
+        tag = ok.to.tag or ""
+        await caller.send(caller.line("ACK", uri, 1, call_id, [], to_tag=tag))
+        await first_packet(caller_media)  # the greeting
+        await press(caller_media, media_address(ok.body), "1")  # sales: 1001 rings
+        _, live = await agent_answers(edge, api, agent, phone, agent_port)
+        view_url = f"/api/v1/live-calls/{live.call_id}"
+        # The caller sends no audio in this test: before the hold the agent hears nothing.
+        assert await packets_within(agent_media, 0.4) == 0
+
+        held = await in_call(caller, uri, 2, call_id, tag, sdp("sendonly", 2))
+        assert direction_of(held.body) == "recvonly"
+        assert live.caller_held and not live.held
+        assert switch.playing(live.agent.endpoint_id) is not None
+        assert await packets_within(agent_media, 0.4) > 0, "the agent hears dead air"
+        assert switch.bridged_to(live.caller_endpoint) == live.agent.endpoint_id
+        view = (await api.client.get(view_url, headers=agent)).json()
+        assert view["caller_held"] is True and view["held"] is False
+
+        # The agent holds too: silence for the agent, as on any hold; unhold: music again.
+        r = await api.client.post(f"{view_url}/hold", headers=agent)
+        assert r.status_code == 200, r.text
+        assert switch.playing(live.agent.endpoint_id) is None
+        assert await packets_within(agent_media, 0.4) == 0
+        r = await api.client.post(f"{view_url}/unhold", headers=agent)
+        assert r.status_code == 200, r.text
+        assert switch.playing(live.agent.endpoint_id) is not None
+
+        resumed = await in_call(caller, uri, 3, call_id, tag, sdp("sendrecv", 3))
+        assert direction_of(resumed.body) == "sendrecv"
+        assert not live.caller_held and switch.playing(live.agent.endpoint_id) is None
+        assert switch.bridged_to(live.caller_endpoint) == live.agent.endpoint_id
+        assert await packets_within(agent_media, 0.4) == 0
+        assert (await api.client.get(view_url, headers=agent)).json()["caller_held"] is False
+
+        await caller.send(caller.line("BYE", uri, 4, call_id, [], to_tag=tag))
+        assert (await caller.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
+        bye = await phone.next("BYE")  # the agent's leg ends with the caller's
+        assert isinstance(bye, Request)
+        await phone.reply(bye, 200)
+    states = []
+    while (event := bus.get_nowait()) is not None:
+        if isinstance(event, CallState) and event.call_id == live.call_id:
+            states.append(event.state)
+    assert states[:6] == ["talking", "caller_held", "held", "talking", "caller_resumed", "ended"], (
+        states
+    )

@@ -46,6 +46,7 @@ function newCall(fields) {
     state: "offered",
     talkSince: null,
     held: false,
+    callerHeld: false,
     recording: null,
     recordingPaused: false,
     consulting: null,
@@ -168,6 +169,12 @@ export function callStateEvent(desk, event) {
     case "conference":
       if (event.detail && !live.conference.includes(event.detail)) live.conference.push(event.detail);
       break;
+    case "caller_held":
+      live.callerHeld = true;
+      break;
+    case "caller_resumed":
+      live.callerHeld = false;
+      break;
     case "recording_paused":
       live.recordingPaused = true;
       live.recording = true;
@@ -222,6 +229,7 @@ function applyLiveCall(live, call) {
   live.caller = call.caller ?? live.caller;
   live.queue = call.queue ?? live.queue;
   live.held = Boolean(call.held);
+  live.callerHeld = Boolean(call.caller_held);
   live.recording = Boolean(call.recording);
   live.recordingPaused = Boolean(call.recording_paused);
   live.consulting = call.consulting ?? null;
@@ -428,6 +436,7 @@ export function renderCall(desk) {
   if (desk.busy && desk.busyLabel) detail = desk.busyLabel;
   else if (live?.transferTo) detail = t("call.transferringTo", { target: live.transferTo });
   else if (live?.consulting) detail = t("call.consultingWith", { target: live.consulting });
+  else if (live?.callerHeld && CONNECTED.has(state)) detail = t("call.callerHolds");
   else if (live?.conference.length && CONNECTED.has(state))
     detail = t("call.conferenceWith", { targets: live.conference.join(", ") });
   else if (live?.note) detail = live.note;
