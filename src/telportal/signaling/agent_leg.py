@@ -331,6 +331,8 @@ def music_while_held(agent: AgentLeg, engine: MediaEngine, caller_endpoint: str)
     async def changed(held: bool) -> None:
         if held:
             await play_hold_music(engine, caller_endpoint)
+            if not offers.held:  # resumed while the music loaded
+                await engine.stop_play(caller_endpoint)
         else:
             await engine.stop_play(caller_endpoint)
 

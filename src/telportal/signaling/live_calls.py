@@ -175,6 +175,9 @@ class LiveCalls:
         call.music_to = want
         if want is not None:
             await play_hold_music(engine, want)
+            if call.music_to != want:  # changed while the music loaded: stop it again
+                with contextlib.suppress(Exception):
+                    await engine.stop_play(want)
 
     def get(self, tenant_id: str, call_id: str) -> LiveCall | None:
         return self._calls.get((tenant_id, call_id))

@@ -111,6 +111,13 @@ async def test_the_caller_hears_music_while_the_agents_phone_holds(tmp_path: Pat
         await leg.offer_answerer.answer(offer("sendrecv", port=40010).encode())
         assert engine.switch.playing(caller.endpoint_id) is None
         assert engine.switch.bridged_to(caller.endpoint_id) == phone.endpoint_id
+        # Held and at once resumed: the music that was loading does not start after.
+        await asyncio.gather(
+            leg.offer_answerer.answer(offer("sendonly", port=40010).encode()),
+            leg.offer_answerer.answer(offer("sendrecv", port=40010).encode()),
+        )
+        await asyncio.sleep(0.05)
+        assert engine.switch.playing(caller.endpoint_id) is None
 
 
 class _Service:
@@ -145,7 +152,7 @@ async def test_call_control_follows_the_agents_hold_button(
         offers = EngineOffers(engine, phone.endpoint_id)
         leg = SimpleNamespace(offer_answerer=offers)
         agent = AgentLeg("1001", cast(OutboundLeg, leg), phone.endpoint_id)
-        party = SimpleNamespace(ended=asyncio.Event())
+        party = SimpleNamespace(ended=asyncio.Event(), offer_answerer=None)
         live = LiveCall(
             "t1", "c1", "13800000000", "sales", "u1", agent, caller.endpoint_id,
             cast(InboundCall, party), None,
@@ -167,5 +174,43 @@ async def test_call_control_follows_the_agents_hold_button(
         assert not live.held and engine.switch.playing(caller.endpoint_id) is None
         assert engine.switch.bridged_to(caller.endpoint_id) == phone.endpoint_id
         assert service.published == ["talking", "held", "talking"]
+        calls.remove(live)
+        assert offers.on_hold is None
+
+
+async def test_a_callers_quick_hold_and_resume_leave_the_agent_no_music(tmp_path: Path) -> None:
+    """The caller's phone holds and at once resumes: the music the hold started loading
+    for the agent must not start after the resume stopped it."""
+    async with EmbeddedMediaEngine(MediaConfig(cache_dir=tmp_path)) as engine:
+        caller = await engine.create_endpoint("c1", SessionDescription.parse(offer()))
+        phone = await engine.create_endpoint("c1", SessionDescription.parse(offer(port=40010)))
+        agent_leg = SimpleNamespace(offer_answerer=EngineOffers(engine, phone.endpoint_id))
+        agent = AgentLeg("1001", cast(OutboundLeg, agent_leg), phone.endpoint_id)
+        offers = EngineOffers(engine, caller.endpoint_id)
+        party = SimpleNamespace(ended=asyncio.Event(), offer_answerer=offers)
+        live = LiveCall(
+            "t1", "c1", "13800000000", "sales", "u1", agent, caller.endpoint_id,
+            cast(InboundCall, party), None,
+        )  # fmt: skip
+        service = _Service(engine)
+        calls = LiveCalls(cast(SipService, service))
+        await engine.bridge(caller.endpoint_id, phone.endpoint_id)
+        calls.add(live)
+        await offers.answer(offer("sendonly").encode())
+        assert live.caller_held and engine.switch.playing(phone.endpoint_id) is not None
+        await offers.answer(offer("sendrecv").encode())
+        assert not live.caller_held and engine.switch.playing(phone.endpoint_id) is None
+
+        await asyncio.gather(
+            offers.answer(offer("sendonly").encode()), offers.answer(offer("sendrecv").encode())
+        )
+        await asyncio.sleep(0.05)
+        assert not live.caller_held and live.music_to is None
+        assert engine.switch.playing(phone.endpoint_id) is None
+        assert engine.switch.bridged_to(caller.endpoint_id) == phone.endpoint_id
+        await service.settle()
+        assert service.published == [
+            "talking", "caller_held", "caller_resumed", "caller_held", "caller_resumed"
+        ]  # fmt: skip
         calls.remove(live)
         assert offers.on_hold is None
