@@ -140,6 +140,33 @@ class _Service:
             await self.tasks.pop(0)
 
 
+def held(live: LiveCall) -> bool:
+    """The call's hold, read afresh (an attribute test would narrow it for mypy)."""
+    return live.held
+
+
+def caller_held(live: LiveCall) -> bool:
+    return live.caller_held
+
+
+async def _connected_call(engine: EmbeddedMediaEngine) -> tuple[LiveCall, LiveCalls, _Service]:
+    """A caller bridged to agent 1001, both legs answered by their engine endpoints;
+    the call not yet added to its `LiveCalls`."""
+    caller = await engine.create_endpoint("c1", SessionDescription.parse(offer()))
+    phone = await engine.create_endpoint("c1", SessionDescription.parse(offer(port=40010)))
+    leg = SimpleNamespace(offer_answerer=EngineOffers(engine, phone.endpoint_id))
+    agent = AgentLeg("1001", cast(OutboundLeg, leg), phone.endpoint_id)
+    offers = EngineOffers(engine, caller.endpoint_id)
+    party = SimpleNamespace(ended=asyncio.Event(), offer_answerer=offers)
+    live = LiveCall(
+        "t1", "c1", "13800000000", "sales", "u1", agent, caller.endpoint_id,
+        cast(InboundCall, party), None,
+    )  # fmt: skip
+    service = _Service(engine)
+    await engine.bridge(caller.endpoint_id, phone.endpoint_id)
+    return live, LiveCalls(cast(SipService, service)), service
+
+
 @pytest.mark.parametrize("held_before", [False, True])
 async def test_call_control_follows_the_agents_hold_button(
     tmp_path: Path, held_before: bool
@@ -147,32 +174,22 @@ async def test_call_control_follows_the_agents_hold_button(
     """The phone's hold is the call's hold (music, `held`, the event); a phone that held
     before the call was connected is found held when it is."""
     async with EmbeddedMediaEngine(MediaConfig(cache_dir=tmp_path)) as engine:
-        caller = await engine.create_endpoint("c1", SessionDescription.parse(offer()))
-        phone = await engine.create_endpoint("c1", SessionDescription.parse(offer(port=40010)))
-        offers = EngineOffers(engine, phone.endpoint_id)
-        leg = SimpleNamespace(offer_answerer=offers)
-        agent = AgentLeg("1001", cast(OutboundLeg, leg), phone.endpoint_id)
-        party = SimpleNamespace(ended=asyncio.Event(), offer_answerer=None)
-        live = LiveCall(
-            "t1", "c1", "13800000000", "sales", "u1", agent, caller.endpoint_id,
-            cast(InboundCall, party), None,
-        )  # fmt: skip
-        service = _Service(engine)
-        calls = LiveCalls(cast(SipService, service))
-        await engine.bridge(caller.endpoint_id, phone.endpoint_id)
+        live, calls, service = await _connected_call(engine)
+        offers = cast(EngineOffers, live.agent.leg.offer_answerer)
+        caller, phone = live.caller_endpoint, live.agent.endpoint_id
         if held_before:
             await offers.answer(offer("sendonly", port=40010).encode())
         calls.add(live)
         await service.settle()
         if not held_before:
-            assert not live.held and engine.switch.playing(caller.endpoint_id) is None
+            assert not held(live) and engine.switch.playing(caller) is None
             await offers.answer(offer("sendonly", port=40010).encode())
             await service.settle()
-        assert live.held and engine.switch.playing(caller.endpoint_id) is not None
+        assert held(live) and engine.switch.playing(caller) is not None
         await offers.answer(offer("sendrecv", port=40010).encode())
         await service.settle()
-        assert not live.held and engine.switch.playing(caller.endpoint_id) is None
-        assert engine.switch.bridged_to(caller.endpoint_id) == phone.endpoint_id
+        assert not held(live) and engine.switch.playing(caller) is None
+        assert engine.switch.bridged_to(caller) == phone
         assert service.published == ["talking", "held", "talking"]
         calls.remove(live)
         assert offers.on_hold is None
@@ -182,32 +199,22 @@ async def test_a_callers_quick_hold_and_resume_leave_the_agent_no_music(tmp_path
     """The caller's phone holds and at once resumes: the music the hold started loading
     for the agent must not start after the resume stopped it."""
     async with EmbeddedMediaEngine(MediaConfig(cache_dir=tmp_path)) as engine:
-        caller = await engine.create_endpoint("c1", SessionDescription.parse(offer()))
-        phone = await engine.create_endpoint("c1", SessionDescription.parse(offer(port=40010)))
-        agent_leg = SimpleNamespace(offer_answerer=EngineOffers(engine, phone.endpoint_id))
-        agent = AgentLeg("1001", cast(OutboundLeg, agent_leg), phone.endpoint_id)
-        offers = EngineOffers(engine, caller.endpoint_id)
-        party = SimpleNamespace(ended=asyncio.Event(), offer_answerer=offers)
-        live = LiveCall(
-            "t1", "c1", "13800000000", "sales", "u1", agent, caller.endpoint_id,
-            cast(InboundCall, party), None,
-        )  # fmt: skip
-        service = _Service(engine)
-        calls = LiveCalls(cast(SipService, service))
-        await engine.bridge(caller.endpoint_id, phone.endpoint_id)
+        live, calls, service = await _connected_call(engine)
+        offers = cast(EngineOffers, live.party.offer_answerer)
+        caller, phone = live.caller_endpoint, live.agent.endpoint_id
         calls.add(live)
         await offers.answer(offer("sendonly").encode())
-        assert live.caller_held and engine.switch.playing(phone.endpoint_id) is not None
+        assert caller_held(live) and engine.switch.playing(phone) is not None
         await offers.answer(offer("sendrecv").encode())
-        assert not live.caller_held and engine.switch.playing(phone.endpoint_id) is None
+        assert not caller_held(live) and engine.switch.playing(phone) is None
 
         await asyncio.gather(
             offers.answer(offer("sendonly").encode()), offers.answer(offer("sendrecv").encode())
         )
         await asyncio.sleep(0.05)
-        assert not live.caller_held and live.music_to is None
-        assert engine.switch.playing(phone.endpoint_id) is None
-        assert engine.switch.bridged_to(caller.endpoint_id) == phone.endpoint_id
+        assert not caller_held(live) and live.music_to is None
+        assert engine.switch.playing(phone) is None
+        assert engine.switch.bridged_to(caller) == phone
         await service.settle()
         assert service.published == [
             "talking", "caller_held", "caller_resumed", "caller_held", "caller_resumed"
