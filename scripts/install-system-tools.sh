@@ -6,6 +6,8 @@ set -eu
 missing=""
 command -v sipp >/dev/null 2>&1 || missing="$missing sip-tester"
 command -v baresip >/dev/null 2>&1 || missing="$missing baresip-core"
+# the DNS tests (tests/integration/net/test_dns_locate.py) ask a real dnsmasq
+command -v dnsmasq >/dev/null 2>&1 || [ -x /usr/sbin/dnsmasq ] || missing="$missing dnsmasq-base"
 # the browser tests (tests/browser) drive Debian's Chromium through Playwright
 command -v chromium >/dev/null 2>&1 || missing="$missing chromium"
 # a CJK font, so the zh-CN pages render (and their screenshots show) Chinese, not boxes
