@@ -28,6 +28,8 @@ from telportal.events import EventBus, InProcessBus
 from telportal.ivr.publishing import FlowRepository
 from telportal.media import EmbeddedMediaEngine, MediaConfig
 from telportal.net import UDP_REPEAT_WINDOW, SipTransportLayer, TransportConfig
+from telportal.net.dns import DnsResolver
+from telportal.net.locate import DnsError
 from telportal.notify import (
     CaseNotifier,
     EmailNotifications,
@@ -151,6 +153,10 @@ def build_platform(
         sip.media = EmbeddedMediaEngine(media_config(config), clock=clock)
         sip.flows = FlowRepository(db, recheck_seconds=FLOW_RECHECK_SECONDS).current
         sip.records = CallRecordWriter(CallRecords(db), clock)
+        try:
+            sip.dns = DnsResolver(config.sip.dns_servers, timeout=config.sip.dns_timeout)
+        except DnsError as exc:  # no resolv.conf: names are left to the system's resolver
+            log.warning("carriers will not be located by DNS SRV records: %s", exc)
         sip.prompt_dir = config.data_dir / "prompts"
         sip.recording_dir = config.data_dir / "recordings"
     desktops = AgentDesktops()

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from telportal.compiled import INTERPRETED_ENV
+from telportal.net.dns import nameserver_address
 
 ENV_PREFIX = "TELPORTAL_"
 # Environment variables that are not settings: the loader's own, and the one that
@@ -122,6 +123,10 @@ class SipConfig(_Section):
     auth_max_failures: int = Field(20, ge=1, le=10000)
     auth_window_seconds: int = Field(60, ge=1)
     auth_ban_seconds: int = Field(600, ge=1)
+    # Where carriers' names are looked up (RFC 3263: NAPTR, SRV, A/AAAA): "host" or
+    # "host:port" ("[::1]:53"); empty means the system's resolv.conf.
+    dns_servers: tuple[str, ...] = ()
+    dns_timeout: float = Field(2.0, gt=0, le=30)
 
     @model_validator(mode="after")
     def _tls_needs_files(self) -> "SipConfig":
@@ -129,6 +134,8 @@ class SipConfig(_Section):
             raise ValueError("tls_listen needs tls_cert and tls_key")
         if self.min_expires > self.max_expires:
             raise ValueError("min_expires must not exceed max_expires")
+        for entry in self.dns_servers:
+            nameserver_address(entry)  # raises ValueError naming a bad entry
         return self
 
 

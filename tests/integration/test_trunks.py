@@ -48,6 +48,29 @@ async def test_trunk_secrets_validation_and_visibility(
         err = assert_error(r, 422, "invalid_request")
         assert err["details"][0]["field"] == field, err
 
+    # A carrier found by DNS: no port, so its SRV records give servers and ports.
+    r = await client.post(
+        "/api/v1/trunks", json={"name": "srv", "host": "carrier.example", "port": None},
+        headers=w.admin,
+    )  # fmt: skip
+    assert r.status_code == 201 and r.json()["port"] is None, r.text
+    by_default = await client.post(
+        "/api/v1/trunks", json={"name": "plain", "host": "carrier.example"}, headers=w.admin
+    )
+    assert by_default.json()["port"] == 5060
+    r = await client.patch(
+        f"/api/v1/trunks/{by_default.json()['id']}", json={"port": None}, headers=w.admin
+    )
+    assert r.status_code == 200 and r.json()["port"] is None, r.text
+    for made in ("srv", "plain"):
+        (trunk_id,) = [
+            t["id"]
+            for t in (await client.get("/api/v1/trunks", headers=w.admin)).json()["items"]
+            if t["name"] == made
+        ]
+        r = await client.delete(f"/api/v1/trunks/{trunk_id}", headers=w.admin)
+        assert r.status_code == 204
+
     # A platform trunk belongs to the operator: tenants do not see it.
     shared = (
         await client.post(

@@ -81,6 +81,8 @@ def test_list_setting_from_env_json() -> None:
         ("", {"TELPORTAL_AUTO_MIGRATE": "perhaps"}, "setting 'auto_migrate'"),
         ("media:\n  idle_port_pairs: -1\n", {}, "setting 'media.idle_port_pairs'"),
         ("media:\n  port_reuse_after_seconds: 99\n", {}, "'media.port_reuse_after_seconds'"),
+        ("sip:\n  dns_servers: [dns.example]\n", {}, "nameserver 'dns.example' is not an IP"),
+        ("sip:\n  dns_servers: ['127.0.0.1:99999']\n", {}, "'127.0.0.1:99999'"),
     ],
 )
 def test_bad_values_name_the_key_and_source(

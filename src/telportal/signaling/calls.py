@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
-from telportal.net import Peer, Source, Transport
+from telportal.net import NoRoute, Peer, Source, Transport
 from telportal.net.address import ip_literal, same_host
 from telportal.sip import (
     Headers,
@@ -774,6 +774,13 @@ class OutboundLeg(_Leg):
         self._txn: TransactionId | None = None
         self._cseq = 0
         self._cancelled = False
+        # A server to find by DNS before the INVITE goes (RFC 3263): the target's
+        # (host, port or None, transport); `destination` then becomes the first found.
+        self.server: tuple[str, int | None, Transport] | None = None
+        # The servers found after `destination`, tried in turn when it does not
+        # answer at all or answers 503 (RFC 3263 4.3).
+        self.alternatives: list[Address] = []
+        self._unanswered = False  # the last attempt timed out or could not be sent
         # To tags of forked answers acknowledged and ended (`end_fork`).
         self._forks: set[str] = set()
 
@@ -804,10 +811,20 @@ class OutboundLeg(_Leg):
     async def dial(self, sdp: bytes, on_provisional: ProvisionalHandler | None = None) -> Response:
         """Send the INVITE; returns the final response (2xx acknowledged already)."""
         self.last_sdp = sdp
+        if self.server is not None:
+            nowhere = await self._locate(sdp, self.server)
+            if nowhere is not None:
+                return nowhere
         request = self._build_invite(sdp)
-        for _ in range(2):  # the first try, and one more with credentials
+        challenged = False  # one more try with credentials, per server
+        while True:
             response = await self._attempt(request, on_provisional)
-            if response.status in (401, 407) and self.credentials and not self.ended.is_set():
+            if (
+                response.status in (401, 407)
+                and self.credentials
+                and not challenged
+                and not self.ended.is_set()
+            ):
                 header = "WWW-Authenticate" if response.status == 401 else "Proxy-Authenticate"
                 challenge = response.headers.get(header)
                 if challenge is not None:
@@ -820,7 +837,12 @@ class OutboundLeg(_Leg):
                         break
                     name = "Authorization" if response.status == 401 else "Proxy-Authorization"
                     request = self._build_invite(sdp, (name, answer))
+                    challenged = True
                     continue
+            if self._next_server(response):
+                request = self._build_invite(sdp)
+                challenged = False
+                continue
             break
         self.final = response
         if 200 <= response.status < 300:
@@ -831,17 +853,50 @@ class OutboundLeg(_Leg):
             self._end("cancelled" if self._cancelled else f"failed {response.status}")
         return response
 
+    async def _locate(
+        self, sdp: bytes, server: tuple[str, int | None, Transport]
+    ) -> Response | None:
+        """Find the target's servers by DNS: None when found (`destination` is the
+        first), else the local 503 the call ends with."""
+        host, port, transport = server
+        try:
+            found = await self.service.locate(host, port, transport)
+        except NoRoute as exc:
+            log.warning("call to %s not placed: %s", self.target, exc)
+            failed = make_response(self._build_invite(sdp), 503, "No Server Found")
+            self.final = failed
+            self._end("failed 503")
+            return failed
+        self.destination = found[0]
+        self.alternatives = found[1:]
+        return None
+
+    def _next_server(self, response: Response) -> bool:
+        """Move on to the next server DNS gave, when this one did not answer at all or
+        answered 503 (RFC 3263 4.3) and the call is still wanted."""
+        if not self.alternatives or self._cancelled or self.ended.is_set():
+            return False
+        if not (self._unanswered or response.status == 503):
+            return False
+        failed = self.destination
+        self.destination = self.alternatives.pop(0)
+        why = "no answer" if self._unanswered else "503"
+        log.info("call to %s: %s from %s, trying %s", self.target, why, failed, self.destination)
+        return True
+
     async def _attempt(
         self, request: Request, on_provisional: ProvisionalHandler | None
     ) -> Response:
         self.invite = request
+        self._unanswered = False
         responses: asyncio.Queue[Response | None] = asyncio.Queue()
         self.service.note_uac(self)
         self._txn = await self.service.start_client(request, self.destination, responses)
         try:
             while True:
                 response = await responses.get()
-                if response is None:
+                if response is None:  # Timer B, or the request could not be sent
+                    self._unanswered = True
                     return make_response(request, 408, "Request Timeout")
                 if response.status < 200:
                     if on_provisional is not None and response.status > 100:

@@ -60,7 +60,7 @@ class SipTrunk:
     tenant_id: str | None
     name: str
     host: str
-    port: int
+    port: int | None  # None: located by DNS, SRV records first (RFC 3263)
     transport: str
     networks: tuple[IpNetwork, ...]
     keepalive: bool

@@ -36,6 +36,7 @@ from telportal.net import (
     UDP_REPEAT_WINDOW,
     ConnectionGone,
     Listener,
+    NoRoute,
     Peer,
     Repeat,
     SipTransportLayer,
@@ -45,6 +46,9 @@ from telportal.net import (
     TransportConfig,
     TransportError,
 )
+from telportal.net.address import ip_literal
+from telportal.net.locate import DnsLookup
+from telportal.net.locate import locate as locate_servers
 from telportal.signaling.calls import (
     Credentials,
     InboundCall,
@@ -108,6 +112,9 @@ HOUSEKEEPING_SECONDS = 1.0
 MAX_KEPT_RECORDS = 1000
 # Destinations whose sent-by is remembered; past this the memory starts again.
 MAX_SENT_BY_CACHED = 10_000
+
+# A trunk located by DNS counts as up while one of its first few servers answers OPTIONS.
+_PINGED_SERVERS = 3
 
 # What a phone may dial out: digits with an optional leading + (no SIP URIs, no *codes).
 _DIALABLE = re.compile(r"\+?[0-9]{3,20}")
@@ -195,6 +202,9 @@ class SipService:
         # Set by the composition root: media, and the flow each service runs.
         self.media: MediaEngine | None = None
         self.flows: FlowSource | None = None
+        # Carriers named by a domain are located through this (RFC 3263); None: the
+        # name is only resolved to an address, by the system, when a message goes out.
+        self.dns: DnsLookup | None = None
         self.prompt_dir = config.data_dir / "prompts"
         self.recording_dir = config.data_dir / "recordings"
         self.call_records: list[CallRecord] = []
@@ -950,9 +960,7 @@ class SipService:
         if trunk is None:
             return None
         transport = Transport(trunk.transport)
-        host = f"[{trunk.host}]" if ":" in trunk.host else trunk.host
-        suffix = "" if transport is Transport.UDP else f";transport={trunk.transport}"
-        target = f"sip:{number}@{host}:{trunk.port}{suffix}"
+        target = f"sip:{number}@{_trunk_hostport(trunk)}{_transport_param(transport)}"
         credentials = (
             Credentials(
                 trunk.username,
@@ -966,12 +974,33 @@ class SipService:
         leg = OutboundLeg(
             self,
             target,
-            Peer(transport, trunk.host, trunk.port),
+            Peer(transport, trunk.host, trunk.port or transport.default_port),
             caller=caller,
             credentials=credentials,
             max_forwards=max_forwards,
         )
+        if ip_literal(trunk.host) is None:
+            leg.server = (trunk.host, trunk.port, transport)
         return trunk, leg
+
+    async def locate(self, host: str, port: int | None, transport: Transport) -> list[Address]:
+        """The servers to try for `host`, best first (RFC 3263): its SRV records when
+        no port is given, else its addresses. Raises NoRoute when there are none."""
+        dns = self.dns
+        if dns is None or ip_literal(host) is not None:
+            return [Peer(transport, host, port or transport.default_port)]
+        found: list[Address] = []
+        for target in await locate_servers(dns, host, port, transport):
+            # Over TLS the connection goes to the name, so the certificate is checked
+            # against it (the SRV target's: RFC 5922 would want the domain's).
+            peer = (
+                Peer(target.transport, target.name or target.host, target.port)
+                if target.transport.secure
+                else Peer(target.transport, target.host, target.port)
+            )
+            if peer not in found:
+                found.append(peer)
+        return found
 
     async def _on_register(self, req: Request, txn: TransactionId, source: Source) -> None:
         who = await self.authenticate(req, txn, source)
@@ -1029,8 +1058,19 @@ class SipService:
     async def _ping_trunk(self, trunk: SipTrunk) -> None:
         status = self.trunk_status.setdefault(trunk.trunk_id, TrunkStatus(trunk))
         transport = Transport(trunk.transport)
-        target = f"sip:{trunk.host}:{trunk.port}"
-        status.reachable = await self.ping(target, Peer(transport, trunk.host, trunk.port))
+        target = f"sip:{_trunk_hostport(trunk)}{_transport_param(transport)}"
+        try:
+            servers = await self.locate(trunk.host, trunk.port, transport)
+        except NoRoute as exc:
+            log.info("trunk %s: %s", trunk.name, exc)
+            status.reachable = False
+            return
+        # Up while one of its servers answers (the one a call would reach first).
+        for server in servers[:_PINGED_SERVERS]:
+            if await self.ping(target, server):
+                status.reachable = True
+                return
+        status.reachable = False
 
     async def ping(self, target: str, destination: Address) -> bool:
         """Whether `target` answers an OPTIONS at all (any final response counts)."""
@@ -1081,6 +1121,16 @@ def _route_address(remote: str) -> str:
             return str(s.getsockname()[0])
         except OSError:
             return "127.0.0.1"
+
+
+def _trunk_hostport(trunk: SipTrunk) -> str:
+    """The trunk's host (an IPv6 address bracketed) and its port, if it has one."""
+    host = f"[{trunk.host}]" if ":" in trunk.host else trunk.host
+    return host if trunk.port is None else f"{host}:{trunk.port}"
+
+
+def _transport_param(transport: Transport) -> str:
+    return "" if transport is Transport.UDP else f";transport={transport}"
 
 
 def _hangup_by(bridge_outcome: str) -> str:

@@ -316,7 +316,8 @@ class Trunk(Base):
     tenant_id: Mapped[str | None] = _tenant_fk(nullable=True)
     name: Mapped[str] = mapped_column(String(100))
     host: Mapped[str] = mapped_column(String(255))
-    port: Mapped[int] = mapped_column(Integer, default=5060)
+    # None: the carrier is located by DNS, its SRV records giving hosts and ports (RFC 3263).
+    port: Mapped[int | None] = mapped_column(Integer)
     transport: Mapped[str] = mapped_column(String(8), default="udp")
     inbound_addresses: Mapped[list[str]]
     username: Mapped[str | None] = mapped_column(String(100))

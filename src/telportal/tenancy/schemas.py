@@ -504,7 +504,13 @@ class TrunkCreate(Input):
     )
     name: Slug
     host: Host
-    port: int = Field(5060, ge=1, le=65535)
+    port: int | None = Field(
+        5060,
+        ge=1,
+        le=65535,
+        description="null: find the carrier's servers from the DNS SRV records of `host` "
+        "(RFC 3263), trying the next one when a server does not answer or answers 503",
+    )
     transport: SipTransportName = SipTransportName.UDP
     inbound_addresses: list[AddressOrNetwork] = Field(
         default_factory=list, description="Requests from these are this trunk's, not challenged"
@@ -541,7 +547,7 @@ class TrunkOut(Output):
     tenant_id: str | None
     name: str
     host: str
-    port: int
+    port: int | None
     transport: SipTransportName
     inbound_addresses: list[str]
     username: str | None

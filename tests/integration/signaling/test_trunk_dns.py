@@ -1,0 +1,149 @@
+"""A carrier named by a domain, without a port: found by its DNS SRV records (RFC 3263),
+and the next server tried when one answers 503 or not at all (4.3).
+
+The DNS server is Debian's dnsmasq (tests/dnsmasq.py); the carrier's servers are
+scripted SIP peers on their own UDP ports, which the SRV records name.
+"""
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from telportal.net.dns import DnsResolver
+from telportal.sip import Request, Response
+from telportal.tenancy import schemas as s
+from telportal.tenancy.roles import Scope
+from tests.dnsmasq import Dnsmasq, dnsmasq
+from tests.integration.signaling.conftest import Edge
+from tests.integration.signaling.scripted_phones import SDP, Phone, place_call, scripted_phone
+from tests.ports import free_port
+
+NUMBER = "01088886666"
+DOMAIN = "carrier.test"
+
+
+async def carrier_trunk(edge: Edge, dns: Dnsmasq) -> None:
+    """Acme's way out: carrier.test with no port, so its SRV records decide."""
+    sip = edge.platform.sip
+    assert sip is not None
+    sip.dns = DnsResolver([dns.nameserver], timeout=1.0)
+    acme = sip.directory.tenant_for_domain("acme")
+    assert acme is not None
+    async with edge.platform.db.write(Scope.cli()) as uow:
+        await edge.platform.resources["trunks"].create(
+            uow,
+            s.TrunkCreate(
+                tenant_id=acme.tenant_id, name="carrier", host=DOMAIN, port=None,
+                keepalive=False,  # pinged by the test itself
+            ),
+        )  # fmt: skip
+    await sip.directory.load()
+
+
+@pytest.fixture
+async def servers(edge: Edge) -> AsyncIterator[tuple[Phone, Phone]]:
+    """The carrier's two SIP servers."""
+    async with (
+        scripted_phone(edge.port, "carrier") as first,
+        scripted_phone(edge.port, "carrier") as second,
+    ):
+        yield first, second
+
+
+def srv_records(*ports: int) -> list[str]:
+    """sip1, sip2... of carrier.test at these ports, in this order of priority."""
+    records = []
+    for n, port in enumerate(ports, start=1):
+        records.append(f"--host-record=sip{n}.{DOMAIN},127.0.0.1")
+        records.append(f"--srv-host=_sip._udp.{DOMAIN},sip{n}.{DOMAIN},{port},{n * 10},0")
+    return records
+
+
+async def answer_and_hang_up(caller: Phone, server: Phone, uri: str, call_id: str) -> None:
+    """`server` answers the INVITE it got; the caller gets the 200 and hangs up."""
+    invite = await server.next("INVITE")
+    assert isinstance(invite, Request)
+    await server.reply(invite, 200, body=SDP)
+    ok = await caller.next("200")
+    assert isinstance(ok, Response) and ok.cseq.method == "INVITE"
+    await server.next("ACK")
+    tag = ok.to.tag or ""
+    await caller.send(caller.line("ACK", uri, 2, call_id, [], to_tag=tag))
+    await caller.send(caller.line("BYE", uri, 3, call_id, [], to_tag=tag))
+    bye = await server.next("BYE")
+    assert isinstance(bye, Request)
+    await server.reply(bye, 200)
+    assert (await caller.next("200")).cseq.method == "BYE"  # type: ignore[union-attr]
+
+
+async def test_a_503_from_the_first_server_sends_the_call_to_the_next(
+    edge: Edge, phones: tuple[Phone, Phone], servers: tuple[Phone, Phone]
+) -> None:
+    caller, _ = phones
+    first, second = servers
+    async with dnsmasq(*srv_records(first.port, second.port), domain=DOMAIN) as dns:
+        await carrier_trunk(edge, dns)
+        uri, call_id, _ = await place_call(caller, edge.port, NUMBER)
+        refused = await first.next("INVITE")
+        assert isinstance(refused, Request)
+        # The Request-URI keeps the carrier's domain; only the address came from DNS.
+        assert str(refused.uri) == f"sip:{NUMBER}@{DOMAIN}"
+        await first.reply(refused, 503)
+        await first.next("ACK")
+        await answer_and_hang_up(caller, second, uri, call_id)
+
+
+@pytest.mark.parametrize("edge", [{"t1": 0.05}], indirect=True)
+async def test_a_server_that_does_not_answer_is_passed_over_after_timer_b(
+    edge: Edge, phones: tuple[Phone, Phone], servers: tuple[Phone, Phone]
+) -> None:
+    """Nothing listens at the first SRV target: after Timer B (64*T1, 3.2 s here) the
+    INVITE goes to the second."""
+    caller, _ = phones
+    _, second = servers
+    silent = free_port()
+    async with dnsmasq(*srv_records(silent, second.port), domain=DOMAIN) as dns:
+        await carrier_trunk(edge, dns)
+        uri, call_id, _ = await place_call(caller, edge.port, NUMBER)
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        await asyncio.wait_for(answer_and_hang_up(caller, second, uri, call_id), 15)
+        assert loop.time() - sent >= 64 * 0.05 * 0.9  # not before Timer B fired
+
+
+async def test_a_carrier_without_records_fails_the_call_not_the_server(
+    edge: Edge, phones: tuple[Phone, Phone]
+) -> None:
+    caller, _ = phones
+    async with dnsmasq(domain=DOMAIN) as dns:  # carrier.test has no records at all
+        await carrier_trunk(edge, dns)
+        await place_call(caller, edge.port, NUMBER)
+        final = await caller.next("4")
+        assert isinstance(final, Response) and final.status == 480
+    sip = edge.platform.sip
+    assert sip is not None
+    async with asyncio.timeout(10):
+        while sip.trunk_channels:  # noqa: ASYNC110 - the channel is given back
+            await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("edge", [{"t1": 0.05}], indirect=True)
+async def test_the_keepalive_finds_a_carrier_up_through_its_second_server(
+    edge: Edge, servers: tuple[Phone, Phone]
+) -> None:
+    """The first server is silent (Timer F, 3.2 s here), the second answers OPTIONS:
+    the trunk is up."""
+    _, second = servers
+    sip = edge.platform.sip
+    assert sip is not None
+    async with dnsmasq(*srv_records(free_port(), second.port), domain=DOMAIN) as dns:
+        await carrier_trunk(edge, dns)
+        (trunk,) = [t for t in sip.directory.trunks() if t.name == "carrier"]
+        ping = asyncio.create_task(sip._ping_trunk(trunk))
+        options = await second.next("OPTIONS")
+        assert isinstance(options, Request)
+        assert str(options.uri) == f"sip:{DOMAIN}"
+        await second.reply(options, 200)
+        await asyncio.wait_for(ping, 60)
+        assert sip.trunk_status[trunk.trunk_id].reachable is True
