@@ -127,6 +127,9 @@ class SipConfig(_Section):
     # "host:port" ("[::1]:53"); empty means the system's resolv.conf.
     dns_servers: tuple[str, ...] = ()
     dns_timeout: float = Field(2.0, gt=0, le=30)
+    # A carrier's server that leaves an INVITE without any answer (not even 100
+    # Trying) this long is passed over for the next one DNS gave (RFC 3263 4.3).
+    failover_seconds: float = Field(5.0, gt=0, le=60)
 
     @model_validator(mode="after")
     def _tls_needs_files(self) -> "SipConfig":

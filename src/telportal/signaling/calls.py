@@ -781,6 +781,9 @@ class OutboundLeg(_Leg):
         # answer at all or answers 503 (RFC 3263 4.3).
         self.alternatives: list[Address] = []
         self._unanswered = False  # the last attempt timed out or could not be sent
+        # INVITEs given up on for the next server, by CSeq: a 2xx one of them sends
+        # after all is acknowledged and ended (`end_fork`).
+        self._abandoned: dict[int, Request] = {}
         # To tags of forked answers acknowledged and ended (`end_fork`).
         self._forks: set[str] = set()
 
@@ -891,10 +894,25 @@ class OutboundLeg(_Leg):
         self._unanswered = False
         responses: asyncio.Queue[Response | None] = asyncio.Queue()
         self.service.note_uac(self)
-        self._txn = await self.service.start_client(request, self.destination, responses)
+        txn = await self.service.start_client(request, self.destination, responses)
+        self._txn = txn
+        # With another server to try, one that sends nothing at all, not even 100
+        # Trying, for `failover_after` seconds is passed over without waiting for
+        # Timer B (32 s): RFC 3263 4.3 leaves the timeout to us, and a live server
+        # answers 100 within a round trip.
+        patience = self.service.failover_after if self.alternatives else None
         try:
             while True:
-                response = await responses.get()
+                if patience is None:
+                    response = await responses.get()
+                else:
+                    try:
+                        response = await asyncio.wait_for(responses.get(), patience)
+                    except TimeoutError:
+                        response = None
+                        self._abandoned[request.cseq.number] = request
+                        await self.service.cancel_client(txn)  # once it answers (9.1)
+                    patience = None
                 if response is None:  # Timer B, or the request could not be sent
                     self._unanswered = True
                     return make_response(request, 408, "Request Timeout")
@@ -938,7 +956,10 @@ class OutboundLeg(_Leg):
         acknowledged and ended at once with a BYE; this leg keeps its own."""
         invite = self.invite
         tag = response.to.tag
-        if invite is None or tag is None or response.cseq.number != invite.cseq.number:
+        if invite is not None and response.cseq.number != invite.cseq.number:
+            # A server passed over for the next one (`_attempt`) answering after all.
+            invite = self._abandoned.get(response.cseq.number)
+        if invite is None or tag is None:
             return
         fork = Dialog.from_uac(invite, response)
         destination = in_dialog_destination(fork, self.destination)

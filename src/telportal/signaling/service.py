@@ -205,6 +205,9 @@ class SipService:
         # Carriers named by a domain are located through this (RFC 3263); None: the
         # name is only resolved to an address, by the system, when a message goes out.
         self.dns: DnsLookup | None = None
+        # Seconds a located server may leave an INVITE without any answer before the
+        # next one gets it (RFC 3263 4.3; `OutboundLeg._attempt`).
+        self.failover_after = config.sip.failover_seconds
         self.prompt_dir = config.data_dir / "prompts"
         self.recording_dir = config.data_dir / "recordings"
         self.call_records: list[CallRecord] = []

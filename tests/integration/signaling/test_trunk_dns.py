@@ -94,12 +94,49 @@ async def test_a_503_from_the_first_server_sends_the_call_to_the_next(
         await answer_and_hang_up(caller, second, uri, call_id)
 
 
+@pytest.mark.parametrize("edge", [{"failover_seconds": 0.5}], indirect=True)
+async def test_a_server_that_says_nothing_is_passed_over_and_its_late_answer_ended(
+    edge: Edge, phones: tuple[Phone, Phone], servers: tuple[Phone, Phone]
+) -> None:
+    """The first server sends nothing for `failover_seconds`: the INVITE goes to the
+    second, long before Timer B (32 s). When the first answers after all, its 2xx is
+    acknowledged and ended with a BYE; the call stays with the second."""
+    caller, _ = phones
+    first, second = servers
+    async with dnsmasq(*srv_records(first.port, second.port), domain=DOMAIN) as dns:
+        await carrier_trunk(edge, dns)
+        uri, call_id, _ = await place_call(caller, edge.port, NUMBER)
+        late = await first.next("INVITE")
+        assert isinstance(late, Request)
+        loop = asyncio.get_running_loop()
+        sent = loop.time()
+        invite = await second.next("INVITE")
+        assert isinstance(invite, Request)
+        assert 0.4 <= loop.time() - sent < 5.0
+        assert invite.cseq.number > late.cseq.number  # a new transaction, same call
+        await first.reply(late, 200, to_tag="too-late", body=SDP)
+        assert isinstance(await first.next("ACK"), Request)
+        bye = await first.next("BYE")
+        assert isinstance(bye, Request) and bye.to.tag == "too-late"
+        await first.reply(bye, 200)
+        await second.reply(invite, 200, body=SDP)
+        ok = await caller.next("200")
+        assert isinstance(ok, Response) and ok.cseq.method == "INVITE"
+        await second.next("ACK")
+        tag = ok.to.tag or ""
+        await caller.send(caller.line("ACK", uri, 2, call_id, [], to_tag=tag))
+        await caller.send(caller.line("BYE", uri, 3, call_id, [], to_tag=tag))
+        bye = await second.next("BYE")
+        assert isinstance(bye, Request)
+        await second.reply(bye, 200)
+
+
 @pytest.mark.parametrize("edge", [{"t1": 0.05}], indirect=True)
 async def test_a_server_that_does_not_answer_is_passed_over_after_timer_b(
     edge: Edge, phones: tuple[Phone, Phone], servers: tuple[Phone, Phone]
 ) -> None:
-    """Nothing listens at the first SRV target: after Timer B (64*T1, 3.2 s here) the
-    INVITE goes to the second."""
+    """Nothing listens at the first SRV target: after Timer B (64*T1, 3.2 s here, less
+    than `failover_seconds`) the INVITE goes to the second."""
     caller, _ = phones
     _, second = servers
     silent = free_port()
