@@ -80,17 +80,24 @@ class DnsResolver:
 
     async def addresses(self, name: str) -> list[str]:
         # Both at once, each bounded by the timeout; both are awaited before an error
-        # is raised, so neither is left running.
+        # is raised, so neither is left running. One that fails while the other
+        # answers leaves what the other gave.
         answers = await asyncio.gather(
             self._ask(name, dns.rdatatype.A),
             self._ask(name, dns.rdatatype.AAAA),
             return_exceptions=True,
         )
         found: list[str] = []
+        failures: list[BaseException] = []
         for answer in answers:
             if isinstance(answer, BaseException):
-                raise answer
-            found.extend(rdata.address for rdata in answer if isinstance(rdata, A | AAAA))
+                failures.append(answer)
+            else:
+                found.extend(rdata.address for rdata in answer if isinstance(rdata, A | AAAA))
+        # Some resolvers and middleboxes still fail AAAA queries: the A records that
+        # came are enough. Only when nothing came is the failure the answer.
+        if failures and (not found or not all(isinstance(f, DnsError) for f in failures)):
+            raise failures[0]
         return found
 
     async def _ask(self, name: str, rdtype: dns.rdatatype.RdataType) -> list[dns.rdata.Rdata]:

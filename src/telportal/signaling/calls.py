@@ -781,9 +781,9 @@ class OutboundLeg(_Leg):
         # answer at all or answers 503 (RFC 3263 4.3).
         self.alternatives: list[Address] = []
         self._unanswered = False  # the last attempt timed out or could not be sent
-        # INVITEs given up on for the next server, by CSeq: a 2xx one of them sends
-        # after all is acknowledged and ended (`end_fork`).
-        self._abandoned: dict[int, Request] = {}
+        # INVITEs given up on for the next server, by CSeq, with where they went: a
+        # 2xx one of them sends after all is acknowledged and ended (`end_fork`).
+        self._abandoned: dict[int, tuple[Request, Address]] = {}
         # To tags of forked answers acknowledged and ended (`end_fork`).
         self._forks: set[str] = set()
 
@@ -819,6 +819,10 @@ class OutboundLeg(_Leg):
             if nowhere is not None:
                 return nowhere
         request = self._build_invite(sdp)
+        if self._cancelled:  # given up while DNS was asked: the INVITE never goes
+            self.final = make_response(request, 487, "Request Terminated")
+            self._end("cancelled")
+            return self.final
         challenged = False  # one more try with credentials, per server
         while True:
             response = await self._attempt(request, on_provisional)
@@ -852,6 +856,8 @@ class OutboundLeg(_Leg):
             self.dialog = Dialog.from_uac(request, response)
             self.service.track_dialog(self.dialog.id, self)
             await self.send_ack(response)
+            if self.ended.is_set():  # given up before its CANCEL could go: end it
+                await self._bye_unwanted(self.dialog)
         else:
             self._end("cancelled" if self._cancelled else f"failed {response.status}")
         return response
@@ -874,6 +880,17 @@ class OutboundLeg(_Leg):
         self.alternatives = found[1:]
         return None
 
+    async def _bye_unwanted(self, dialog: Dialog) -> None:
+        """A session that answered a leg already given up on: acknowledged (by the
+        caller), then ended at once."""
+        destination = self.next_hop()
+        bye = dialog.bye(via=self._via(destination))
+        self._forget_dialog()
+        try:
+            await self.service.request(bye, destination)
+        except Exception as exc:  # the peer may be gone already
+            log.debug("BYE to %s failed: %s", destination, exc)
+
     def _next_server(self, response: Response) -> bool:
         """Move on to the next server DNS gave, when this one did not answer at all or
         answered 503 (RFC 3263 4.3) and the call is still wanted."""
@@ -882,6 +899,9 @@ class OutboundLeg(_Leg):
         if not (self._unanswered or response.status == 503):
             return False
         failed = self.destination
+        invite = self.invite
+        if invite is not None:  # a 2xx it sends after all is ended (`end_fork`)
+            self._abandoned[invite.cseq.number] = (invite, failed)
         self.destination = self.alternatives.pop(0)
         why = "no answer" if self._unanswered else "503"
         log.info("call to %s: %s from %s, trying %s", self.target, why, failed, self.destination)
@@ -896,6 +916,8 @@ class OutboundLeg(_Leg):
         self.service.note_uac(self)
         txn = await self.service.start_client(request, self.destination, responses)
         self._txn = txn
+        if self._cancelled:  # given up while the request was being sent
+            await self.service.cancel_client(txn)
         # With another server to try, one that sends nothing at all, not even 100
         # Trying, for `failover_after` seconds is passed over without waiting for
         # Timer B (32 s): RFC 3263 4.3 leaves the timeout to us, and a live server
@@ -910,7 +932,6 @@ class OutboundLeg(_Leg):
                         response = await asyncio.wait_for(responses.get(), patience)
                     except TimeoutError:
                         response = None
-                        self._abandoned[request.cseq.number] = request
                         await self.service.cancel_client(txn)  # once it answers (9.1)
                     patience = None
                 if response is None:  # Timer B, or the request could not be sent
@@ -945,8 +966,8 @@ class OutboundLeg(_Leg):
         CANCEL: the leg ends when the 487 comes, and a 2xx that crossed the CANCEL (9.2:
         the CANCEL then changes nothing) leaves it answered, for the caller to hang up
         with a BYE (13.2.2.4), as `dial`'s callers do."""
+        self._cancelled = True  # also stops a dial still locating or failing over
         if self._txn is not None and self.final is None:
-            self._cancelled = True
             await self.service.cancel_client(self._txn)
             return
         self._end("cancelled")
@@ -955,14 +976,16 @@ class OutboundLeg(_Leg):
         """A 2xx from another branch of a forked INVITE (13.2.2.4): its dialog is
         acknowledged and ended at once with a BYE; this leg keeps its own."""
         invite = self.invite
+        flow = self.destination
         tag = response.to.tag
         if invite is not None and response.cseq.number != invite.cseq.number:
-            # A server passed over for the next one (`_attempt`) answering after all.
-            invite = self._abandoned.get(response.cseq.number)
+            # A server passed over for the next one (`_next_server`) answering after all.
+            abandoned = self._abandoned.get(response.cseq.number)
+            invite, flow = (None, flow) if abandoned is None else abandoned
         if invite is None or tag is None:
             return
         fork = Dialog.from_uac(invite, response)
-        destination = in_dialog_destination(fork, self.destination)
+        destination = in_dialog_destination(fork, flow)
         via = self._via(destination)
         ack = fork.ack(response, headers=self._ack_credentials(response), via=via)
         await self.service.send_outside_transaction(ack, destination)

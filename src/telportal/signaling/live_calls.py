@@ -69,6 +69,9 @@ class LiveCall:
     caller_held: bool = False
     # The endpoint the caller's hold plays music to (the agent's), while it does.
     music_to: str | None = None
+    # One change of that music at a time: a play still loading must not start after
+    # a later stop (a hold, resume and hold again in quick succession).
+    music_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     recording_paused: bool = False
     # Supervisors (listen, whisper, barge) and conference members (participant).
     monitors: dict[str, Monitor] = field(default_factory=dict)
@@ -161,23 +164,23 @@ class LiveCalls:
 
     async def _music_for_agent(self, call: LiveCall) -> None:
         """Music to the agent while the caller holds and the agent talks to nobody
-        else: not on the agent's own hold, nor in a consultation. A prompt takes the
-        place of bridged or mixed audio, so the bridge or mix itself stays as it is."""
-        engine = self.engine
-        want = None
-        if call.caller_held and not call.held and call.consult is None:
-            want = call.agent.endpoint_id
-        if call.music_to == want:
-            return
-        if call.music_to is not None:
-            with contextlib.suppress(Exception):  # that agent may be gone (a transfer)
-                await engine.stop_play(call.music_to)
-        call.music_to = want
-        if want is not None:
-            await play_hold_music(engine, want)
-            if call.music_to != want:  # changed while the music loaded: stop it again
-                with contextlib.suppress(Exception):
-                    await engine.stop_play(want)
+        else: not on the agent's own hold, nor in a consultation, nor with a
+        conference party or a supervisor on the call (a prompt takes the place of the
+        mix the agent hears them in). In a plain bridge the prompt takes the place of
+        the caller's audio, so the bridge itself stays as it is."""
+        async with call.music_lock:
+            engine = self.engine
+            want = None
+            if call.caller_held and not call.held and call.consult is None and not call.monitors:
+                want = call.agent.endpoint_id
+            if call.music_to == want:
+                return
+            if call.music_to is not None:
+                with contextlib.suppress(Exception):  # that agent may be gone (a transfer)
+                    await engine.stop_play(call.music_to)
+            call.music_to = want
+            if want is not None:
+                await play_hold_music(engine, want)
 
     def get(self, tenant_id: str, call_id: str) -> LiveCall | None:
         return self._calls.get((tenant_id, call_id))

@@ -982,27 +982,34 @@ class SipService:
             credentials=credentials,
             max_forwards=max_forwards,
         )
-        if ip_literal(trunk.host) is None:
-            leg.server = (trunk.host, trunk.port, transport)
+        if trunk.port is None:
+            leg.server = (trunk.host, None, transport)
         return trunk, leg
 
     async def locate(self, host: str, port: int | None, transport: Transport) -> list[Address]:
-        """The servers to try for `host`, best first (RFC 3263): its SRV records when
-        no port is given, else its addresses. Raises NoRoute when there are none."""
+        """The servers to try for `host`, best first: with no port, its SRV records
+        (RFC 3263); with one, the host itself, left to the system's resolver when a
+        message goes (its hosts file and search domains, as for any name with a
+        port). Raises NoRoute when there is none."""
         dns = self.dns
-        if dns is None or ip_literal(host) is not None:
+        if dns is None or port is not None or ip_literal(host) is not None:
             return [Peer(transport, host, port or transport.default_port)]
         found: list[Address] = []
         for target in await locate_servers(dns, host, port, transport):
-            # Over TLS the connection goes to the name, so the certificate is checked
-            # against it (the SRV target's: RFC 5922 would want the domain's).
-            peer = (
-                Peer(target.transport, target.name or target.host, target.port)
-                if target.transport.secure
-                else Peer(target.transport, target.host, target.port)
-            )
+            peer = Peer(target.transport, target.host, target.port)
+            if target.transport.secure:
+                # Over TLS the connection goes to the SRV target's name, and its
+                # certificate is checked against that name; a name DNS could point
+                # anywhere is only believed inside the carrier's own domain.
+                name = target.name.lower()
+                if name != host.lower() and not name.endswith("." + host.lower()):
+                    log.warning("%s: SRV target %s is outside its domain: not used", host, name)
+                    continue
+                peer = Peer(target.transport, target.name, target.port)
             if peer not in found:
                 found.append(peer)
+        if not found:
+            raise NoRoute(f"no SIP server found for {host} inside its own domain")
         return found
 
     async def _on_register(self, req: Request, txn: TransactionId, source: Source) -> None:
@@ -1068,12 +1075,12 @@ class SipService:
             log.info("trunk %s: %s", trunk.name, exc)
             status.reachable = False
             return
-        # Up while one of its servers answers (the one a call would reach first).
-        for server in servers[:_PINGED_SERVERS]:
-            if await self.ping(target, server):
-                status.reachable = True
-                return
-        status.reachable = False
+        # Up while one of its first servers answers; asked together, so that a dead
+        # one costs one timeout, not one each.
+        answers = await asyncio.gather(
+            *(self.ping(target, server) for server in servers[:_PINGED_SERVERS])
+        )
+        status.reachable = any(answers)
 
     async def ping(self, target: str, destination: Address) -> bool:
         """Whether `target` answers an OPTIONS at all (any final response counts)."""

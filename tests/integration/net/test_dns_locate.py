@@ -4,6 +4,8 @@ import asyncio
 import re
 import socket
 
+import dns.rdata
+import dns.rdatatype
 import pytest
 
 from telportal.net import NoRoute, Transport
@@ -163,3 +165,20 @@ async def test_timeouts_do_not_leave_queries_running() -> None:
         with pytest.raises(DnsError):
             await within(resolver.addresses("sip1.example.test"), 5.0)
     assert asyncio.all_tasks() == {asyncio.current_task()}
+
+
+class _NoAaaa(DnsResolver):
+    """A resolver behind a middlebox that drops AAAA queries."""
+
+    async def _ask(self, name: str, rdtype: dns.rdatatype.RdataType) -> list[dns.rdata.Rdata]:
+        if rdtype == dns.rdatatype.AAAA:
+            raise DnsError(f"DNS AAAA query for {name} got no answer within 0.3 s")
+        return await super()._ask(name, rdtype)
+
+
+async def test_the_a_records_stand_when_the_aaaa_query_fails() -> None:
+    async with dnsmasq(*RECORDS) as server:
+        resolver = _NoAaaa([server.nameserver], timeout=0.3)
+        assert await within(resolver.addresses("sip1.example.test")) == ["192.0.2.1"]
+        with pytest.raises(DnsError, match="AAAA"):  # nothing at all: the failure is the answer
+            await within(resolver.addresses("nothing.example.test"))

@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from telportal.net import NoRoute, Peer, Transport
 from telportal.net.dns import DnsResolver
+from telportal.net.locate import Srv
 from telportal.sip import Request, Response
 from telportal.tenancy import schemas as s
 from telportal.tenancy.roles import Scope
@@ -18,6 +20,7 @@ from tests.dnsmasq import Dnsmasq, dnsmasq
 from tests.integration.signaling.conftest import Edge
 from tests.integration.signaling.scripted_phones import SDP, Phone, place_call, scripted_phone
 from tests.ports import free_port
+from tests.unit.net.test_locate import MemoryDns
 
 NUMBER = "01088886666"
 DOMAIN = "carrier.test"
@@ -184,3 +187,78 @@ async def test_the_keepalive_finds_a_carrier_up_through_its_second_server(
         await second.reply(options, 200)
         await asyncio.wait_for(ping, 60)
         assert sip.trunk_status[trunk.trunk_id].reachable is True
+
+
+class _SlowDns(MemoryDns):
+    """DNS that answers only when the test lets it: a lookup still running."""
+
+    def __init__(self, **records: object) -> None:
+        super().__init__(**records)  # type: ignore[arg-type]
+        self.asked_event = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def srv(self, name: str) -> list[Srv]:
+        self.asked_event.set()
+        await self.release.wait()
+        return await super().srv(name)
+
+
+async def test_a_caller_who_gives_up_while_dns_is_asked_sends_no_invite(
+    edge: Edge, phones: tuple[Phone, Phone], servers: tuple[Phone, Phone]
+) -> None:
+    """The caller cancels while the carrier is still being looked up: when DNS answers,
+    no INVITE goes to the carrier (it would ring a number nobody waits for)."""
+    caller, _ = phones
+    first, _ = servers
+    sip = edge.platform.sip
+    assert sip is not None
+    async with dnsmasq(domain=DOMAIN) as dns:
+        await carrier_trunk(edge, dns)
+    slow = _SlowDns(
+        srvs={f"_sip._udp.{DOMAIN}": [Srv(10, 0, first.port, f"sip1.{DOMAIN}")]},
+        hosts={f"sip1.{DOMAIN}": ["127.0.0.1"]},
+    )
+    sip.dns = slow
+    uri, call_id, branch = await place_call(caller, edge.port, NUMBER)
+    await asyncio.wait_for(slow.asked_event.wait(), 10)
+    await caller.send(caller.line("CANCEL", uri, 2, call_id, [], branch=branch))
+    assert (await caller.next("487")).cseq.method == "INVITE"  # type: ignore[union-attr]
+    slow.release.set()
+    await asyncio.sleep(0.5)
+    assert first.inbox.empty(), "an INVITE went out for a call given up on"
+    async with asyncio.timeout(10):
+        while sip.trunk_channels:  # noqa: ASYNC110 - the channel is given back
+            await asyncio.sleep(0.05)
+
+
+async def test_a_tls_carrier_is_believed_only_inside_its_own_domain(edge: Edge) -> None:
+    """Over TLS the certificate is checked against the SRV target's name, so an SRV
+    record naming a host of another domain is not followed."""
+    sip = edge.platform.sip
+    assert sip is not None
+    sip.dns = MemoryDns(
+        srvs={
+            f"_sips._tcp.{DOMAIN}": [
+                Srv(10, 0, 5061, "sip.attacker.example"),
+                Srv(20, 0, 5061, f"sip2.{DOMAIN}"),
+            ]
+        },
+        hosts={"sip.attacker.example": ["203.0.113.66"], f"sip2.{DOMAIN}": ["192.0.2.2"]},
+    )
+    assert await sip.locate(DOMAIN, None, Transport.TLS) == [
+        Peer(Transport.TLS, f"sip2.{DOMAIN}", 5061)
+    ]
+    sip.dns = MemoryDns(
+        srvs={f"_sips._tcp.{DOMAIN}": [Srv(10, 0, 5061, "sip.attacker.example")]},
+        hosts={"sip.attacker.example": ["203.0.113.66"]},
+    )
+    with pytest.raises(NoRoute, match="inside its own domain"):
+        await sip.locate(DOMAIN, None, Transport.TLS)
+    # Over UDP the address is all there is to it.
+    sip.dns = MemoryDns(
+        srvs={f"_sip._udp.{DOMAIN}": [Srv(10, 0, 5070, "sip.other.example")]},
+        hosts={"sip.other.example": ["192.0.2.7"]},
+    )
+    assert await sip.locate(DOMAIN, None, Transport.UDP) == [Peer(Transport.UDP, "192.0.2.7", 5070)]
+    # A name with a port is left to the system's resolver (hosts file, search domains).
+    assert await sip.locate("pbx", 5080, Transport.UDP) == [Peer(Transport.UDP, "pbx", 5080)]

@@ -10,11 +10,11 @@ from typing import Any, cast
 import pytest
 
 from telportal.events import CallState
-from telportal.media import EmbeddedMediaEngine, MediaConfig
+from telportal.media import EmbeddedMediaEngine, MediaConfig, MixRole
 from telportal.sdp import SessionDescription
 from telportal.signaling.agent_leg import AgentLeg, music_while_held
 from telportal.signaling.calls import InboundCall, OutboundLeg
-from telportal.signaling.live_calls import LiveCall, LiveCalls
+from telportal.signaling.live_calls import LiveCall, LiveCalls, Monitor
 from telportal.signaling.media_offers import EngineOffers, holds
 from telportal.signaling.service import SipService
 
@@ -221,3 +221,28 @@ async def test_a_callers_quick_hold_and_resume_leave_the_agent_no_music(tmp_path
         ]  # fmt: skip
         calls.remove(live)
         assert offers.on_hold is None
+
+
+async def test_no_music_for_the_agent_while_others_talk_to_them(tmp_path: Path) -> None:
+    """With a conference party or a supervisor on the call the agent hears them in the
+    mix; the caller's hold must not put music in its place."""
+    async with EmbeddedMediaEngine(MediaConfig(cache_dir=tmp_path)) as engine:
+        live, calls, service = await _connected_call(engine)
+        offers = cast(EngineOffers, live.party.offer_answerer)
+        third = await engine.create_endpoint("c1", SessionDescription.parse(offer(port=40020)))
+        leg = SimpleNamespace(offer_answerer=None)
+        member = AgentLeg("1003", cast(OutboundLeg, leg), third.endpoint_id)
+        party = Monitor("conference:1003", "1003", MixRole.PARTICIPANT, member)
+        live.monitors["conference:1003"] = party
+        calls.add(live)
+        await offers.answer(offer("sendonly").encode())
+        assert caller_held(live) and live.music_to is None
+        assert engine.switch.playing(live.agent.endpoint_id) is None
+        # The party leaves: now the agent would be alone with a held caller.
+        del live.monitors["conference:1003"]
+        await calls._reconnect(live)
+        assert engine.switch.playing(live.agent.endpoint_id) is not None
+        await offers.answer(offer("sendrecv").encode())
+        assert engine.switch.playing(live.agent.endpoint_id) is None
+        await service.settle()
+        calls.remove(live)
