@@ -902,6 +902,8 @@ class OutboundLeg(_Leg):
         invite = self.invite
         if invite is not None:  # a 2xx it sends after all is ended (`end_fork`)
             self._abandoned[invite.cseq.number] = (invite, failed)
+        if self._unanswered:
+            self.service.server_down(failed)
         self.destination = self.alternatives.pop(0)
         why = "no answer" if self._unanswered else "503"
         log.info("call to %s: %s from %s, trying %s", self.target, why, failed, self.destination)

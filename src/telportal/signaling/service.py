@@ -115,6 +115,10 @@ MAX_SENT_BY_CACHED = 10_000
 
 # A trunk located by DNS counts as up while one of its first few servers answers OPTIONS.
 _PINGED_SERVERS = 3
+# A located server that let an INVITE go unanswered is tried last for this long (or
+# until it answers a keep-alive), so that the next calls do not wait for it too.
+SERVER_DOWN_SECONDS = 60.0
+_MAX_SERVERS_DOWN = 1000
 
 # What a phone may dial out: digits with an optional leading + (no SIP URIs, no *codes).
 _DIALABLE = re.compile(r"\+?[0-9]{3,20}")
@@ -208,6 +212,8 @@ class SipService:
         # Seconds a located server may leave an INVITE without any answer before the
         # next one gets it (RFC 3263 4.3; `OutboundLeg._attempt`).
         self.failover_after = config.sip.failover_seconds
+        # Located servers that did not answer an INVITE, until when they are tried last.
+        self._servers_down: dict[Address, float] = {}
         self.prompt_dir = config.data_dir / "prompts"
         self.recording_dir = config.data_dir / "recordings"
         self.call_records: list[CallRecord] = []
@@ -1010,7 +1016,26 @@ class SipService:
                 found.append(peer)
         if not found:
             raise NoRoute(f"no SIP server found for {host} inside its own domain")
+        if self._servers_down:
+            now = self.clock.monotonic()
+            down = [peer for peer in found if self._servers_down.get(peer, 0.0) > now]
+            if down:  # still tried, after the others (RFC 3263 4.3 order otherwise)
+                found = [peer for peer in found if peer not in down] + down
         return found
+
+    def server_down(self, server: Address) -> None:
+        """`server` left an INVITE unanswered: the next calls try it last for a while."""
+        down = self._servers_down
+        if len(down) >= _MAX_SERVERS_DOWN:
+            now = self.clock.monotonic()
+            for peer in [peer for peer, until in down.items() if until <= now]:
+                del down[peer]
+            if len(down) >= _MAX_SERVERS_DOWN:
+                down.clear()
+        down[server] = self.clock.monotonic() + SERVER_DOWN_SECONDS
+
+    def server_up(self, server: Address) -> None:
+        self._servers_down.pop(server, None)
 
     async def _on_register(self, req: Request, txn: TransactionId, source: Source) -> None:
         who = await self.authenticate(req, txn, source)
@@ -1076,10 +1101,12 @@ class SipService:
             status.reachable = False
             return
         # Up while one of its first servers answers; asked together, so that a dead
-        # one costs one timeout, not one each.
-        answers = await asyncio.gather(
-            *(self.ping(target, server) for server in servers[:_PINGED_SERVERS])
-        )
+        # one costs one timeout, not one each. One that answers is no longer down.
+        pinged = servers[:_PINGED_SERVERS]
+        answers = await asyncio.gather(*(self.ping(target, server) for server in pinged))
+        for server, answered in zip(pinged, answers, strict=True):
+            if answered:
+                self.server_up(server)
         status.reachable = any(answers)
 
     async def ping(self, target: str, destination: Address) -> bool:

@@ -130,6 +130,45 @@ async def test_a_server_that_says_nothing_is_passed_over_and_its_late_answer_end
         await answer_and_hang_up(caller, second, uri, call_id, invite)
 
 
+@pytest.mark.parametrize("edge", [{"failover_seconds": 0.5}], indirect=True)
+async def test_a_silent_server_is_tried_last_until_it_answers_a_keepalive(
+    edge: Edge, phones: tuple[Phone, Phone], servers: tuple[Phone, Phone]
+) -> None:
+    """Once the first server has let an INVITE go unanswered, the next call goes to the
+    second at once instead of waiting for it again; a keep-alive it answers puts it
+    first again."""
+    caller, _ = phones
+    first, second = servers
+    sip = edge.platform.sip
+    assert sip is not None
+    async with dnsmasq(*srv_records(first.port, second.port), domain=DOMAIN) as dns:
+        await carrier_trunk(edge, dns)
+        uri, call_id, _ = await place_call(caller, edge.port, NUMBER)
+        assert isinstance(await first.next("INVITE"), Request)  # and says nothing
+        await answer_and_hang_up(caller, second, uri, call_id)
+
+        loop = asyncio.get_running_loop()
+        uri, call_id, _ = await place_call(caller, edge.port, NUMBER)
+        sent = loop.time()
+        invite = await second.next("INVITE")
+        assert isinstance(invite, Request)
+        assert loop.time() - sent < 0.4, "the next call waited for the silent server again"
+        await answer_and_hang_up(caller, second, uri, call_id, invite)
+        while not first.inbox.empty():  # the first call's INVITE, sent again meanwhile
+            message, _ = first.inbox.get_nowait()
+            assert message.call_id != invite.call_id
+
+        (trunk,) = [t for t in sip.directory.trunks() if t.name == "carrier"]
+        ping = asyncio.create_task(sip._ping_trunk(trunk))
+        for server in (first, second):
+            options = await server.next("OPTIONS")
+            assert isinstance(options, Request)
+            await server.reply(options, 200)
+        await asyncio.wait_for(ping, 10)
+        servers_now = await sip.locate(DOMAIN, None, Transport.UDP)
+        assert [peer.port for peer in servers_now] == [first.port, second.port]
+
+
 @pytest.mark.parametrize("edge", [{"t1": 0.05}], indirect=True)
 async def test_a_server_that_does_not_answer_is_passed_over_after_timer_b(
     edge: Edge, phones: tuple[Phone, Phone], servers: tuple[Phone, Phone]
