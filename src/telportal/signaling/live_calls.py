@@ -113,10 +113,8 @@ class LiveCalls:
         self._publish(call, "talking")
 
     def remove(self, call: LiveCall) -> None:
-        _stop_following(call.agent)
-        offers = call.party.offer_answerer
-        if isinstance(offers, EngineOffers):
-            offers.on_hold = None
+        _stop_following(call.agent.leg)
+        _stop_following(call.party)
         if self._calls.pop((call.tenant_id, call.call_id), None) is not None:
             self._publish(call, "ended")
 
@@ -272,7 +270,7 @@ class LiveCalls:
             {"from": old.extension, "to": extension, "kind": "blind-number" if outside else "blind"}
         )
         call.agent = target
-        _stop_following(old)
+        _stop_following(old.leg)
         if call.held and call.held_by_phone:  # that hold left with the old phone
             await engine.stop_play(call.caller_endpoint)
             call.held = call.held_by_phone = False
@@ -347,7 +345,7 @@ class LiveCalls:
         old = call.agent
         call.transfers.append({"from": old.extension, "to": target.extension, "kind": "attended"})
         call.agent = target
-        _stop_following(old)
+        _stop_following(old.leg)
         user = self.service.directory.user(call.tenant_id, target.extension)
         call.agent_id = user.user_id if user else None
         call.swapped.set()
@@ -458,9 +456,10 @@ def _phone_holds(agent: AgentLeg) -> bool:
     return isinstance(offers, EngineOffers) and offers.held
 
 
-def _stop_following(agent: AgentLeg) -> None:
-    """Forget the agent's hold button: the callback holds the call, a cycle."""
-    offers = agent.leg.offer_answerer
+def _stop_following(leg: InboundCall | OutboundLeg) -> None:
+    """Forget the hold of the leg's phone (the agent's or the caller's): the callback
+    holds the call, a cycle."""
+    offers = leg.offer_answerer
     if isinstance(offers, EngineOffers):
         offers.on_hold = None
 
